@@ -1,0 +1,429 @@
+#include "config/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <boost/url/parse.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace rostersync::config {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::set<std::string> kRoleTypes = {
+    "Learner", "Instructor", "ContentDeveloper", "Member", "Manager", "Mentor", "Administrator",
+    "TeachingAssistant", "01", "02", "03", "04", "05", "06", "07", "08", "Default", "Guest"};
+
+const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// Shared state of one load: where messages point and how paths resolve.
+struct Context {
+  std::string file;
+  std::string base_dir;
+
+  [[noreturn]] void error(const YAML::Node& node, const std::string& key_path, const std::string& what) const {
+    std::ostringstream out;
+    out << file;
+    if (node.IsDefined() && node.Mark().line >= 0) {
+      out << ':' << node.Mark().line + 1 << ':' << node.Mark().column + 1;
+    }
+    out << ": " << key_path << ": " << what;
+    throw ConfigError(out.str());
+  }
+};
+
+std::string describe(const YAML::Node& node) {
+  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+// Reads one YAML mapping, remembering which keys were used so that unknown
+// (usually misspelt) keys are reported instead of silently ignored.
+class MapReader {
+ public:
+  MapReader(const Context& ctx, YAML::Node node, std::string path)
+      : ctx_(ctx), node_(std::move(node)), path_(std::move(path)) {
+    if (!node_.IsMap()) ctx_.error(node_, path_, "expected a mapping, got " + describe(node_));
+  }
+
+  std::string child_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  const Context& ctx() const { return ctx_; }
+
+  YAML::Node node(const std::string& key) {
+    used_.insert(key);
+    return node_[key];
+  }
+
+  bool has(const std::string& key) const { return node_[key].IsDefined() && !node_[key].IsNull(); }
+
+  std::string string(const std::string& key, std::string fallback, bool required = false) {
+    YAML::Node n = node(key);
+    if (!n.IsDefined() || n.IsNull()) {
+      if (required) ctx_.error(node_, child_path(key), "is required");
+      return fallback;
+    }
+    if (!n.IsScalar()) ctx_.error(n, child_path(key), "expected a string, got " + describe(n));
+    return n.Scalar();
+  }
+
+  std::string required_string(const std::string& key) {
+    std::string value = string(key, "", true);
+    if (value.empty()) ctx_.error(node(key), child_path(key), "must not be empty");
+    return value;
+  }
+
+  long integer(const std::string& key, long fallback, long min, long max) {
+    YAML::Node n = node(key);
+    if (!n.IsDefined() || n.IsNull()) return fallback;
+    long value = 0;
+    std::size_t used = 0;
+    bool parsed = false;
+    if (n.IsScalar()) {
+      try {
+        value = std::stol(n.Scalar(), &used);
+        parsed = used == n.Scalar().size();
+      } catch (const std::exception&) {
+        parsed = false;
+      }
+    }
+    if (!parsed) ctx_.error(n, child_path(key), "expected a whole number, got " + describe(n));
+    if (value < min || value > max) {
+      ctx_.error(n, child_path(key),
+                 "must be between " + std::to_string(min) + " and " + std::to_string(max) + ", got " +
+                     std::to_string(value));
+    }
+    return value;
+  }
+
+  bool boolean(const std::string& key, bool fallback) {
+    YAML::Node n = node(key);
+    if (!n.IsDefined() || n.IsNull()) return fallback;
+    bool value = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, value)) {
+      ctx_.error(n, child_path(key), "expected true or false, got " + describe(n));
+    }
+    return value;
+  }
+
+  Millis duration(const std::string& key, Millis fallback) {
+    YAML::Node n = node(key);
+    if (!n.IsDefined() || n.IsNull()) return fallback;
+    Millis value{};
+    if (!n.IsScalar() || !parse_duration(n.Scalar(), value)) {
+      ctx_.error(n, child_path(key),
+                 "expected a duration such as 90s, 30m, 2h, 500ms or a number of seconds, got " + describe(n));
+    }
+    return value;
+  }
+
+  // Reads a secret from the file named by `key`.
+  Secret secret_file(const std::string& key) {
+    std::string raw = required_string(key);
+    YAML::Node n = node(key);
+    std::string path = expand_env(raw, n, child_path(key));
+    if (fs::path(path).is_relative()) path = (fs::path(ctx_.base_dir) / path).lexically_normal().string();
+    std::ifstream in(path, std::ios::binary);
+    if (!in) ctx_.error(n, child_path(key), "cannot read secret file '" + path + "'");
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    std::string value = buffer.str();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
+    if (value.empty()) ctx_.error(n, child_path(key), "secret file '" + path + "' is empty");
+    if (value.find_first_of("\r\n") != std::string::npos) {
+      ctx_.error(n, child_path(key), "secret file '" + path + "' must hold a single line");
+    }
+    return Secret(std::move(value), path);
+  }
+
+  // Rejects keys this reader never asked for.
+  void finish() const {
+    for (const auto& entry : node_) {
+      std::string key = entry.first.as<std::string>();
+      if (!used_.count(key)) ctx_.error(entry.first, child_path(key), "unknown key");
+    }
+  }
+
+ private:
+  std::string expand_env(const std::string& text, const YAML::Node& n, const std::string& path) const {
+    std::string out;
+    for (std::size_t i = 0; i < text.size();) {
+      if (text.compare(i, 2, "${") == 0) {
+        std::size_t end = text.find('}', i);
+        if (end == std::string::npos) ctx_.error(n, path, "unterminated ${ in '" + text + "'");
+        std::string name = text.substr(i + 2, end - i - 2);
+        const char* value = std::getenv(name.c_str());
+        if (!value) ctx_.error(n, path, "environment variable " + name + " is not set");
+        out += value;
+        i = end + 1;
+      } else {
+        out += text[i++];
+      }
+    }
+    return out;
+  }
+
+  const Context& ctx_;
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> used_;
+};
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.substr(0, 4) == "127.";
+}
+
+void check_url(MapReader& r, const std::string& key, const std::string& url, bool allow_insecure) {
+  auto parsed = boost::urls::parse_uri(url);
+  YAML::Node n = r.node(key);
+  if (!parsed) r.ctx().error(n, r.child_path(key), "'" + url + "' is not an absolute URL");
+  std::string scheme(parsed->scheme());
+  if (scheme != "https" && scheme != "http") {
+    r.ctx().error(n, r.child_path(key), "scheme must be https (or http for loopback), got '" + scheme + "'");
+  }
+  if (parsed->host().empty()) r.ctx().error(n, r.child_path(key), "'" + url + "' has no host");
+  if (scheme == "http" && !allow_insecure && !is_loopback_host(parsed->host())) {
+    r.ctx().error(n, r.child_path(key),
+                  "plain http is only allowed to loopback hosts; use https or set http.allow_insecure_http: true");
+  }
+  if (parsed->has_query() || parsed->has_fragment()) {
+    r.ctx().error(n, r.child_path(key), "must not contain a query or fragment");
+  }
+}
+
+HttpSettings read_http(MapReader& parent) {
+  HttpSettings http;
+  YAML::Node n = parent.node("http");
+  if (!n.IsDefined() || n.IsNull()) return http;
+  MapReader r(parent.ctx(), n, parent.child_path("http"));
+  http.connect_timeout = r.duration("connect_timeout", http.connect_timeout);
+  http.request_timeout = r.duration("request_timeout", http.request_timeout);
+  http.max_response_bytes =
+      static_cast<std::size_t>(r.integer("max_response_bytes", static_cast<long>(http.max_response_bytes), 1024, 1L << 31));
+  http.ca_file = r.string("ca_file", "");
+  http.allow_insecure_http = r.boolean("allow_insecure_http", false);
+  if (!http.ca_file.empty() && !fs::exists(http.ca_file)) {
+    r.ctx().error(r.node("ca_file"), r.child_path("ca_file"), "file '" + http.ca_file + "' does not exist");
+  }
+  r.finish();
+  return http;
+}
+
+Source read_source(const Context& ctx, const std::string& name, const YAML::Node& node) {
+  MapReader r(ctx, node, "sources." + name);
+  Source s;
+  s.name = name;
+  s.http = read_http(r);
+  s.base_url = r.required_string("base_url");
+  while (!s.base_url.empty() && s.base_url.back() == '/') s.base_url.pop_back();
+  check_url(r, "base_url", s.base_url, s.http.allow_insecure_http);
+  s.api_key = r.secret_file("api_key_file");
+  r.finish();
+  return s;
+}
+
+Target read_target(const Context& ctx, const std::string& name, const YAML::Node& node) {
+  MapReader r(ctx, node, "targets." + name);
+  Target t;
+  t.name = name;
+  t.http = read_http(r);
+  t.endpoint = r.required_string("endpoint");
+  check_url(r, "endpoint", t.endpoint, t.http.allow_insecure_http);
+  t.username = r.required_string("username");
+  t.password = r.secret_file("password_file");
+  t.in_flight_budget = static_cast<int>(r.integer("in_flight_budget", t.in_flight_budget, 1, 1000));
+  t.force_large_batches = r.boolean("force_large_batches", false);
+  t.batch_size = static_cast<int>(r.integer("batch_size", std::min(t.batch_size, t.in_flight_budget), 1, 1000));
+  if (t.batch_size > t.in_flight_budget) {
+    ctx.error(r.node("batch_size"), r.child_path("batch_size"),
+              "must not exceed in_flight_budget (" + std::to_string(t.in_flight_budget) + ")");
+  }
+  if (t.batch_size > 50 && !t.force_large_batches) {
+    ctx.error(r.node("batch_size"), r.child_path("batch_size"),
+              "itslearning asks for batches of at most 50; set force_large_batches: true to override");
+  }
+  t.max_attempts = static_cast<int>(r.integer("max_attempts", t.max_attempts, 1, 100));
+  t.retry_delay = r.duration("retry_delay", t.retry_delay);
+  r.finish();
+  return t;
+}
+
+std::vector<RoleRule> read_role_map(MapReader& parent) {
+  YAML::Node n = parent.node("role_map");
+  if (!n.IsDefined() || n.IsNull()) return default_role_map();
+  std::string path = parent.child_path("role_map");
+  if (!n.IsSequence() || n.size() == 0) parent.ctx().error(n, path, "expected a non-empty list of {lti, role_type}");
+  std::vector<RoleRule> rules;
+  for (std::size_t i = 0; i < n.size(); ++i) {
+    MapReader r(parent.ctx(), n[i], path + "[" + std::to_string(i) + "]");
+    RoleRule rule;
+    rule.lti = r.required_string("lti");
+    rule.role_type = r.required_string("role_type");
+    if (!kRoleTypes.count(rule.role_type)) {
+      parent.ctx().error(r.node("role_type"), r.child_path("role_type"),
+                         "'" + rule.role_type +
+                             "' is not an IMS-ES roleType (Learner, Instructor, ContentDeveloper, Member, Manager, "
+                             "Mentor, Administrator, TeachingAssistant, 01..08, Default, Guest)");
+    }
+    r.finish();
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, const Config& cfg) {
+  MapReader r(ctx, node, "jobs[" + std::to_string(index) + "]");
+  Job j;
+  j.name = r.required_string("name");
+  bool name_ok = std::all_of(j.name.begin(), j.name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+  });
+  if (!name_ok) ctx.error(r.node("name"), r.child_path("name"), "may only contain letters, digits, '_', '-' and '.'");
+  j.source = r.required_string("source");
+  if (!cfg.sources.count(j.source)) ctx.error(r.node("source"), r.child_path("source"), "no source named '" + j.source + "'");
+  j.target = r.required_string("target");
+  if (!cfg.targets.count(j.target)) ctx.error(r.node("target"), r.child_path("target"), "no target named '" + j.target + "'");
+
+  std::string auth = r.string("auth", "service_key");
+  if (auth == "service_key") j.auth = AuthScheme::service_key;
+  else if (auth == "ltik") j.auth = AuthScheme::ltik;
+  else ctx.error(r.node("auth"), r.child_path("auth"), "expected service_key or ltik, got '" + auth + "'");
+  j.service_key = r.secret_file("service_key_file");
+  j.role_filter = r.string("role_filter", "");
+  j.resource_link_id = r.string("resource_link_id", "");
+  j.page_limit = static_cast<int>(r.integer("page_limit", j.page_limit, 1, 10'000));
+  j.max_pages = static_cast<int>(r.integer("max_pages", j.max_pages, 1, 1'000'000));
+  j.max_members = static_cast<int>(r.integer("max_members", j.max_members, 1, 100'000'000));
+  j.hierarchy_id = r.required_string("hierarchy_id");
+
+  std::string field = r.string("person_key", "lis_person_sourcedid");
+  if (field == "lis_person_sourcedid") j.person_key = PersonKeyField::lis_person_sourcedid;
+  else if (field == "user_id") j.person_key = PersonKeyField::user_id;
+  else if (field == "email") j.person_key = PersonKeyField::email;
+  else {
+    ctx.error(r.node("person_key"), r.child_path("person_key"),
+              "expected lis_person_sourcedid, user_id or email, got '" + field + "'");
+  }
+  j.person_key_prefix = r.string("person_key_prefix", "");
+  j.role_map = read_role_map(r);
+  j.skip_test_users = r.boolean("skip_test_users", true);
+  j.interval = r.duration("interval", j.interval);
+  if (j.interval < Millis(1000)) ctx.error(r.node("interval"), r.child_path("interval"), "must be at least 1s");
+  j.jitter = r.duration("jitter", j.jitter);
+  if (j.jitter > j.interval) ctx.error(r.node("jitter"), r.child_path("jitter"), "must not exceed interval");
+  r.finish();
+  return j;
+}
+
+}  // namespace
+
+const char* to_string(AuthScheme a) { return a == AuthScheme::ltik ? "ltik" : "service_key"; }
+
+const char* to_string(PersonKeyField f) {
+  switch (f) {
+    case PersonKeyField::user_id: return "user_id";
+    case PersonKeyField::email: return "email";
+    default: return "lis_person_sourcedid";
+  }
+}
+
+std::vector<RoleRule> default_role_map() {
+  // TeachingAssistant sub-roles come before Instructor: LTI sends a sub-role
+  // together with its principal role, so a TA normally also carries
+  // Instructor and would otherwise never be mapped as a TA.
+  return {
+      {"Instructor#TeachingAssistant*", "TeachingAssistant"},
+      {"Instructor", "Instructor"},
+      {"Learner", "Learner"},
+      {"Mentor", "Mentor"},
+      {"ContentDeveloper", "ContentDeveloper"},
+      {"Administrator", "Administrator"},
+  };
+}
+
+const Job* Config::find_job(const std::string& name) const {
+  for (const auto& j : jobs) {
+    if (j.name == name) return &j;
+  }
+  return nullptr;
+}
+
+bool parse_duration(const std::string& text, Millis& out) {
+  if (text.empty()) return false;
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 12) return false;
+  long long n = std::stoll(text.substr(0, digits));
+  std::string unit = text.substr(digits);
+  if (unit.empty() || unit == "s") out = Millis(n * 1000);
+  else if (unit == "ms") out = Millis(n);
+  else if (unit == "m" || unit == "min") out = Millis(n * 60'000);
+  else if (unit == "h") out = Millis(n * 3'600'000);
+  else return false;
+  return true;
+}
+
+Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir) {
+  Context ctx{name, base_dir};
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": invalid YAML: " + e.msg);
+  }
+  if (!root.IsDefined() || root.IsNull()) throw ConfigError(name + ": the file is empty");
+
+  Config cfg;
+  cfg.path = name;
+  MapReader r(ctx, root, "");
+  cfg.state_db = r.string("state_db", cfg.state_db);
+  if (cfg.state_db.empty()) ctx.error(r.node("state_db"), "state_db", "must not be empty");
+  if (fs::path(cfg.state_db).is_relative()) cfg.state_db = (fs::path(base_dir) / cfg.state_db).lexically_normal().string();
+  cfg.log_level = r.string("log_level", cfg.log_level);
+  if (!kLogLevels.count(cfg.log_level)) {
+    ctx.error(r.node("log_level"), "log_level", "expected trace, debug, info, warn, error, critical or off");
+  }
+
+  YAML::Node sources = r.node("sources");
+  if (!sources.IsMap() || sources.size() == 0) ctx.error(sources.IsDefined() ? sources : root, "sources", "expected a mapping of at least one source");
+  for (const auto& entry : sources) {
+    std::string key = entry.first.as<std::string>();
+    cfg.sources.emplace(key, read_source(ctx, key, entry.second));
+  }
+  YAML::Node targets = r.node("targets");
+  if (!targets.IsMap() || targets.size() == 0) ctx.error(targets.IsDefined() ? targets : root, "targets", "expected a mapping of at least one target");
+  for (const auto& entry : targets) {
+    std::string key = entry.first.as<std::string>();
+    cfg.targets.emplace(key, read_target(ctx, key, entry.second));
+  }
+  YAML::Node jobs = r.node("jobs");
+  if (!jobs.IsSequence() || jobs.size() == 0) ctx.error(jobs.IsDefined() ? jobs : root, "jobs", "expected a list of at least one job");
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    Job job = read_job(ctx, jobs[i], i, cfg);
+    if (!names.insert(job.name).second) ctx.error(jobs[i]["name"], "jobs[" + std::to_string(i) + "].name", "duplicate job name '" + job.name + "'");
+    cfg.jobs.push_back(std::move(job));
+  }
+  r.finish();
+  return cfg;
+}
+
+Config load_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot open the configuration file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  std::string base = fs::absolute(path).parent_path().string();
+  return load_string(buffer.str(), path, base);
+}
+
+}  // namespace rostersync::config

@@ -1,0 +1,137 @@
+// Typed configuration for rostersync, loaded from YAML and validated up front.
+//
+// Every field has a default, a unit and a meaning stated next to it; the
+// commented example (config/rostersync.example.yaml) documents the same keys
+// for operators. Loading throws ConfigError whose message names the file,
+// line, column and key path, and what was expected. Secrets are read from
+// files only and live in Secret, which has no way to be formatted or logged.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace rostersync::config {
+
+using Millis = std::chrono::milliseconds;
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A secret read from a file. Only `reveal()` gives the value; the file path is
+// safe to show.
+class Secret {
+ public:
+  Secret() = default;
+  Secret(std::string value, std::string file) : value_(std::move(value)), file_(std::move(file)) {}
+  const std::string& reveal() const { return value_; }
+  const std::string& file() const { return file_; }
+  bool empty() const { return value_.empty(); }
+
+ private:
+  std::string value_;
+  std::string file_;
+};
+
+// Settings of the HTTP client towards one peer (a source or a target).
+struct HttpSettings {
+  Millis connect_timeout{10'000};             // TCP+TLS connect, per attempt
+  Millis request_timeout{60'000};             // one request: write + whole response
+  std::size_t max_response_bytes{16u << 20};  // bytes; larger bodies are refused
+  std::string ca_file;                        // PEM added to the system trust store; "" = none
+  bool allow_insecure_http{false};            // allow http:// to a non-loopback host
+};
+
+// An LTIAAS deployment serving NRPS rosters at <base_url>/api/memberships.
+struct Source {
+  std::string name;
+  std::string base_url;  // e.g. https://school.ltiaas.com
+  Secret api_key;        // LTIAAS API key, from api_key_file
+  HttpSettings http;
+};
+
+// An itslearning IMS-ES MembershipManagementServiceSync endpoint.
+struct Target {
+  std::string name;
+  std::string endpoint;  // https://<host>/WCFServiceLibrary/MembershipManagementServiceSync.svc
+  std::string username;  // IMS-ES (WS-Security) user name
+  Secret password;       // from password_file
+  int in_flight_budget{10};   // operations (memberships) unprocessed at once, all batches together
+  int batch_size{10};         // memberships per createMemberships call; <= in_flight_budget
+  bool force_large_batches{false};  // allow batch_size > 50 (itslearning asks for <= 50)
+  int max_attempts{3};        // sends of one batch within a run before it is left pending
+  Millis retry_delay{1'000};  // first back-off after a failed send; doubles each attempt
+  HttpSettings http;
+};
+
+enum class AuthScheme { service_key, ltik };  // SERVICE-AUTH-V1 / LTIK-AUTH-V2
+enum class PersonKeyField { lis_person_sourcedid, user_id, email };
+
+const char* to_string(AuthScheme);
+const char* to_string(PersonKeyField);
+
+// One LTI role pattern mapped to an IMS-ES roleType. Patterns are matched after
+// normalising roles (see sync/roles.hpp): "Instructor" (also matches its
+// sub-roles), "Instructor#TeachingAssistant", a trailing "*" for a prefix, or a
+// full URI.
+struct RoleRule {
+  std::string lti;
+  std::string role_type;
+};
+
+// The default role mapping in priority order: the first rule any of a member's
+// roles matches decides the roleType.
+std::vector<RoleRule> default_role_map();
+
+// One roster (an LTIAAS service key) provisioned into one itslearning hierarchy.
+struct Job {
+  std::string name;    // [A-Za-z0-9_.-]+, used in logs and the database
+  std::string source;  // key of `sources`
+  std::string target;  // key of `targets`
+  AuthScheme auth{AuthScheme::service_key};
+  Secret service_key;             // service key (or ltik) from service_key_file
+  std::string role_filter;        // LTIAAS `role` query parameter; "" = all members
+  std::string resource_link_id;   // LTIAAS `resourceLinkId`; "" = whole context
+  int page_limit{100};            // members per page asked for (`limit`)
+  int max_pages{1'000};           // a walk with more pages fails
+  int max_members{100'000};       // a walk with more members fails
+  std::string hierarchy_id;       // itslearning hierarchy (group) sync id
+  PersonKeyField person_key{PersonKeyField::lis_person_sourcedid};
+  std::string person_key_prefix;  // prepended to the person key, e.g. "sis:"
+  std::vector<RoleRule> role_map = default_role_map();
+  bool skip_test_users{true};     // skip members with the LTI TestUser system role
+  Millis interval{30 * 60'000};   // between runs of this job in `rostersync run`
+  Millis jitter{60'000};          // up to this much random delay added to each interval
+};
+
+struct Config {
+  std::string path;                                 // the file it was loaded from
+  std::string state_db{"/var/lib/rostersync/state.db"};
+  std::string log_level{"info"};                    // trace|debug|info|warn|error|critical|off
+  std::map<std::string, Source> sources;
+  std::map<std::string, Target> targets;
+  std::vector<Job> jobs;
+
+  const Job* find_job(const std::string& name) const;
+};
+
+inline constexpr const char* kDefaultConfigPath = "/etc/rostersync/rostersync.yaml";
+
+// Loads and validates a configuration file. Relative *_file paths resolve
+// against the file's directory; ${VAR} in them expands from the environment
+// (e.g. ${CREDENTIALS_DIRECTORY} under systemd). Throws ConfigError.
+Config load_file(const std::string& path);
+
+// Same, from text; `name` stands for the file in messages, `base_dir` resolves
+// relative paths.
+Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir);
+
+// "90s", "30m", "2h", "500ms" or a bare number of seconds. Returns false if malformed.
+bool parse_duration(const std::string& text, Millis& out);
+
+}  // namespace rostersync::config

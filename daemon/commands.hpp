@@ -1,0 +1,36 @@
+// The rostersync commands behind the CLI: one-shot sync, the long-running
+// scheduler, and the demo. Each returns the process exit code.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace rostersync::daemon {
+
+// Exit codes (documented in the README).
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitJobFailed = 1;   // a job's run did not end ok
+inline constexpr int kExitConfig = 2;      // configuration or usage error
+inline constexpr int kExitRuntime = 3;     // state database or other local failure
+
+// Applies the log level (config unless overridden) to the default logger.
+void setup_logging(const std::string& level);
+
+// `rostersync sync [--job NAME]`: one pass over the jobs, one after another.
+int sync_once(const config::Config& cfg, const std::optional<std::string>& job, bool show_progress);
+
+// `rostersync run`: every job on its interval until SIGTERM/SIGINT.
+int run_daemon(const config::Config& cfg);
+
+struct DemoOptions {
+  int contexts = 4;
+  int members = 250;
+  std::string workdir;  // "" = a fresh directory under /tmp
+};
+
+// `rostersync demo`: simulator + throwaway config, two passes, a summary.
+int run_demo(const DemoOptions& options);
+
+}  // namespace rostersync::daemon

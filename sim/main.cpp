@@ -1,0 +1,109 @@
+// rostersync-sim: serves the simulator (sim/simulator.hpp) over HTTP on
+// 127.0.0.1. With --port 0 the kernel picks a port; the first line on stdout
+// is "rostersync-sim listening on 127.0.0.1:<port>".
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "sim/simulator.hpp"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using rostersync::sim::Simulator;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, std::chrono::milliseconds imses_latency) {
+  beast::tcp_stream stream(std::move(socket));
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(64u << 20);
+    auto [ec, n] = co_await http::async_read(stream, buffer, parser, nothrow);
+    (void)n;
+    if (ec) co_return;
+    auto& req = parser.get();
+    std::string target(req.target());
+    std::string soap_action(req[http::field::soapaction]);
+    std::string authorization(req[http::field::authorization]);
+    bool is_imses = req.method() == http::verb::post && target.find(".svc") != std::string::npos;
+    int ops = is_imses ? Simulator::count_operations(req.body()) : 0;
+    sim.in_flight_ops += ops;
+    sim.max_in_flight_ops = std::max(sim.max_in_flight_ops, sim.in_flight_ops);
+    if (is_imses && imses_latency.count() > 0) {
+      asio::steady_timer delay(stream.get_executor(), imses_latency);
+      co_await delay.async_wait(nothrow);
+    }
+    auto reply = sim.handle(std::string(req.method_string()), target, authorization, soap_action, req.body());
+    sim.in_flight_ops -= ops;
+
+    http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};
+    res.set(http::field::content_type, reply.content_type);
+    res.set(http::field::server, "rostersync-sim");
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(reply.body);
+    res.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
+    (void)wn;
+    if (wec || !res.keep_alive()) co_return;
+  }
+}
+
+asio::awaitable<void> listen(tcp::acceptor& acceptor, Simulator& sim, std::chrono::milliseconds latency) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+    if (ec) co_return;
+    asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), sim, latency), asio::detached);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"rostersync-sim: LTIAAS memberships API and itslearning IMS-ES endpoint simulator"};
+  rostersync::sim::Options options;
+  unsigned short port = 0;
+  int latency_ms = 0;
+  app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = pick a free one)");
+  app.add_option("--contexts", options.contexts, "generated rosters (courses)")->check(CLI::Range(1, 100000));
+  app.add_option("--members", options.members, "members per generated roster")->check(CLI::Range(1, 10000000));
+  app.add_option("--seed", options.seed, "seed for generated names and ids");
+  app.add_flag("--mix", options.mix, "add inactive, TestUser, keyless, unmapped-role and escaping-heavy members");
+  app.add_option("--roster-file", options.roster_file, "JSON rosters {service_key: {context, members}} instead of generating")
+      ->check(CLI::ExistingFile);
+  app.add_option("--api-key", options.api_key, "LTIAAS API key to accept");
+  app.add_option("--imses-user", options.imses_username, "IMS-ES user name to accept");
+  app.add_option("--imses-password", options.imses_password, "IMS-ES password to accept");
+  app.add_option("--imses-latency-ms", latency_ms, "delay before answering each IMS-ES call")->check(CLI::Range(0, 60000));
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    Simulator sim(options);
+    asio::io_context ioc;
+    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+    std::cout << "rostersync-sim listening on 127.0.0.1:" << acceptor.local_endpoint().port() << std::endl;
+    asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    signals.async_wait([&](auto, int) { ioc.stop(); });
+    asio::co_spawn(ioc, listen(acceptor, sim, std::chrono::milliseconds(latency_ms)), asio::detached);
+    ioc.run();
+  } catch (const std::exception& e) {
+    std::cerr << "rostersync-sim: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

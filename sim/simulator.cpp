@@ -1,0 +1,364 @@
+#include "sim/simulator.hpp"
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+namespace rostersync::sim {
+namespace json = boost::json;
+namespace {
+
+constexpr const char* kMembership = "http://purl.imsglobal.org/vocab/lis/v2/membership#";
+constexpr const char* kNsEnv = "http://schemas.xmlsoap.org/soap/envelope/";
+constexpr const char* kNsWsse = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
+constexpr const char* kNsMms = "http://www.imsglobal.org/services/mms/xsd/imsMemberManMessSchema_v1p0";
+constexpr const char* kNsMmd = "http://www.imsglobal.org/services/mms/xsd/imsMemberManDataSchema_v1p0";
+constexpr const char* kNsCmn = "http://www.imsglobal.org/services/common/imsCommonSchema_v1p0";
+constexpr const char* kNsMb = "http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0";
+
+std::uint64_t splitmix(std::uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+std::string hex(std::uint64_t v) {
+  std::ostringstream out;
+  out << std::hex << v;
+  return out.str();
+}
+
+std::string escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '&') out += "&amp;";
+    else if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
+}
+
+Reply ltiaas_error(int status, const std::string& error, const std::string& message, const std::string& description) {
+  json::object o{{"status", status}, {"error", error},
+                 {"details", json::object{{"message", message}, {"description", description}}}};
+  return {status, "application/json", json::serialize(o)};
+}
+
+// --- namespace-aware XML helpers (libxml2) ---
+bool is(const xmlNode* n, const char* ns, const char* name) {
+  return n && n->type == XML_ELEMENT_NODE && xmlStrEqual(n->name, BAD_CAST name) && n->ns &&
+         xmlStrEqual(n->ns->href, BAD_CAST ns);
+}
+const xmlNode* child(const xmlNode* p, const char* ns, const char* name) {
+  for (const xmlNode* c = p ? p->children : nullptr; c; c = c->next) {
+    if (is(c, ns, name)) return c;
+  }
+  return nullptr;
+}
+std::string text(const xmlNode* n) {
+  if (!n) return {};
+  xmlChar* t = xmlNodeGetContent(n);
+  std::string out = t ? reinterpret_cast<const char*>(t) : "";
+  xmlFree(t);
+  return out;
+}
+using Doc = std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)>;
+Doc parse_xml(const std::string& body) {
+  return Doc(xmlReadMemory(body.data(), static_cast<int>(body.size()), "req.xml", nullptr,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING),
+             &xmlFreeDoc);
+}
+const xmlNode* pair_set(const xmlDoc* doc) {
+  const xmlNode* env = xmlDocGetRootElement(doc);
+  if (!is(env, kNsEnv, "Envelope")) return nullptr;
+  return child(child(child(env, kNsEnv, "Body"), kNsMms, "createMembershipsRequest"), kNsMms, "membershipIdPairSet");
+}
+
+Reply soap_fault(const std::string& code_ns, const std::string& code, const std::string& text) {
+  std::string body = std::string(R"(<s:Envelope xmlns:s=")") + kNsEnv + R"("><s:Body><s:Fault><faultcode xmlns:a=")" +
+                     code_ns + R"(">)" + code + R"(</faultcode><faultstring xml:lang="en-US">)" + escape(text) +
+                     "</faultstring></s:Fault></s:Body></s:Envelope>";
+  return {500, "text/xml; charset=utf-8", body};
+}
+
+struct ItemStatus {
+  bool ok;
+  std::string minor_name;
+  std::string minor_value;
+  std::string description;
+};
+
+// Shaped like itslearning's answers: `h:` prefix plus a redeclared default namespace.
+std::string sync_response(const std::string& message_id, const std::vector<ItemStatus>& statuses) {
+  std::string x = std::string(R"(<s:Envelope xmlns:s=")") + kNsEnv +
+                  R"(" xmlns:u="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><s:Header>)";
+  x += std::string(R"(<h:syncResponseHeaderInfo xmlns:h=")") + kNsMb + R"(" xmlns=")" + kNsMb +
+       R"(" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><messageIdentifier>)" + escape(message_id) +
+       "</messageIdentifier><statusInfoSet>";
+  for (const auto& s : statuses) {
+    x += "<statusInfo><codeMajor>";
+    x += s.ok ? "success</codeMajor><severity>status</severity>" : "failure</codeMajor><severity>error</severity>";
+    if (!s.minor_name.empty()) {
+      x += "<codeMinor><codeMinorField><codeMinorName>" + escape(s.minor_name) + "</codeMinorName><codeMinorValue>" +
+           escape(s.minor_value) + "</codeMinorValue></codeMinorField></codeMinor>";
+    }
+    if (!s.description.empty()) {
+      x += std::string("<description><language xmlns=\"") + kNsCmn + "\">en-US</language><text xmlns=\"" + kNsCmn + "\">" +
+           escape(s.description) + "</text></description>";
+    }
+    x += "</statusInfo>";
+  }
+  x += "</statusInfoSet></h:syncResponseHeaderInfo>";
+  x += std::string(R"(<o:Security s:mustUnderstand="1" xmlns:o=")") + kNsWsse +
+       R"("><u:Timestamp u:Id="_0"><u:Created>2026-01-01T00:00:00.000Z</u:Created><u:Expires>2026-01-01T00:05:00.000Z</u:Expires></u:Timestamp></o:Security>)";
+  x += std::string("</s:Header><s:Body><createMembershipsResponse xmlns=\"") + kNsMms + "\"/></s:Body></s:Envelope>";
+  return x;
+}
+
+}  // namespace
+
+Simulator::Simulator(Options options) : options_(std::move(options)) {
+  if (options_.roster_file.empty()) {
+    generate();
+    return;
+  }
+  std::ifstream in(options_.roster_file);
+  if (!in) throw std::runtime_error("cannot read roster file " + options_.roster_file);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  json::value doc = json::parse(buf.str());
+  for (const auto& [key, roster] : doc.as_object()) {
+    Roster r;
+    r.context = roster.as_object().at("context").as_object();
+    for (const auto& m : roster.as_object().at("members").as_array()) r.members.push_back(m);
+    rosters_[std::string(key)] = std::move(r);
+  }
+}
+
+void Simulator::generate() {
+  static const char* kFirst[] = {"Ada", "Bjørn", "Chloé", "Dmitri", "Eun-ji", "Farah", "Gustav", "Hana", "Ines", "Jonas"};
+  static const char* kLast[] = {"Ødegård", "Smith", "Nguyen", "O'Brien", "Müller", "García", "Kowalski", "Tanaka"};
+  const int n = options_.contexts;
+  const int m = options_.members;
+  const long pool = std::max<long>(m, static_cast<long>(n) * m / 2);
+  for (int c = 1; c <= n; ++c) {
+    Roster r;
+    r.context = {{"id", "ctx-" + std::to_string(c)}, {"label", "C" + std::to_string(c)}, {"title", "Course " + std::to_string(c)}};
+    const bool camel = c % 2 == 0;
+    const bool numeric_ids = c % 3 == 0;
+    const long offset = static_cast<long>(c - 1) * (m / 2);
+    for (int j = 0; j < m; ++j) {
+      long p = (offset + j) % pool;
+      std::uint64_t h = splitmix(options_.seed * 1'000'003ull + static_cast<std::uint64_t>(p));
+      json::object member;
+      json::value uid = numeric_ids ? json::value(1'000'000 + p) : json::value("u" + hex(h));
+      std::string given = kFirst[h % 10];
+      std::string family = kLast[(h >> 8) % 8];
+      json::array roles;
+      if (j == 0) roles.emplace_back(std::string(kMembership) + "Instructor");
+      else if (j == 1 && m >= 10) {
+        roles.emplace_back(std::string(kMembership) + "Instructor");
+        roles.emplace_back("http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant");
+      } else roles.emplace_back(std::string(kMembership) + "Learner");
+      std::string status = "Active";
+      std::string sourcedid = "sis-" + std::to_string(100000 + p);
+      if (options_.mix && m >= 10) {
+        if (j == 2) status = "Inactive";
+        if (j == 3) roles.emplace_back("http://purl.imsglobal.org/vocab/lti/system/person#TestUser");
+        if (j == 4) sourcedid.clear();
+        if (j == 5) roles = json::array{"http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student"};
+        if (j == 6) sourcedid += "-O'Brien&Co<x>\"";
+      }
+      member[camel ? "userId" : "user_id"] = uid;
+      member["roles"] = roles;
+      if (!(options_.mix && j == 7)) member["status"] = status;  // sometimes absent: means Active
+      member["name"] = given + " " + family;
+      member[camel ? "givenName" : "given_name"] = given;
+      member[camel ? "familyName" : "family_name"] = family;
+      member["email"] = "p" + std::to_string(p) + "@school.example";
+      if (!sourcedid.empty()) member[camel ? "lisPersonSourcedid" : "lis_person_sourcedid"] = sourcedid;
+      r.members.emplace_back(std::move(member));
+    }
+    rosters_["course-" + std::to_string(c) + "-key"] = std::move(r);
+  }
+}
+
+int Simulator::count_operations(const std::string& body) {
+  Doc doc = parse_xml(body);
+  if (!doc) return 0;
+  int n = 0;
+  for (const xmlNode* c = pair_set(doc.get()) ? pair_set(doc.get())->children : nullptr; c; c = c->next) {
+    if (is(c, kNsMms, "membershipIdPair")) ++n;
+  }
+  return n;
+}
+
+Reply Simulator::handle(const std::string& method, const std::string& target, const std::string& authorization,
+                        const std::string& soap_action, const std::string& body) {
+  if (target.rfind("/_sim/", 0) == 0) return control(method, target, body);
+  if (target.rfind("/api/memberships", 0) == 0 && method == "GET") return memberships(target, authorization);
+  if (method == "POST" && target.find(".svc") != std::string::npos) return imses(soap_action, body);
+  return {404, "text/plain", "no such endpoint: " + method + " " + target};
+}
+
+Reply Simulator::memberships(const std::string& target, const std::string& authorization) {
+  ++page_requests_;
+  std::string key;
+  for (const char* scheme : {"SERVICE-AUTH-V1 ", "LTIK-AUTH-V2 "}) {
+    std::string prefix = scheme + options_.api_key + ":";
+    if (authorization.rfind(prefix, 0) == 0) key = authorization.substr(prefix.size());
+  }
+  if (key.empty() || !rosters_.count(key)) {
+    return ltiaas_error(401, "Unauthorized", "INVALID_SERVICE_KEY_AUTHORIZATION_HEADER", "Invalid or unknown service key.");
+  }
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return ltiaas_error(400, "Bad Request", "INVALID_QUERY", "Unparseable request target.");
+  auto params = url->params();
+  if (auto it = params.find("url"); it != params.end()) {
+    std::string next((*it).value);
+    auto cursor = issued_next_.find(next);
+    if (cursor == issued_next_.end() || cursor->second.service_key != key) {
+      return ltiaas_error(400, "Bad Request", "INVALID_NEXT_URL", "The url parameter is not a next URL this service issued.");
+    }
+    return serve_page(key, cursor->second.offset, cursor->second.limit, cursor->second.page);
+  }
+  std::size_t limit = 1000;
+  if (auto it = params.find("limit"); it != params.end()) limit = std::max(1, std::atoi(std::string((*it).value).c_str()));
+  return serve_page(key, 0, limit, 1);
+}
+
+Reply Simulator::serve_page(const std::string& key, std::size_t offset, std::size_t limit, int page) {
+  if (fail_page_ != 0 && page == fail_page_) {
+    return ltiaas_error(500, "Internal Server Error", "PLATFORM_ERROR", "Simulated failure on page " + std::to_string(page));
+  }
+  const Roster& r = rosters_.at(key);
+  json::array members;
+  for (std::size_t i = offset; i < std::min(r.members.size(), offset + limit); ++i) members.push_back(r.members[i]);
+  std::string ctx_id(r.context.at("id").as_string());
+  json::object out{{"id", "https://lms.example.edu/api/lti/courses/" + ctx_id + "/names_and_roles"},
+                   {"context", r.context},
+                   {"members", std::move(members)}};
+  if (offset + limit < r.members.size()) {
+    // Opaque LMS URL with characters that must survive the url= round trip
+    // unchanged (percent-escapes in both cases, '+', '&').
+    std::string next = "https://lms.example.edu/api/lti/courses/" + ctx_id + "/names_and_roles?tlid=a%2Fb%2fc+d&page=" +
+                       std::to_string(page + 1) + "&per_page=" + std::to_string(limit);
+    issued_next_[next] = {key, offset + limit, limit, page + 1};
+    out["next"] = next;
+  }
+  return {200, "application/json", json::serialize(out)};
+}
+
+Reply Simulator::imses(const std::string& soap_action, const std::string& body) {
+  ++create_calls_;
+  if (soap_action != "\"http://www.imsglobal.org/soap/mms/createMemberships\"" &&
+      soap_action != "http://www.imsglobal.org/soap/mms/createMemberships") {
+    return soap_fault(kNsEnv, "a:ActionNotSupported", "The SOAP action '" + soap_action + "' is not supported.");
+  }
+  Doc doc = parse_xml(body);
+  const xmlNode* env = doc ? xmlDocGetRootElement(doc.get()) : nullptr;
+  if (!is(env, kNsEnv, "Envelope")) return soap_fault(kNsEnv, "s:Client", "The request body could not be deserialized.");
+  const xmlNode* token = child(child(child(env, kNsEnv, "Header"), kNsWsse, "Security"), kNsWsse, "UsernameToken");
+  if (text(child(token, kNsWsse, "Username")) != options_.imses_username ||
+      text(child(token, kNsWsse, "Password")) != options_.imses_password) {
+    return soap_fault(kNsWsse, "a:InvalidSecurity", "An error occurred when verifying security for the message.");
+  }
+  std::string message_id =
+      text(child(child(child(env, kNsEnv, "Header"), kNsMb, "syncRequestHeaderInfo"), kNsMb, "messageIdentifier"));
+  const xmlNode* set = pair_set(doc.get());
+  if (!set) return soap_fault(kNsEnv, "s:Client", "The request body could not be deserialized.");
+
+  static const std::set<std::string> kRoleTypes = {"Learner", "Instructor", "ContentDeveloper", "Member", "Manager",
+                                                    "Mentor", "Administrator", "TeachingAssistant", "01", "02", "03",
+                                                    "04", "05", "06", "07", "08", "Default", "Guest"};
+  struct Item {
+    std::string id, group, person, role;
+  };
+  std::vector<Item> items;
+  for (const xmlNode* p = set->children; p; p = p->next) {
+    if (!is(p, kNsMms, "membershipIdPair")) continue;
+    const xmlNode* membership = child(p, kNsMms, "membership");
+    const xmlNode* member = child(membership, kNsMmd, "member");
+    Item it{text(child(child(p, kNsMms, "sourcedId"), kNsCmn, "identifier")),
+            text(child(child(membership, kNsMmd, "groupSourcedId"), kNsCmn, "identifier")),
+            text(child(child(member, kNsMmd, "memberSourcedId"), kNsCmn, "identifier")),
+            text(child(child(member, kNsMmd, "role"), kNsMmd, "roleType"))};
+    if (!kRoleTypes.count(it.role)) {  // itslearning faults the whole request on a bad enumeration value
+      return soap_fault(kNsEnv, "s:Client", "The formatter threw an exception while trying to deserialize the message: "
+                                            "invalid roleType '" + it.role + "'.");
+    }
+    items.push_back(std::move(it));
+  }
+  items_received_ += items.size();
+  std::vector<ItemStatus> statuses;
+  for (const Item& it : items) {
+    if (it.id.empty() || it.id.size() > 255) {
+      statuses.push_back({false, "MembershipId", it.id, "Membership sourcedId is missing or longer than 255 characters."});
+    } else if (it.group.empty() || it.person.empty()) {
+      statuses.push_back({false, "Membership", it.id, "Group or person sourcedId is missing."});
+    } else if (reject_persons_.count(it.person)) {
+      statuses.push_back({false, "PersonNotFound", it.person, "Person with sync key '" + it.person + "' does not exist."});
+    } else {
+      memberships_[it.id] = {it.group, it.person, it.role};  // create acts as upsert for the same id
+      statuses.push_back({true, "", "", ""});
+    }
+  }
+  return {200, "text/xml; charset=utf-8", sync_response(message_id, statuses)};
+}
+
+Reply Simulator::control(const std::string& method, const std::string& path, const std::string& body) {
+  if (method == "GET" && path == "/_sim/state") {
+    json::array ms;
+    for (const auto& [id, m] : memberships_) {
+      ms.push_back(json::object{{"id", id}, {"group", m.group}, {"person", m.person}, {"role", m.role}});
+    }
+    json::object o{{"memberships", std::move(ms)},
+                   {"create_calls", create_calls_},
+                   {"items_received", items_received_},
+                   {"page_requests", page_requests_},
+                   {"max_in_flight_ops", max_in_flight_ops}};
+    return {200, "application/json", json::serialize(o)};
+  }
+  if (method == "GET" && path == "/_sim/rosters") {
+    json::object o;
+    for (const auto& [key, r] : rosters_) {
+      json::array members(r.members.begin(), r.members.end());
+      o[key] = json::object{{"context", r.context}, {"members", std::move(members)}};
+    }
+    return {200, "application/json", json::serialize(o)};
+  }
+  boost::system::error_code ec;
+  json::value doc = json::parse(body, ec);
+  const std::string prefix = "/_sim/rosters/";
+  if (method == "POST" && path.rfind(prefix, 0) == 0 && path.size() > prefix.size() + 8 &&
+      path.substr(path.size() - 8) == "/members") {
+    std::string key = path.substr(prefix.size(), path.size() - prefix.size() - 8);
+    if (ec || !doc.is_array() || !rosters_.count(key)) return {400, "text/plain", "expected a JSON array for a known roster"};
+    for (const auto& m : doc.as_array()) rosters_[key].members.push_back(m);
+    return {200, "application/json", "{}"};
+  }
+  if (method == "POST" && path == "/_sim/faults") {
+    if (ec || !doc.is_object()) return {400, "text/plain", "expected a JSON object"};
+    const json::object& o = doc.as_object();
+    if (auto* v = o.if_contains("fail_page")) fail_page_ = static_cast<int>(v->to_number<std::int64_t>());
+    if (auto* v = o.if_contains("reject_persons")) {
+      reject_persons_.clear();
+      for (const auto& p : v->as_array()) reject_persons_.insert(std::string(p.as_string()));
+    }
+    if (auto* v = o.if_contains("imses_password")) options_.imses_password = std::string(v->as_string());
+    return {200, "application/json", "{}"};
+  }
+  return {404, "text/plain", "unknown control endpoint " + method + " " + path};
+}
+
+}  // namespace rostersync::sim

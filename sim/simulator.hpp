@@ -1,0 +1,95 @@
+// rostersync-sim's behaviour: an LTIAAS-compatible memberships API and an
+// itslearning IMS-ES MembershipManagementServiceSync endpoint, as pure
+// request handlers with no I/O (sim/main.cpp serves them over HTTP).
+//
+// LTIAAS side: service keys map to rosters (generated or loaded from JSON);
+// `limit` pages them; `next` is an LMS-style URL that must come back via
+// `url=` byte for byte (anything else is a 400); both member key spellings
+// and numeric user ids are served. IMS-ES side: checks the WS-Security
+// credentials, parses createMemberships by namespace, keeps memberships with
+// create acting as upsert for the same id, and answers per item like
+// itslearning. Control endpoints under /_sim/ let tests inspect state, add
+// members and switch faults on.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace rostersync::sim {
+
+struct Options {
+  std::string api_key = "sim-api-key";
+  std::string imses_username = "sim-user";
+  std::string imses_password = "sim-password";
+  int contexts = 3;
+  int members = 50;
+  std::uint64_t seed = 1;
+  bool mix = false;  // add inactive, TestUser, keyless, unmapped and escaping-heavy members
+  std::string roster_file;  // JSON {service_key: {context:{...}, members:[...]}}; replaces generation
+};
+
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+struct StoredMembership {
+  std::string group;
+  std::string person;
+  std::string role;
+};
+
+class Simulator {
+ public:
+  explicit Simulator(Options options);
+
+  Reply handle(const std::string& method, const std::string& target, const std::string& authorization,
+               const std::string& soap_action, const std::string& body);
+
+  // Number of membership operations in a createMemberships body (0 if none).
+  static int count_operations(const std::string& body);
+
+  const std::map<std::string, StoredMembership>& memberships() const { return memberships_; }
+
+ private:
+  struct Roster {
+    boost::json::object context;
+    std::vector<boost::json::value> members;
+  };
+  struct PageCursor {
+    std::string service_key;
+    std::size_t offset;
+    std::size_t limit;
+    int page;  // 1-based
+  };
+
+  void generate();
+  Reply memberships(const std::string& target, const std::string& authorization);
+  Reply serve_page(const std::string& key, std::size_t offset, std::size_t limit, int page);
+  Reply imses(const std::string& soap_action, const std::string& body);
+  Reply control(const std::string& method, const std::string& path, const std::string& body);
+
+  Options options_;
+  std::map<std::string, Roster> rosters_;
+  std::map<std::string, PageCursor> issued_next_;
+  std::map<std::string, StoredMembership> memberships_;
+  std::set<std::string> reject_persons_;
+  int fail_page_ = 0;  // serve HTTP 500 for this page number of any walk (0 = off)
+  std::uint64_t page_requests_ = 0;
+  std::uint64_t create_calls_ = 0;
+  std::uint64_t items_received_ = 0;
+
+ public:
+  // Maintained by the server, which knows what is in flight.
+  int in_flight_ops = 0;
+  int max_in_flight_ops = 0;
+};
+
+}  // namespace rostersync::sim

@@ -1,0 +1,67 @@
+// The sync engine: runs one job end to end on an Asio event loop.
+//
+// For each roster page it plans creates (sync/planner), commits their ids as
+// pending in the state database BEFORE any request carries them, and hands
+// them to a batch sender, so sends for early pages overlap fetching later
+// ones. Memory stays bounded: the walk pauses while too many items wait.
+// Every target has one in-flight budget (in operations, i.e. memberships)
+// shared by all jobs that write to it, and it is never exceeded, retries
+// included. Network failures are values; they end up in the run record.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "store/store.hpp"
+
+namespace rostersync::sync {
+
+struct JobReport {
+  std::string job;
+  std::int64_t run_id = 0;
+  store::RunOutcome outcome = store::RunOutcome::failed;
+  store::RunStats stats;
+  std::string error;
+  double seconds = 0;
+};
+
+struct Progress {
+  std::string job;
+  int pages = 0;
+  int members = 0;
+  int queued = 0;   // creates planned so far
+  int created = 0;
+  int failed = 0;
+};
+
+class Engine {
+ public:
+  Engine(boost::asio::any_io_executor executor, const config::Config& config, store::Store& store);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Walks the job's roster and sends every create; records and returns the run.
+  boost::asio::awaitable<JobReport> run_job(const config::Job& job);
+
+  // Called after each page and each batch.
+  void on_progress(std::function<void(const Progress&)> callback);
+
+  // Stop early: no new pages or retries; in-flight batches finish; runs end
+  // as interrupted.
+  void request_stop();
+  bool stop_requested() const;
+
+  struct Impl;  // opaque: keeps Asio/Beast out of this header
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rostersync::sync
