@@ -46,6 +46,7 @@ class [[nodiscard]] Result {
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
 
   const Failure& failure() const { assert(!ok()); return std::get<1>(v_); }
 

@@ -1,0 +1,162 @@
+// Configuration loading: the shipped example loads; every error names file,
+// line, column and key path; secrets come from files and never show.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "config/config.hpp"
+
+using namespace rostersync::config;
+namespace fs = std::filesystem;
+
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("rs-config-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    write("api.key", "the-api-key\n");
+    write("pw", "the-password\n");
+    write("svc.key", "the-service-key\n");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  void write(const std::string& name, const std::string& text) { std::ofstream(dir_ / name) << text; }
+
+  Config load(const std::string& yaml) { return load_string(yaml, "test.yaml", dir_.string()); }
+
+  // Expects a ConfigError whose message contains every fragment.
+  void expect_error(const std::string& yaml, std::initializer_list<std::string> fragments) {
+    try {
+      load(yaml);
+      ADD_FAILURE() << "no error for:\n" << yaml;
+    } catch (const ConfigError& e) {
+      std::string msg = e.what();
+      for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "missing '" << f << "' in: " << msg;
+      for (const char* secret : {"the-api-key", "the-password", "the-service-key"}) {
+        EXPECT_EQ(msg.find(secret), std::string::npos) << msg;
+      }
+    }
+  }
+
+  static std::string minimal(const std::string& target_extra = "", const std::string& job_extra = "") {
+    return "sources:\n  lt:\n    base_url: https://school.ltiaas.com/\n    api_key_file: api.key\n"
+           "targets:\n  its:\n    endpoint: https://its.example/WCFServiceLibrary/MembershipManagementServiceSync.svc\n"
+           "    username: u\n    password_file: pw\n" + target_extra +
+           "jobs:\n  - name: j1\n    source: lt\n    target: its\n    service_key_file: svc.key\n    hierarchy_id: h1\n" +
+           job_extra;
+  }
+
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(ConfigTest, ShippedExampleLoads) {
+  for (const char* name : {"ltiaas-api-key", "imses-password", "cps435-service-key"}) write(name, "secret\n");
+  setenv("CREDENTIALS_DIRECTORY", dir_.c_str(), 1);
+  Config cfg = load_file(ROSTERSYNC_SOURCE_DIR "/config/rostersync.example.yaml");
+  unsetenv("CREDENTIALS_DIRECTORY");
+  ASSERT_EQ(cfg.jobs.size(), 1u);
+  const Job& j = cfg.jobs[0];
+  EXPECT_EQ(j.name, "cps435");
+  EXPECT_EQ(j.service_key.reveal(), "secret");
+  EXPECT_EQ(j.service_key.file(), (dir_ / "cps435-service-key").string());
+  EXPECT_EQ(j.interval, std::chrono::minutes(30));
+  EXPECT_EQ(j.role_map.size(), default_role_map().size());
+  EXPECT_EQ(cfg.targets.at("itslearning").batch_size, 10);
+  EXPECT_EQ(cfg.state_db, "/var/lib/rostersync/state.db");
+}
+
+TEST_F(ConfigTest, DefaultsApply) {
+  Config cfg = load(minimal());
+  const Target& t = cfg.targets.at("its");
+  EXPECT_EQ(t.in_flight_budget, 10);
+  EXPECT_EQ(t.batch_size, 10);
+  EXPECT_EQ(t.password.reveal(), "the-password");
+  EXPECT_EQ(cfg.sources.at("lt").base_url, "https://school.ltiaas.com");  // trailing slash dropped
+  const Job& j = cfg.jobs[0];
+  EXPECT_EQ(j.person_key, PersonKeyField::lis_person_sourcedid);
+  EXPECT_EQ(j.auth, AuthScheme::service_key);
+  EXPECT_TRUE(j.skip_test_users);
+  EXPECT_EQ(j.page_limit, 100);
+  EXPECT_EQ(cfg.log_level, "info");
+  EXPECT_EQ(cfg.find_job("j1"), &cfg.jobs[0]);
+}
+
+TEST_F(ConfigTest, BatchSizeDefaultsToTheBudgetWhenSmaller) {
+  EXPECT_EQ(load(minimal("    in_flight_budget: 4\n")).targets.at("its").batch_size, 4);
+}
+
+TEST_F(ConfigTest, ErrorsNameFileLineColumnAndKeyPath) {
+  expect_error(minimal("    batch_size: 12\n"), {"test.yaml:10:17", "targets.its.batch_size", "in_flight_budget (10)"});
+  expect_error(minimal("    in_flight_budget: 100\n    batch_size: 60\n"), {"targets.its.batch_size", "at most 50"});
+  expect_error(minimal("", "    interval: soon\n"), {"test.yaml:16:15", "jobs[0].interval", "duration"});
+  expect_error(minimal("", "    page_limit: 0\n"), {"jobs[0].page_limit", "between 1 and"});
+  expect_error(minimal("", "    person_key: ssn\n"), {"jobs[0].person_key", "lis_person_sourcedid, user_id or email"});
+  expect_error(minimal("", "    role_map:\n      - { lti: Learner, role_type: Student }\n"),
+               {"jobs[0].role_map[0].role_type", "'Student' is not an IMS-ES roleType"});
+  expect_error(minimal("", "    sourec: x\n"), {"test.yaml:16:5", "jobs[0].sourec", "unknown key"});
+  expect_error(minimal("", "    skip_test_users: maybe\n"), {"jobs[0].skip_test_users", "true or false"});
+}
+
+TEST_F(ConfigTest, MissingAndDanglingReferences) {
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("target: its"), 11, "target: nope");
+  expect_error(yaml, {"jobs[0].target", "no target named 'nope'"});
+  expect_error(minimal("", "  - name: j1\n    source: lt\n    target: its\n    service_key_file: svc.key\n    hierarchy_id: h2\n"),
+               {"jobs[1].name", "duplicate job name 'j1'"});
+  std::string no_hierarchy = minimal();
+  no_hierarchy.replace(no_hierarchy.find("    hierarchy_id: h1\n"), 21, "");
+  expect_error(no_hierarchy, {"jobs[0].hierarchy_id", "is required"});
+}
+
+TEST_F(ConfigTest, PlainHttpOnlyForLoopbackUnlessAllowed) {
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("https://school.ltiaas.com/"), 26, "http://school.ltiaas.com");
+  expect_error(yaml, {"sources.lt.base_url", "plain http is only allowed to loopback"});
+  std::string loopback = minimal();
+  loopback.replace(loopback.find("https://school.ltiaas.com/"), 26, "http://127.0.0.1:8080");
+  EXPECT_NO_THROW(load(loopback));
+}
+
+TEST_F(ConfigTest, SecretFilesMustExistAndHoldOneLine) {
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("password_file: pw"), 17, "password_file: missing");
+  expect_error(yaml, {"targets.its.password_file", "cannot read secret file", "missing"});
+  write("pw", "\n");
+  expect_error(minimal(), {"targets.its.password_file", "is empty"});
+  write("pw", "line1\nline2\n");
+  expect_error(minimal(), {"targets.its.password_file", "single line"});
+}
+
+TEST_F(ConfigTest, InvalidYamlNamesThePosition) {
+  expect_error("sources: [\n  - a\n", {"test.yaml:", "invalid YAML"});
+  expect_error("", {"test.yaml", "empty"});
+}
+
+TEST_F(ConfigTest, UnknownEnvironmentVariableInAPath) {
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("password_file: pw"), 17, "password_file: ${RS_NO_SUCH_VAR}/pw");
+  expect_error(yaml, {"targets.its.password_file", "RS_NO_SUCH_VAR is not set"});
+}
+
+TEST(Durations, Parse) {
+  Millis m{};
+  EXPECT_TRUE(parse_duration("90s", m));
+  EXPECT_EQ(m, Millis(90'000));
+  EXPECT_TRUE(parse_duration("30m", m));
+  EXPECT_EQ(m, Millis(1'800'000));
+  EXPECT_TRUE(parse_duration("2h", m));
+  EXPECT_TRUE(parse_duration("500ms", m));
+  EXPECT_EQ(m, Millis(500));
+  EXPECT_TRUE(parse_duration("15", m));
+  EXPECT_EQ(m, Millis(15'000));
+  EXPECT_FALSE(parse_duration("soon", m));
+  EXPECT_FALSE(parse_duration("5d", m));
+  EXPECT_FALSE(parse_duration("-5s", m));
+}

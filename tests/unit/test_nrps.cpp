@@ -1,0 +1,119 @@
+// NRPS/LTIAAS page parsing: every shared fixture, both key spellings,
+// numeric user ids, missing status, and bodies that must be errors.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "sync/nrps.hpp"
+
+using namespace rostersync;
+using namespace rostersync::sync;
+namespace fs = std::filesystem;
+
+namespace {
+std::string read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream b;
+  b << in.rdbuf();
+  return b.str();
+}
+const fs::path kFixtures = fs::path(ROSTERSYNC_SHARED_DIR) / "fixtures" / "nrps";
+}  // namespace
+
+TEST(Nrps, EveryMembershipFixtureParses) {
+  int parsed = 0;
+  for (const auto& entry : fs::directory_iterator(kFixtures)) {
+    if (entry.path().extension() != ".json" || entry.path().filename().string().find("error") != std::string::npos) continue;
+    SCOPED_TRACE(entry.path().filename().string());
+    auto page = parse_roster_page(read(entry.path()));
+    ASSERT_TRUE(page.ok()) << page.failure().message;
+    EXPECT_FALSE(page->context_id.empty());
+    ASSERT_FALSE(page->members.empty());
+    EXPECT_EQ(page->malformed_members, 0);
+    for (const auto& m : page->members) {
+      EXPECT_FALSE(m.user_id.empty());
+      EXPECT_FALSE(m.roles.empty());
+    }
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 5);
+}
+
+TEST(Nrps, LtiaasCamelCaseFixtureKeepsNextAndUserId) {
+  auto page = parse_roster_page(read(kFixtures / "ltiaas-api-reference-example.json"));
+  ASSERT_TRUE(page.ok());
+  ASSERT_TRUE(page->next.has_value());
+  EXPECT_EQ(*page->next, "https://lms.example.com/course/1/memberships?page=2");
+  EXPECT_EQ(page->members[0].user_id, "2");
+  EXPECT_EQ(page->members[0].email, "john@lms.example.com");
+  EXPECT_TRUE(page->members[0].lis_person_sourcedid.empty());
+}
+
+TEST(Nrps, SnakeCaseFixtureCarriesSourcedId) {
+  auto page = parse_roster_page(read(kFixtures / "canvas-api-docs-example.json"));
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->members.size(), 2u);
+  EXPECT_EQ(page->members[0].lis_person_sourcedid, "1238.8763.00");
+  EXPECT_EQ(page->members[1].lis_person_sourcedid, "5790.3390.11");
+  EXPECT_FALSE(page->next.has_value());
+}
+
+TEST(Nrps, BothKeySpellingsGiveTheSameMember) {
+  auto snake = parse_roster_page(R"({"context":{"id":"c"},"members":[{"user_id":"u1","roles":["Learner"],
+      "lis_person_sourcedid":"sis-1","email":"a@b"}]})");
+  auto camel = parse_roster_page(R"({"context":{"id":"c"},"members":[{"userId":"u1","roles":["Learner"],
+      "lisPersonSourcedid":"sis-1","email":"a@b"}]})");
+  ASSERT_TRUE(snake.ok());
+  ASSERT_TRUE(camel.ok());
+  EXPECT_EQ(snake->members[0].user_id, camel->members[0].user_id);
+  EXPECT_EQ(snake->members[0].lis_person_sourcedid, "sis-1");
+  EXPECT_EQ(camel->members[0].lis_person_sourcedid, "sis-1");
+}
+
+TEST(Nrps, NumericUserIdBecomesItsDecimalText) {
+  auto page = parse_roster_page(R"({"members":[{"user_id":12345,"roles":["Learner"]},
+      {"user_id":9007199254740993,"roles":["Learner"]},{"user_id":7.0,"roles":["Learner"]},
+      {"user_id":1.5,"roles":["Learner"]}]})");
+  ASSERT_TRUE(page.ok());
+  ASSERT_EQ(page->members.size(), 3u);
+  EXPECT_EQ(page->members[0].user_id, "12345");
+  EXPECT_EQ(page->members[1].user_id, "9007199254740993");
+  EXPECT_EQ(page->members[2].user_id, "7");
+  EXPECT_EQ(page->malformed_members, 1);  // 1.5 is no id
+}
+
+TEST(Nrps, MissingStatusIsActiveAndInactiveIsNot) {
+  auto page = parse_roster_page(R"({"members":[{"user_id":"a","roles":[]},{"user_id":"b","roles":[],"status":"Inactive"},
+      {"user_id":"c","roles":[],"status":"Deleted"}]})");
+  ASSERT_TRUE(page.ok());
+  EXPECT_TRUE(page->members[0].active);
+  EXPECT_FALSE(page->members[1].active);
+  EXPECT_FALSE(page->members[2].active);
+}
+
+TEST(Nrps, MembersWithoutUserIdOrRolesAreCountedAsMalformed) {
+  auto page = parse_roster_page(R"({"members":[{"roles":["Learner"]},{"user_id":"x"},"nonsense",{"user_id":"ok","roles":[]}]})");
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->members.size(), 1u);
+  EXPECT_EQ(page->malformed_members, 3);
+}
+
+TEST(Nrps, BodiesThatAreNotContainersAreErrors) {
+  for (std::string body : {"", "{}", R"({"members":null})", R"({"members":{}})", "[1,2]", "<html>502</html>", R"({"members":[],"next":5})"}) {
+    SCOPED_TRACE(body);
+    auto page = parse_roster_page(body);
+    ASSERT_FALSE(page.ok());
+    EXPECT_EQ(page.failure().kind, FailureKind::bad_response);
+  }
+  EXPECT_TRUE(parse_roster_page(R"({"members":[]})").ok());  // an empty roster is a valid answer
+}
+
+TEST(Nrps, LtiaasErrorEnvelopeBecomesOneReadableLine) {
+  std::string text = describe_error_body(401, read(kFixtures / "ltiaas-error-401-example.json"));
+  EXPECT_EQ(text, "HTTP 401 Unauthorized: INVALID_LTIK_AUTH_AUTHORIZATION_HEADER: Invalid or expired ltik.");
+  EXPECT_EQ(describe_error_body(502, "<html>Bad gateway</html>"), "HTTP 502: <html>Bad gateway</html>");
+  EXPECT_EQ(describe_error_body(400, R"({"status":400,"error":"Bad Request","details":{"errors":["limit must be >= 1"]}})"),
+            R"(HTTP 400 Bad Request: "limit must be >= 1")");
+}

@@ -1,0 +1,24 @@
+// Secrets never reach logs through URLs.
+#include <gtest/gtest.h>
+
+#include "sync/redact.hpp"
+
+using rostersync::sync::redact_url;
+
+TEST(Redact, MasksCredentialQueryParameters) {
+  EXPECT_EQ(redact_url("https://lms/x?page=2&access_token=abc123&per_page=5"),
+            "https://lms/x?page=2&access_token=REDACTED&per_page=5");
+  EXPECT_EQ(redact_url("https://lms/x?LTIK=zzz"), "https://lms/x?LTIK=REDACTED");
+  EXPECT_EQ(redact_url("https://lms/x?page=2"), "https://lms/x?page=2");
+}
+
+TEST(Redact, MasksUserInfo) {
+  EXPECT_EQ(redact_url("https://user:pw@host/p?q=1"), "https://REDACTED@host/p?q=1");
+}
+
+TEST(Redact, MasksInsideANestedEncodedUrl) {
+  std::string shown = redact_url(
+      "https://school.ltiaas.com/api/memberships?url=https%3A%2F%2Flms%2Fx%3Fpage%3D2%26access_token%3Dsecret99%26a%3Db");
+  EXPECT_EQ(shown.find("secret99"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("page%3D2"), std::string::npos) << shown;
+}

@@ -1,0 +1,169 @@
+// createMemberships: the built request validates against itslearning's own
+// schemas; the response parser handles every shape itslearning answers with.
+#include <gtest/gtest.h>
+
+#include "sync/soap.hpp"
+#include "imses_schemas.hpp"
+
+using namespace rostersync;
+using namespace rostersync::sync::soap;
+
+namespace {
+
+const rostersync::testing::ImsesSchemas& schemas() {
+  static rostersync::testing::ImsesSchemas s;
+  return s;
+}
+
+std::vector<CreateItem> tricky_items() {
+  return {
+      {"rs:5:sis-1:course&<1>", "course&<1>", "sis-1", "Learner"},
+      {"rs:22:O'Brien \"Ødegård\" & co:g", "g", "O'Brien \"Ødegård\" & co", "Instructor"},
+      {"rs:3:李小龍:Ω", "Ω", "李小龍", "TeachingAssistant"},
+  };
+}
+
+// An itslearning-shaped response: h: prefix AND the namespace redeclared as default.
+std::string response(const std::string& statuses, const std::string& message_id = "m-1") {
+  return R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" xmlns:u="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"><s:Header>)"
+         R"(<h:syncResponseHeaderInfo xmlns:h="http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0" xmlns="http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">)"
+         "<messageIdentifier>" + message_id + "</messageIdentifier><statusInfoSet>" + statuses +
+         R"(</statusInfoSet></h:syncResponseHeaderInfo><o:Security s:mustUnderstand="1" xmlns:o="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"><u:Timestamp u:Id="_0"><u:Created>2026-01-01T00:00:00Z</u:Created></u:Timestamp></o:Security></s:Header>)"
+         R"(<s:Body><createMembershipsResponse xmlns="http://www.imsglobal.org/services/mms/xsd/imsMemberManMessSchema_v1p0"/></s:Body></s:Envelope>)";
+}
+const std::string kOk = "<statusInfo><codeMajor>success</codeMajor><severity>status</severity></statusInfo>";
+const std::string kWarn = "<statusInfo><codeMajor>success</codeMajor><severity>warning</severity></statusInfo>";
+const std::string kFail =
+    "<statusInfo><codeMajor>failure</codeMajor><severity>error</severity><codeMinor><codeMinorField>"
+    "<codeMinorName>PersonNotFound</codeMinorName><codeMinorValue>sis-2</codeMinorValue></codeMinorField></codeMinor>"
+    R"(<description><language xmlns="http://www.imsglobal.org/services/common/imsCommonSchema_v1p0">en-US</language>)"
+    R"(<text xmlns="http://www.imsglobal.org/services/common/imsCommonSchema_v1p0">Person does not exist.</text></description></statusInfo>)";
+const std::string kProcessing = "<statusInfo><codeMajor>processing</codeMajor><severity>status</severity></statusInfo>";
+
+}  // namespace
+
+TEST(SoapBuilder, RequestBodyValidatesAgainstTheWsdlSchemas) {
+  std::string xml = build_create_memberships({"user&<>\"'", "pässword&<>\"'"}, "msg-1&2", tricky_items());
+  EXPECT_EQ(schemas().validate_element(xml, std::string(kNsMms), "createMembershipsRequest"), "");
+  EXPECT_EQ(schemas().validate_element(xml, std::string(kNsMessBind), "syncRequestHeaderInfo"), "");
+}
+
+TEST(SoapBuilder, SchemaValidationRejectsABadRoleType) {
+  // Proves the validation above can fail: an out-of-enumeration roleType.
+  std::vector<CreateItem> items = {{"id", "g", "p", "Student"}};
+  std::string xml = build_create_memberships({"u", "p"}, "m", items);
+  EXPECT_NE(schemas().validate_element(xml, std::string(kNsMms), "createMembershipsRequest"), "");
+}
+
+TEST(SoapBuilder, ValuesRoundTripThroughAnXmlParser) {
+  auto items = tricky_items();
+  std::string xml = build_create_memberships({"user&<>\"'", "pässword&<>\"'"}, "msg-1", items);
+  EXPECT_EQ(xml.find("O'Brien \"Ødegård\" & co"), std::string::npos);  // never raw
+  EXPECT_NE(xml.find("O&apos;Brien &quot;Ødegård&quot; &amp; co"), std::string::npos);
+  EXPECT_NE(xml.find("李小龍"), std::string::npos);
+  EXPECT_NE(xml.find(R"(soapenv:mustUnderstand="1")"), std::string::npos);
+  EXPECT_NE(xml.find("#PasswordText\">pässword&amp;&lt;&gt;&quot;&apos;</wsse:Password>"), std::string::npos);
+  EXPECT_EQ(xml_escape("a&b<c>d\"e'f"), "a&amp;b&lt;c&gt;d&quot;e&apos;f");
+}
+
+TEST(SoapBuilder, ItemsKeepRequestOrder) {
+  auto items = tricky_items();
+  std::string xml = build_create_memberships({"u", "p"}, "m", items);
+  auto a = xml.find("sis-1");
+  auto b = xml.find("O&apos;Brien");
+  auto c = xml.find("李小龍");
+  EXPECT_LT(a, b);
+  EXPECT_LT(b, c);
+}
+
+TEST(SoapParser, SuccessForEveryItem) {
+  auto out = interpret_response(200, response(kOk + kOk + kOk), 3);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(out.items, (std::vector<ItemOutcome>{ItemOutcome::created, ItemOutcome::created, ItemOutcome::created}));
+}
+
+TEST(SoapParser, ResponseShapeValidatesAgainstTheMessageBindingSchema) {
+  EXPECT_EQ(schemas().validate_element(response(kOk + kFail + kWarn), std::string(kNsMessBind), "syncResponseHeaderInfo"), "");
+}
+
+TEST(SoapParser, PartialFailureIsMatchedByPosition) {
+  auto out = interpret_response(200, response(kOk + kFail + kOk), 3);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(out.items[0], ItemOutcome::created);
+  EXPECT_EQ(out.items[1], ItemOutcome::failed);
+  EXPECT_EQ(out.items[2], ItemOutcome::created);
+  EXPECT_EQ(out.item_errors[1], "failure/error PersonNotFound=sis-2: Person does not exist.");
+}
+
+TEST(SoapParser, SuccessWithWarningIsCreated) {
+  auto out = interpret_response(200, response(kWarn), 1);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(out.items[0], ItemOutcome::created);
+}
+
+TEST(SoapParser, ProcessingIsNotFinal) {
+  auto out = interpret_response(200, response(kOk + kProcessing), 2);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(out.items[1], ItemOutcome::unknown);
+}
+
+TEST(SoapParser, CountMismatchMakesTheWholeBatchUnknown) {
+  auto out = interpret_response(200, response(kOk + kOk), 3);
+  EXPECT_EQ(out.kind, BatchOutcome::Kind::unknown);
+  EXPECT_NE(out.error.find("2 statuses for 3 items"), std::string::npos);
+}
+
+TEST(SoapParser, SingleStatusInfoAnswersASingleOperation) {
+  std::string body = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Header>)"
+                     R"(<syncResponseHeaderInfo xmlns="http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0">)"
+                     "<statusInfo><codeMajor>success</codeMajor><severity>status</severity></statusInfo>"
+                     "</syncResponseHeaderInfo></s:Header><s:Body/></s:Envelope>";
+  auto out = interpret_response(200, body, 1);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(out.items[0], ItemOutcome::created);
+}
+
+TEST(SoapParser, PrefixesDoNotMatterOnlyNamespaces) {
+  // Same content, other prefixes; and a look-alike in the wrong namespace is ignored.
+  std::string body = R"(<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header>)"
+                     R"(<x:syncResponseHeaderInfo xmlns:x="http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0">)"
+                     "<x:statusInfoSet><x:statusInfo><x:codeMajor>failure</x:codeMajor><x:severity>error</x:severity></x:statusInfo>"
+                     R"(<x:statusInfo><codeMajor xmlns="urn:other">success</codeMajor><x:codeMajor>success</x:codeMajor><x:severity>status</x:severity></x:statusInfo>)"
+                     "</x:statusInfoSet></x:syncResponseHeaderInfo></e:Header><e:Body/></e:Envelope>";
+  auto out = interpret_response(200, body, 2);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(out.items[0], ItemOutcome::failed);
+  EXPECT_EQ(out.items[1], ItemOutcome::created);
+}
+
+TEST(SoapParser, InvalidSecurityFaultIsARejection) {
+  std::string fault = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>)"
+                      R"(<faultcode xmlns:a="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">a:InvalidSecurity</faultcode>)"
+                      R"(<faultstring xml:lang="en-US">An error occurred when verifying security for the message.</faultstring></s:Fault></s:Body></s:Envelope>)";
+  auto out = interpret_response(500, fault, 3);
+  EXPECT_EQ(out.kind, BatchOutcome::Kind::rejected);
+  EXPECT_EQ(out.error, "SOAP Fault a:InvalidSecurity: An error occurred when verifying security for the message. (HTTP 500)");
+}
+
+TEST(SoapParser, ServerFaultIsRetryable) {
+  std::string fault = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>)"
+                      "<faultcode>s:Server</faultcode><faultstring>Timeout expired</faultstring></s:Fault></s:Body></s:Envelope>";
+  auto out = interpret_response(500, fault, 1);
+  EXPECT_EQ(out.kind, BatchOutcome::Kind::fault);
+  EXPECT_NE(out.error.find("Timeout expired"), std::string::npos);
+}
+
+TEST(SoapParser, UnreadableBodies) {
+  EXPECT_EQ(interpret_response(503, "<html>Service Unavailable</html", 1).kind, BatchOutcome::Kind::fault);
+  EXPECT_EQ(interpret_response(200, "", 1).kind, BatchOutcome::Kind::unknown);
+  EXPECT_EQ(interpret_response(200, "<a/>", 1).kind, BatchOutcome::Kind::unknown);
+  std::string no_header = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body/></s:Envelope>)";
+  EXPECT_EQ(interpret_response(200, no_header, 1).kind, BatchOutcome::Kind::unknown);
+}
+
+TEST(SoapParser, EntitiesAreNotExpanded) {
+  std::string xxe = R"(<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]>)" + response(kOk).substr(0);
+  auto parsed = parse_response(xxe);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->statuses.size(), 1u);
+}
