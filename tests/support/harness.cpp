@@ -1,0 +1,157 @@
+#include "harness.hpp"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <stdexcept>
+
+#include "sync/http_client.hpp"
+
+namespace rostersync::testing {
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+Simulator::Simulator(std::vector<std::string> extra_args) {
+  std::vector<std::string> argv = {ROSTERSYNC_SIM_BIN, "--port", "0", "--api-key", kApiKey, "--imses-user", kImsesUser,
+                                   "--imses-password", kImsesPassword};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<daemon::ChildProcess>(argv);
+  auto banner = process_->read_line(20s);
+  if (!banner || banner->rfind("rostersync-sim listening on 127.0.0.1:", 0) != 0) {
+    throw std::runtime_error("simulator did not start");
+  }
+  base_ = "http://127.0.0.1:" + banner->substr(banner->rfind(':') + 1);
+}
+
+namespace {
+std::string get_or_throw(const std::string& url) {
+  auto r = sync::blocking_request({"GET", url, {}, ""});
+  if (!r || r->status != 200) throw std::runtime_error("GET " + url + " failed");
+  return r->body;
+}
+}  // namespace
+
+json::object Simulator::state() const { return json::parse(get_or_throw(base_ + "/_sim/state")).as_object(); }
+json::object Simulator::rosters() const { return json::parse(get_or_throw(base_ + "/_sim/rosters")).as_object(); }
+
+void Simulator::post(const std::string& path, const std::string& json_body) const {
+  auto r = sync::blocking_request({"POST", base_ + path, {{"Content-Type", "application/json"}}, json_body});
+  if (!r || r->status != 200) throw std::runtime_error("POST " + path + " failed");
+}
+
+Workspace::Workspace() {
+  std::string pattern = (fs::temp_directory_path() / "rostersync-it-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  dir_ = pattern;
+}
+
+Workspace::~Workspace() {
+  std::error_code ec;
+  fs::remove_all(dir_, ec);
+}
+
+void Workspace::write(const std::string& name, const std::string& text) const {
+  fs::create_directories((dir_ / name).parent_path());
+  std::ofstream(dir_ / name) << text;
+}
+
+void Workspace::configure(const Simulator& sim, const std::vector<JobSpec>& jobs, const std::string& target_extra,
+                          const std::string& password) const {
+  write("secrets/api-key", std::string(kApiKey) + "\n");
+  write("secrets/password", password + "\n");
+  std::string y = "state_db: state.db\nlog_level: info\n"
+                  "sources:\n  ltiaas:\n    base_url: " + sim.base() + "\n    api_key_file: secrets/api-key\n"
+                  "targets:\n  its:\n    endpoint: " + sim.endpoint() + "\n    username: " + kImsesUser +
+                  "\n    password_file: secrets/password\n    retry_delay: 50ms\n" + target_extra + "jobs:\n";
+  for (const auto& j : jobs) {
+    write("secrets/" + j.name + ".key", j.service_key + "\n");
+    y += "  - name: " + j.name + "\n    source: ltiaas\n    target: its\n    service_key_file: secrets/" + j.name +
+         ".key\n    hierarchy_id: " + j.hierarchy + "\n" + j.extra;
+  }
+  write("rostersync.yaml", y);
+}
+
+int Workspace::rostersync(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {ROSTERSYNC_BIN, "--config", config_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  daemon::ChildProcess p(argv, false);
+  auto rc = p.wait(240s);
+  if (!rc) throw std::runtime_error("rostersync did not finish within 240 s");
+  return *rc;
+}
+
+std::vector<std::vector<std::string>> Workspace::rows(const std::string& sql) const {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(this->db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + this->db());
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
+    std::string msg = sqlite3_errmsg(db);
+    sqlite3_close(db);
+    throw std::runtime_error(sql + ": " + msg);
+  }
+  std::vector<std::vector<std::string>> out;
+  while (sqlite3_step(st) == SQLITE_ROW) {
+    std::vector<std::string> row;
+    for (int i = 0; i < sqlite3_column_count(st); ++i) {
+      auto* t = sqlite3_column_text(st, i);
+      row.emplace_back(t ? reinterpret_cast<const char*>(t) : "");
+    }
+    out.push_back(std::move(row));
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+long long Workspace::count(const std::string& sql) const {
+  auto r = rows(sql);
+  return r.empty() || r[0].empty() ? -1 : std::stoll(r[0][0]);
+}
+
+std::vector<JobSpec> course_jobs(int n, const std::string& extra) {
+  std::vector<JobSpec> jobs;
+  for (int c = 1; c <= n; ++c) {
+    jobs.push_back({"course-" + std::to_string(c), "course-" + std::to_string(c) + "-key", "h-" + std::to_string(c), extra});
+  }
+  return jobs;
+}
+
+std::set<std::tuple<std::string, std::string, std::string>> expected_memberships(
+    const json::object& rosters, const std::map<std::string, std::string>& hierarchy_of_key) {
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  std::set<std::tuple<std::string, std::string, std::string>> out;
+  for (const auto& [key, hierarchy] : hierarchy_of_key) {
+    for (const auto& v : rosters.at(key).as_object().at("members").as_array()) {
+      const auto& m = v.as_object();
+      if (m.contains("status") && m.at("status").as_string() != "Active") continue;
+      std::string person;
+      for (const char* k : {"lis_person_sourcedid", "lisPersonSourcedid"}) {
+        if (m.contains(k)) person = std::string(m.at(k).as_string());
+      }
+      if (person.empty()) continue;
+      bool test_user = false, ta = false, instructor = false, learner = false;
+      for (const auto& r : m.at("roles").as_array()) {
+        std::string role(r.as_string());
+        test_user |= ends_with(role, "#TestUser");
+        ta |= ends_with(role, "/Instructor#TeachingAssistant");
+        instructor |= ends_with(role, "membership#Instructor");
+        learner |= ends_with(role, "membership#Learner");
+      }
+      if (test_user) continue;
+      std::string role = ta ? "TeachingAssistant" : instructor ? "Instructor" : learner ? "Learner" : "";
+      if (role.empty()) continue;
+      out.emplace(hierarchy, person, role);
+    }
+  }
+  return out;
+}
+
+}  // namespace rostersync::testing

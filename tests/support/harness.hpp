@@ -1,0 +1,76 @@
+// Integration-test harness: the real rostersync-sim and rostersync binaries as
+// child processes on 127.0.0.1 (port 0), a throwaway directory with secret
+// files and a config, and read-only queries on the real state database.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "daemon/child_process.hpp"
+
+namespace rostersync::testing {
+
+inline constexpr const char* kApiKey = "it-api-key-5f1e";
+inline constexpr const char* kImsesUser = "it-integration";
+inline constexpr const char* kImsesPassword = "it-password-9c2d";
+
+class Simulator {
+ public:
+  explicit Simulator(std::vector<std::string> extra_args);
+  const std::string& base() const { return base_; }
+  std::string endpoint() const { return base_ + "/WCFServiceLibrary/MembershipManagementServiceSync.svc"; }
+  boost::json::object state() const;
+  boost::json::object rosters() const;
+  void post(const std::string& path, const std::string& json_body) const;
+
+ private:
+  std::unique_ptr<daemon::ChildProcess> process_;
+  std::string base_;
+};
+
+struct JobSpec {
+  std::string name;
+  std::string service_key;  // the simulator's roster key, e.g. course-1-key
+  std::string hierarchy;
+  std::string extra;        // more YAML lines for the job, each "    key: value\n"
+};
+
+class Workspace {
+ public:
+  Workspace();
+  ~Workspace();
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string db() const { return (dir_ / "state.db").string(); }
+  std::string config_path() const { return (dir_ / "rostersync.yaml").string(); }
+
+  void write(const std::string& name, const std::string& text) const;
+  // Writes rostersync.yaml against the simulator; `target_extra` adds lines under the target.
+  void configure(const Simulator& sim, const std::vector<JobSpec>& jobs, const std::string& target_extra = "",
+                 const std::string& password = kImsesPassword) const;
+  // Runs `rostersync --config <cfg> <args...>` to completion; returns its exit code.
+  int rostersync(const std::vector<std::string>& args) const;
+
+  // Read-only queries on the state database.
+  long long count(const std::string& sql) const;
+  std::vector<std::vector<std::string>> rows(const std::string& sql) const;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+// The simulator's generated jobs course-1..course-n mapped to hierarchies h-1..h-n.
+std::vector<JobSpec> course_jobs(int n, const std::string& extra = "");
+
+// Expected memberships (group, person, roleType) computed independently from
+// the simulator's rosters with the default rules; `jobs` maps roster key -> hierarchy.
+std::set<std::tuple<std::string, std::string, std::string>> expected_memberships(
+    const boost::json::object& rosters, const std::map<std::string, std::string>& hierarchy_of_key);
+
+}  // namespace rostersync::testing
