@@ -50,6 +50,16 @@ class WriterLock {
   int fd_ = -1;
 };
 
+// The state database opened by its single writer. Runs still marked running
+// belong to a process that died mid-run; they are closed as interrupted.
+struct WriterSession {
+  explicit WriterSession(const std::string& path) : lock(path), db(path) {
+    if (int n = db.close_abandoned_runs()) spdlog::warn("marked {} run(s) left running by an earlier process as interrupted", n);
+  }
+  WriterLock lock;
+  store::Store db;
+};
+
 void print_progress(const sync::Progress& p) {
   std::fprintf(stderr, "\r\033[K  %-16s page %-4d members %-6d queued %-6d created %-6d failed %-4d", p.job.c_str(),
                p.pages, p.members, p.queued, p.created, p.failed);
@@ -75,11 +85,9 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     return kExitConfig;
   }
   try {
-    WriterLock lock(cfg.state_db);
-    store::Store db(cfg.state_db);
-    if (int n = db.close_abandoned_runs()) spdlog::warn("marked {} run(s) left running by an earlier process as interrupted", n);
+    WriterSession session(cfg.state_db);
     asio::io_context ioc;
-    sync::Engine engine(ioc.get_executor(), cfg, db);
+    sync::Engine engine(ioc.get_executor(), cfg, session.db);
     if (show_progress) engine.on_progress(print_progress);
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](auto ec, int signo) {
@@ -111,11 +119,9 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
 
 int run_daemon(const config::Config& cfg) {
   try {
-    WriterLock lock(cfg.state_db);
-    store::Store db(cfg.state_db);
-    if (int n = db.close_abandoned_runs()) spdlog::warn("marked {} run(s) left running by an earlier process as interrupted", n);
+    WriterSession session(cfg.state_db);
     asio::io_context ioc;
-    sync::Engine engine(ioc.get_executor(), cfg, db);
+    sync::Engine engine(ioc.get_executor(), cfg, session.db);
     asio::steady_timer wake(ioc);
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     bool stopping = false;
