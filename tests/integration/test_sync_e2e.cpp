@@ -2,6 +2,10 @@
 // loopback, with a real SQLite state database.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <thread>
+
 #include "harness.hpp"
 
 using namespace rostersync::testing;
@@ -234,4 +238,52 @@ TEST(Demo, RunsTwoPassesAndSaysWhereTheStateIs) {
   EXPECT_NE(out.find("0 memberships created, 72 already present"), std::string::npos) << out;
   EXPECT_NE(out.find("nothing to do"), std::string::npos) << out;
   EXPECT_NE(out.find((ws.dir() / "demo" / "state.db").string()), std::string::npos) << out;
+}
+
+namespace {
+// Polls the state database until `sql` counts at least `n`, or the deadline passes.
+bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, std::chrono::seconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    try {
+      if (std::filesystem::exists(ws.db()) && ws.count(sql) >= n) return true;
+    } catch (const std::exception&) {  // schema not created yet
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+}  // namespace
+
+TEST(Daemon, RunRepeatsEveryJobOnItsIntervalAndStopsCleanlyOnSigterm) {
+  Simulator sim({"--contexts", "2", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(2, "    interval: 1s\n    jitter: 0s\n"));
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  // Two runs of each job means the schedule came round again.
+  ASSERT_TRUE(wait_for_count(ws, "SELECT min(n) FROM (SELECT count(*) AS n FROM run WHERE outcome='ok' GROUP BY job) "
+                                 "WHERE (SELECT count(DISTINCT job) FROM run) = 2", 2, std::chrono::seconds(60)));
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(std::chrono::seconds(30)), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE outcome='running'"), 0);
+  EXPECT_EQ(sim.state().at("memberships").as_array().size(), 20u);  // created once, never duplicated
+}
+
+TEST(Daemon, SigtermDuringALongSyncFinishesInFlightBatchesAndRecordsTheRunAsInterrupted) {
+  Simulator sim({"--contexts", "1", "--members", "3000", "--imses-latency-ms", "20"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    page_limit: 50\n"));
+  rostersync::daemon::ChildProcess sync({ROSTERSYNC_BIN, "--config", ws.config_path(), "sync"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE state='created'", 1, std::chrono::seconds(60)));
+  sync.signal(SIGTERM);
+  EXPECT_EQ(sync.wait(std::chrono::seconds(30)), 1);  // the pass did not complete
+  auto run = ws.rows("SELECT outcome, error FROM run");
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0][0], "interrupted");
+  // Everything the simulator holds is recorded as created; the rest stays pending for next time.
+  auto held = sim.state().at("memberships").as_array().size();
+  EXPECT_LT(held, 3000u);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='created'"), static_cast<long long>(held));
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim.state().at("memberships").as_array().size(), 3000u);
 }
