@@ -4,6 +4,8 @@
 
 #include <signal.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "harness.hpp"
@@ -286,4 +288,24 @@ TEST(Daemon, SigtermDuringALongSyncFinishesInFlightBatchesAndRecordsTheRunAsInte
   EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='created'"), static_cast<long long>(held));
   EXPECT_EQ(ws.rostersync({"sync"}), 0);
   EXPECT_EQ(sim.state().at("memberships").as_array().size(), 3000u);
+}
+
+TEST(SyncEndToEnd, RostersLoadedFromTheSharedFixturesAreProvisioned) {
+  namespace fs = std::filesystem;
+  auto fixture = [](const char* name) {
+    std::ifstream in(fs::path(ROSTERSYNC_SHARED_DIR) / "fixtures" / "nrps" / name);
+    std::stringstream b;
+    b << in.rdbuf();
+    return json::parse(b.str());
+  };
+  Workspace ws;
+  json::object rosters{{"canvas-key", fixture("canvas-api-docs-example.json")},
+                       {"blackboard-key", fixture("blackboard-anthology-docs-example.json")}};
+  ws.write("rosters.json", json::serialize(rosters));
+  Simulator sim({"--roster-file", (ws.dir() / "rosters.json").string()});
+  ws.configure(sim, {{"canvas", "canvas-key", "h-canvas", ""}, {"blackboard", "blackboard-key", "h-bb", ""}});
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_memberships(sim.state()), (std::set<Triple>{{"h-canvas", "1238.8763.00", "Instructor"},
+                                                             {"h-canvas", "5790.3390.11", "Learner"},
+                                                             {"h-bb", "student-acc", "Learner"}}));
 }

@@ -162,7 +162,7 @@ TEST(SoapParser, UnreadableBodies) {
 }
 
 TEST(SoapParser, EntitiesAreNotExpanded) {
-  std::string xxe = R"(<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]>)" + response(kOk).substr(0);
+  std::string xxe = R"(<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]>)" + response(kOk);
   auto parsed = parse_response(xxe);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->statuses.size(), 1u);
