@@ -137,7 +137,10 @@ int run_daemon(const config::Config& cfg) {
         ioc,
         [&]() -> asio::awaitable<void> {
           std::map<std::string, Clock::time_point> due;
-          for (const auto& j : cfg.jobs) due[j.name] = Clock::now();  // a first pass right away
+          for (const auto& j : cfg.jobs) {
+            due[j.name] = Clock::now();  // a first pass right away
+            session.db.set_next_run(j.name, 0);
+          }
           spdlog::info("rostersync running {} job(s) from {}", cfg.jobs.size(), cfg.path);
           while (!stopping) {
             const config::Job* next = nullptr;
@@ -153,6 +156,7 @@ int run_daemon(const config::Config& cfg) {
                                  ? std::uniform_int_distribution<long long>(0, next->jitter.count())(rng) : 0;
             auto delay = next->interval + std::chrono::milliseconds(jitter_ms);
             due[next->name] = Clock::now() + delay;
+            session.db.set_next_run(next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
             spdlog::info("job {}: next run in {}s", next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
           }
           signals.cancel();

@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/operator.hpp"
 
 using namespace rostersync;
 
@@ -32,6 +33,22 @@ int main(int argc, char** argv) {
   demo->add_option("--members", demo_options.members, "members per course")->check(CLI::Range(10, 100000));
   demo->add_option("--dir", demo_options.workdir, "directory for the demo's config and state (default: new under /tmp)");
 
+  // Read-only views of the state database (safe while the daemon runs).
+  daemon::ReportOptions report;
+  auto* status = app.add_subcommand("status", "Per job: last run, next run, snapshot size, created/pending/failed");
+  auto* runs = app.add_subcommand("runs", "Run history, newest first");
+  auto* members = app.add_subcommand("members", "A job's roster snapshot with each member's membership id and state");
+  auto* failures = app.add_subcommand("failures", "Memberships not created yet: pending and failed, with the last error");
+  for (auto* cmd : {status, runs, members, failures}) {
+    cmd->add_flag("--json", report.json, "print JSON instead of a table");
+    cmd->add_option("--job", report.job, "only this job")->required(cmd == members);
+  }
+  runs->add_option("--limit", report.limit, "at most this many runs")->check(CLI::Range(1, 1000000));
+  auto* check = app.add_subcommand("check-config", "Validate a configuration and print it with secrets masked");
+  std::string check_path;
+  check->add_option("file", check_path, "file to check (default: --config)");
+  check->add_flag("--json", report.json, "print JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -44,6 +61,8 @@ int main(int argc, char** argv) {
     return daemon::run_demo(demo_options);
   }
 
+  if (check->parsed()) return daemon::cmd_check_config(check_path.empty() ? config_path : check_path, report.json);
+
   config::Config cfg;
   try {
     cfg = config::load_file(config_path);
@@ -54,5 +73,9 @@ int main(int argc, char** argv) {
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
   if (sync->parsed()) return daemon::sync_once(cfg, job, isatty(STDERR_FILENO) && spdlog::get_level() > spdlog::level::info);
   if (run->parsed()) return daemon::run_daemon(cfg);
+  if (status->parsed()) return daemon::cmd_status(cfg, report);
+  if (runs->parsed()) return daemon::cmd_runs(cfg, report);
+  if (members->parsed()) return daemon::cmd_members(cfg, report);
+  if (failures->parsed()) return daemon::cmd_failures(cfg, report);
   return daemon::kExitConfig;
 }

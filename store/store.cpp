@@ -67,6 +67,13 @@ CREATE TABLE run (
 );
 CREATE INDEX run_by_job ON run (job, run_id);
 )sql",
+    R"sql(
+-- When `rostersync run` will next start each job (for `rostersync status`).
+CREATE TABLE job_schedule (
+  job          TEXT PRIMARY KEY,
+  next_run_at  TEXT NOT NULL       -- UTC ISO 8601
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr const char* kNow = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
@@ -350,6 +357,14 @@ void Store::record_results(const std::string& target, const std::vector<ItemResu
     s.bind(3, target).bind(4, r.membership_id).run();
   }
   tx.commit();
+}
+
+void Store::set_next_run(const std::string& job, std::int64_t seconds_from_now) {
+  Stmt s(db_,
+         "INSERT INTO job_schedule (job, next_run_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || ' seconds')) "
+         "ON CONFLICT (job) DO UPDATE SET next_run_at=excluded.next_run_at",
+         path_);
+  s.bind(1, job).bind(2, std::to_string(seconds_from_now)).run();
 }
 
 int Store::prune_snapshot(const std::string& job, std::int64_t run_id) {

@@ -27,7 +27,7 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 enum class RunOutcome { running, ok, partial, failed, interrupted };
 const char* to_string(RunOutcome);
@@ -84,6 +84,9 @@ class Store {
 
   // Stores per-item outcomes (state and last error) in one transaction.
   void record_results(const std::string& target, const std::vector<ItemResult>& results);
+
+  // Records when `rostersync run` will next start this job.
+  void set_next_run(const std::string& job, std::int64_t seconds_from_now);
 
   // After a complete walk: drop snapshot rows of members no longer in the roster.
   int prune_snapshot(const std::string& job, std::int64_t run_id);

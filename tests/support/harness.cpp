@@ -83,6 +83,17 @@ int Workspace::rostersync(const std::vector<std::string>& args) const {
   return *rc;
 }
 
+std::pair<int, std::string> Workspace::rostersync_output(const std::vector<std::string>& args) const {
+  std::vector<std::string> argv = {ROSTERSYNC_BIN, "--config", config_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  daemon::ChildProcess p(argv, true);
+  std::string out;
+  while (auto line = p.read_line(60s)) out += *line + "\n";
+  auto rc = p.wait(60s);
+  if (!rc) throw std::runtime_error("rostersync did not finish");
+  return {*rc, out};
+}
+
 std::vector<std::vector<std::string>> Workspace::rows(const std::string& sql) const {
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(this->db().c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {

@@ -1,0 +1,29 @@
+// Read-only operator commands over the state database: status, runs,
+// members, failures, and check-config. Safe while the daemon runs: the
+// database is opened read-only (WAL readers never block the writer) with a
+// busy timeout. Human tables by default, --json for scripts. Each returns the
+// process exit code (see daemon/commands.hpp).
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+
+namespace rostersync::daemon {
+
+struct ReportOptions {
+  bool json = false;
+  std::optional<std::string> job;
+  int limit = 20;
+};
+
+int cmd_status(const config::Config& cfg, const ReportOptions& options);
+int cmd_runs(const config::Config& cfg, const ReportOptions& options);
+int cmd_members(const config::Config& cfg, const ReportOptions& options);
+int cmd_failures(const config::Config& cfg, const ReportOptions& options);
+
+// Loads `path`, prints the effective configuration with secrets masked.
+int cmd_check_config(const std::string& path, bool json);
+
+}  // namespace rostersync::daemon

@@ -1,0 +1,116 @@
+// The read-only operator commands on a populated state database, in both
+// output forms, run as the real binary.
+#include <gtest/gtest.h>
+
+#include "harness.hpp"
+
+using namespace rostersync::testing;
+namespace json = boost::json;
+
+namespace {
+
+class OperatorCli : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    sim_ = new Simulator({"--contexts", "2", "--members", "20"});
+    ws_ = new Workspace();
+    // One course-1-only member whose person itslearning does not know.
+    sim_->post("/_sim/rosters/course-1-key/members",
+               R"([{"user_id":"ghost","lis_person_sourcedid":"sis-ghost","roles":["Learner"]}])");
+    sim_->post("/_sim/faults", R"({"reject_persons": ["sis-ghost"]})");
+    ws_->configure(*sim_, course_jobs(2));
+    ASSERT_EQ(ws_->rostersync({"sync"}), 1);  // course-1 ends partial
+  }
+  static void TearDownTestSuite() {
+    delete ws_;
+    delete sim_;
+  }
+  static json::array json_of(const std::vector<std::string>& args) {
+    auto [rc, out] = ws_->rostersync_output(args);
+    EXPECT_EQ(rc, 0) << out;
+    return json::parse(out).as_array();
+  }
+  static Simulator* sim_;
+  static Workspace* ws_;
+};
+Simulator* OperatorCli::sim_ = nullptr;
+Workspace* OperatorCli::ws_ = nullptr;
+
+long long num(const json::value& v, const char* key) { return v.as_object().at(key).as_int64(); }
+std::string str(const json::value& v, const char* key) { return std::string(v.as_object().at(key).as_string()); }
+
+}  // namespace
+
+TEST_F(OperatorCli, StatusPerJob) {
+  auto rows = json_of({"status", "--json"});
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(str(rows[0], "job"), "course-1");
+  EXPECT_EQ(str(rows[0], "last_outcome"), "partial");
+  EXPECT_EQ(num(rows[0], "members"), 21);
+  EXPECT_EQ(num(rows[0], "created"), 20);
+  EXPECT_EQ(num(rows[0], "failed"), 1);
+  EXPECT_EQ(num(rows[0], "pending"), 0);
+  EXPECT_EQ(str(rows[1], "last_outcome"), "ok");
+  EXPECT_EQ(num(rows[1], "created"), 20);
+  auto [rc, table] = ws_->rostersync_output({"status"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(table.find("last_outcome"), std::string::npos) << table;
+  EXPECT_NE(table.find("partial"), std::string::npos) << table;
+}
+
+TEST_F(OperatorCli, RunsNewestFirstWithLimitAndJobFilter) {
+  auto rows = json_of({"runs", "--json", "--job", "course-1", "--limit", "1"});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(str(rows[0], "job"), "course-1");
+  EXPECT_EQ(num(rows[0], "failed"), 1);
+  EXPECT_EQ(num(rows[0], "created"), 20);
+  EXPECT_EQ(json_of({"runs", "--json"}).size(), 2u);
+  auto [rc, table] = ws_->rostersync_output({"runs"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(table.find("members_seen"), std::string::npos) << table;
+}
+
+TEST_F(OperatorCli, MembersShowsIdsAndStates) {
+  auto rows = json_of({"members", "--job", "course-1", "--json"});
+  ASSERT_EQ(rows.size(), 21u);
+  int failed = 0;
+  for (const auto& r : rows) {
+    if (str(r, "person_key") == "sis-ghost") {
+      EXPECT_EQ(str(r, "state"), "failed");
+      EXPECT_EQ(str(r, "membership_id"), "rs:9:sis-ghost:h-1");
+      ++failed;
+    } else {
+      EXPECT_EQ(str(r, "state"), "created");
+    }
+  }
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(ws_->rostersync({"members"}), 2);  // --job is required
+  EXPECT_EQ(ws_->rostersync({"members", "--job", "nope"}), 2);
+}
+
+TEST_F(OperatorCli, FailuresCarryTheLastError) {
+  auto rows = json_of({"failures", "--json"});
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(str(rows[0], "person_key"), "sis-ghost");
+  EXPECT_EQ(num(rows[0], "attempts"), 1);
+  EXPECT_NE(str(rows[0], "last_error").find("PersonNotFound=sis-ghost"), std::string::npos);
+  EXPECT_TRUE(json_of({"failures", "--json", "--job", "course-2"}).empty());
+  auto [rc, table] = ws_->rostersync_output({"failures"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(table.find("failure/error PersonNotFound"), std::string::npos) << table;  // long cells are cut at 60
+}
+
+TEST_F(OperatorCli, CheckConfigMasksSecretsAndRejectsBadFiles) {
+  auto [rc, out] = ws_->rostersync_output({"check-config", "--json"});
+  ASSERT_EQ(rc, 0) << out;
+  auto cfg = json::parse(out).as_object();
+  EXPECT_EQ(cfg.at("jobs").as_array().size(), 2u);
+  EXPECT_EQ(std::string(cfg.at("targets").at("its").at("password").as_string()).rfind("(secret from ", 0), 0u);
+  for (const char* secret : {kApiKey, kImsesPassword, "course-1-key"}) EXPECT_EQ(out.find(secret), std::string::npos) << secret;
+  auto [rc2, human] = ws_->rostersync_output({"check-config"});
+  EXPECT_EQ(rc2, 0);
+  EXPECT_NE(human.find("configuration OK"), std::string::npos);
+  EXPECT_EQ(human.find(kImsesPassword), std::string::npos);
+  ws_->write("broken.yaml", "state_db: [\n");
+  EXPECT_EQ(ws_->rostersync({"check-config", (ws_->dir() / "broken.yaml").string()}), 2);
+}
