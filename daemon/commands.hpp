@@ -21,8 +21,10 @@ void setup_logging(const std::string& level);
 // `rostersync sync [--job NAME]`: one pass over the jobs, one after another.
 int sync_once(const config::Config& cfg, const std::optional<std::string>& job, bool show_progress);
 
-// `rostersync run`: every job on its interval until SIGTERM/SIGINT.
-int run_daemon(const config::Config& cfg);
+// `rostersync run`: every job on its interval until SIGTERM/SIGINT. SIGUSR1
+// syncs every job now; SIGHUP reloads `config_path` between runs (an invalid
+// file keeps the running configuration). Speaks sd_notify under systemd.
+int run_daemon(const config::Config& cfg, const std::string& config_path);
 
 struct DemoOptions {
   int contexts = 4;

@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   }
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
   if (sync->parsed()) return daemon::sync_once(cfg, job, isatty(STDERR_FILENO) && spdlog::get_level() > spdlog::level::info);
-  if (run->parsed()) return daemon::run_daemon(cfg);
+  if (run->parsed()) return daemon::run_daemon(cfg, config_path);
   if (status->parsed()) return daemon::cmd_status(cfg, report);
   if (runs->parsed()) return daemon::cmd_runs(cfg, report);
   if (members->parsed()) return daemon::cmd_members(cfg, report);

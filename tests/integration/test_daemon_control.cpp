@@ -1,0 +1,124 @@
+// The daemon under its control protocol: sd_notify datagrams received on a
+// NOTIFY_SOCKET this test creates, SIGUSR1 resyncs, SIGHUP reloads (a broken
+// file keeps the old configuration running), SIGTERM stops with STOPPING=1.
+#include <gtest/gtest.h>
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <algorithm>
+#include <functional>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace rostersync::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+class NotifySocket {
+ public:
+  explicit NotifySocket(const std::string& path) : path_(path) {
+    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind " + path);
+  }
+  ~NotifySocket() {
+    close(fd_);
+    unlink(path_.c_str());
+  }
+  // Reads datagrams until one satisfies `match` or the deadline passes; keeps all in `seen`.
+  bool wait_for(const std::function<bool(const std::string&)>& match, std::chrono::seconds deadline) {
+    auto until = std::chrono::steady_clock::now() + deadline;
+    while (std::chrono::steady_clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char buf[4096];
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) continue;
+      seen.emplace_back(buf, static_cast<std::size_t>(n));
+      if (match(seen.back())) return true;
+    }
+    return false;
+  }
+  std::vector<std::string> seen;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, std::chrono::seconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    try {
+      if (ws.count(sql) >= n) return true;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
+  Simulator sim({"--contexts", "2", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, {course_jobs(2, "    interval: 1h\n")[0]});
+  NotifySocket notify((ws.dir() / "notify.sock").string());
+  setenv("NOTIFY_SOCKET", (ws.dir() / "notify.sock").c_str(), 1);
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  unsetenv("NOTIFY_SOCKET");
+
+  // READY=1 comes first: config, database and signal handlers are in place.
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "READY=1"); }, 30s));
+  EXPECT_EQ(notify.seen.front(), "READY=1");
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "STATUS=idle; next sync course-1 at "); }, 30s));
+  EXPECT_TRUE(has(notify.seen.back(), "last run course-1 ok: 10 created, 0 failed, 0 pending")) << notify.seen.back();
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-1'"), 1);
+
+  // SIGUSR1: a sync now, although the interval is an hour.
+  daemon.signal(SIGUSR1);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-1' AND outcome='ok'", 2, 30s));
+
+  // SIGHUP with a new job: RELOADING=1 (with MONOTONIC_USEC), READY=1, and the new job runs.
+  ws.configure(sim, course_jobs(2, "    interval: 1h\n"));
+  notify.seen.clear();
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "READY=1"); }, 30s));
+  // (a STATUS of the SIGUSR1 run may still arrive first: look at the order, not the position)
+  auto reloading = std::find_if(notify.seen.begin(), notify.seen.end(),
+                                [](const std::string& m) { return has(m, "RELOADING=1\nMONOTONIC_USEC="); });
+  ASSERT_NE(reloading, notify.seen.end()) << ::testing::PrintToString(notify.seen);
+  EXPECT_EQ(notify.seen.back(), "READY=1");
+  EXPECT_LT(reloading - notify.seen.begin(), static_cast<long>(notify.seen.size()) - 1);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-2' AND outcome='ok'", 1, 30s));
+  EXPECT_EQ(sim.state().at("memberships").as_array().size(), 20u);
+
+  // SIGHUP with a broken file: the daemon keeps running the old configuration.
+  ws.write("rostersync.yaml", "jobs: [\n");
+  daemon.signal(SIGHUP);
+  auto runs_before = ws.count("SELECT count(*) FROM run");
+  daemon.signal(SIGUSR1);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", runs_before + 2, 30s));
+  EXPECT_FALSE(daemon.wait(0ms).has_value());  // still alive
+
+  // SIGTERM: STOPPING=1 and a clean exit.
+  notify.seen.clear();
+  daemon.signal(SIGTERM);
+  EXPECT_TRUE(notify.wait_for([](const std::string& m) { return m == "STOPPING=1"; }, 30s))
+      << ::testing::PrintToString(notify.seen);
+  EXPECT_EQ(daemon.wait(30s), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE outcome='running'"), 0);
+}
