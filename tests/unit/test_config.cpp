@@ -57,7 +57,7 @@ class ConfigTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(ConfigTest, ShippedExampleLoads) {
-  for (const char* name : {"ltiaas-api-key", "imses-password", "cps435-service-key"}) write(name, "secret\n");
+  for (const char* name : {"ltiaas-api-key", "imses-password", "service-keys_cps435"}) write(name, "secret\n");
   setenv("CREDENTIALS_DIRECTORY", dir_.c_str(), 1);
   Config cfg = load_file(ROSTERSYNC_SOURCE_DIR "/config/rostersync.example.yaml");
   unsetenv("CREDENTIALS_DIRECTORY");
@@ -65,7 +65,7 @@ TEST_F(ConfigTest, ShippedExampleLoads) {
   const Job& j = cfg.jobs[0];
   EXPECT_EQ(j.name, "cps435");
   EXPECT_EQ(j.service_key.reveal(), "secret");
-  EXPECT_EQ(j.service_key.file(), (dir_ / "cps435-service-key").string());
+  EXPECT_EQ(j.service_key.file(), (dir_ / "service-keys_cps435").string());
   EXPECT_EQ(j.interval, std::chrono::minutes(30));
   EXPECT_EQ(j.role_map.size(), default_role_map().size());
   EXPECT_EQ(cfg.targets.at("itslearning").batch_size, 10);
