@@ -58,17 +58,6 @@ class NotifySocket {
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, std::chrono::seconds deadline) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    try {
-      if (ws.count(sql) >= n) return true;
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
 
 }  // namespace
 

@@ -242,20 +242,6 @@ TEST(Demo, RunsTwoPassesAndSaysWhereTheStateIs) {
   EXPECT_NE(out.find((ws.dir() / "demo" / "state.db").string()), std::string::npos) << out;
 }
 
-namespace {
-// Polls the state database until `sql` counts at least `n`, or the deadline passes.
-bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, std::chrono::seconds deadline) {
-  auto until = std::chrono::steady_clock::now() + deadline;
-  while (std::chrono::steady_clock::now() < until) {
-    try {
-      if (std::filesystem::exists(ws.db()) && ws.count(sql) >= n) return true;
-    } catch (const std::exception&) {  // schema not created yet
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
-}  // namespace
 
 TEST(Daemon, RunRepeatsEveryJobOnItsIntervalAndStopsCleanlyOnSigterm) {
   Simulator sim({"--contexts", "2", "--members", "10"});

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "sync/http_client.hpp"
 
@@ -123,6 +124,18 @@ std::vector<std::vector<std::string>> Workspace::rows(const std::string& sql) co
 long long Workspace::count(const std::string& sql) const {
   auto r = rows(sql);
   return r.empty() || r[0].empty() ? -1 : std::stoll(r[0][0]);
+}
+
+bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, std::chrono::seconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    try {
+      if (fs::exists(ws.db()) && ws.count(sql) >= n) return true;
+    } catch (const std::exception&) {  // the schema may not exist yet
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
 }
 
 std::vector<JobSpec> course_jobs(int n, const std::string& extra) {

@@ -5,6 +5,7 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -66,6 +67,9 @@ class Workspace {
  private:
   std::filesystem::path dir_;
 };
+
+// Polls the state database until `sql` counts at least `n`; false at the deadline.
+bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, std::chrono::seconds deadline);
 
 // The simulator's generated jobs course-1..course-n mapped to hierarchies h-1..h-n.
 std::vector<JobSpec> course_jobs(int n, const std::string& extra = "");
