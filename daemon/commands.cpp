@@ -199,10 +199,11 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       asio::co_spawn(
           ioc,
           [&, interval]() -> asio::awaitable<void> {
+            // Wait first: the first ping must not precede READY=1.
             while (!stopping) {
-              notify.watchdog();
               watchdog.expires_after(*interval);
               co_await watchdog.async_wait(nothrow);
+              if (!stopping) notify.watchdog();
             }
           },
           asio::detached);

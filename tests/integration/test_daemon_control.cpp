@@ -67,8 +67,10 @@ TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
   ws.configure(sim, {course_jobs(2, "    interval: 1h\n")[0]});
   NotifySocket notify((ws.dir() / "notify.sock").string());
   setenv("NOTIFY_SOCKET", (ws.dir() / "notify.sock").c_str(), 1);
+  setenv("WATCHDOG_USEC", "400000", 1);  // systemd's WatchdogSec=400ms: pings every 200 ms
   rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
   unsetenv("NOTIFY_SOCKET");
+  unsetenv("WATCHDOG_USEC");
 
   // READY=1 comes first: config, database and signal handlers are in place.
   ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "READY=1"); }, 30s));
@@ -76,6 +78,11 @@ TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
   ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "STATUS=idle; next sync course-1 at "); }, 30s));
   EXPECT_TRUE(has(notify.seen.back(), "last run course-1 ok: 10 created, 0 failed, 0 pending")) << notify.seen.back();
   EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-1'"), 1);
+
+  // Watchdog pings keep coming from the idle event loop.
+  notify.seen.clear();
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return m == "WATCHDOG=1"; }, 10s));
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return m == "WATCHDOG=1"; }, 10s));
 
   // SIGUSR1: a sync now, although the interval is an hour.
   daemon.signal(SIGUSR1);
