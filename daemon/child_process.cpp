@@ -19,13 +19,14 @@ namespace rostersync::daemon {
 
 using Clock = std::chrono::steady_clock;
 
-ChildProcess::ChildProcess(const std::vector<std::string>& argv, bool capture_stdout) {
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, bool capture_stdout, bool capture_stderr) {
   int fds[2] = {-1, -1};
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   if (capture_stdout) {
     if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
     posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+    if (capture_stderr) posix_spawn_file_actions_adddup2(&actions, fds[1], STDERR_FILENO);
   }
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

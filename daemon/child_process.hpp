@@ -13,8 +13,9 @@ namespace rostersync::daemon {
 
 class ChildProcess {
  public:
-  // Starts argv[0] (a path) with the given arguments. Throws std::runtime_error.
-  explicit ChildProcess(const std::vector<std::string>& argv, bool capture_stdout = true);
+  // Starts argv[0] (a path) with the given arguments; with capture_stderr,
+  // stderr joins stdout on the pipe. Throws std::runtime_error.
+  explicit ChildProcess(const std::vector<std::string>& argv, bool capture_stdout = true, bool capture_stderr = false);
   ~ChildProcess();  // SIGKILLs and reaps a child still running
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

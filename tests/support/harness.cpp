@@ -84,10 +84,10 @@ int Workspace::rostersync(const std::vector<std::string>& args) const {
   return *rc;
 }
 
-std::pair<int, std::string> Workspace::rostersync_output(const std::vector<std::string>& args) const {
+std::pair<int, std::string> Workspace::rostersync_output(const std::vector<std::string>& args, bool with_stderr) const {
   std::vector<std::string> argv = {ROSTERSYNC_BIN, "--config", config_path()};
   argv.insert(argv.end(), args.begin(), args.end());
-  daemon::ChildProcess p(argv, true);
+  daemon::ChildProcess p(argv, true, with_stderr);
   std::string out;
   while (auto line = p.read_line(60s)) out += *line + "\n";
   auto rc = p.wait(60s);

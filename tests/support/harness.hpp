@@ -57,8 +57,8 @@ class Workspace {
                  const std::string& password = kImsesPassword) const;
   // Runs `rostersync --config <cfg> <args...>` to completion; returns its exit code.
   int rostersync(const std::vector<std::string>& args) const;
-  // Same, also returning what it printed on stdout.
-  std::pair<int, std::string> rostersync_output(const std::vector<std::string>& args) const;
+  // Same, also returning what it printed on stdout (and stderr, with `with_stderr`).
+  std::pair<int, std::string> rostersync_output(const std::vector<std::string>& args, bool with_stderr = false) const;
 
   // Read-only queries on the state database.
   long long count(const std::string& sql) const;
