@@ -177,10 +177,6 @@ class MapReader {
   std::set<std::string> used_;
 };
 
-bool is_loopback_host(std::string_view host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.substr(0, 4) == "127.";
-}
-
 void check_url(MapReader& r, const std::string& key, const std::string& url, bool allow_insecure) {
   auto parsed = boost::urls::parse_uri(url);
   YAML::Node n = r.node(key);
@@ -347,6 +343,10 @@ std::vector<RoleRule> default_role_map() {
       {"ContentDeveloper", "ContentDeveloper"},
       {"Administrator", "Administrator"},
   };
+}
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.substr(0, 4) == "127.";
 }
 
 const Job* Config::find_job(const std::string& name) const {

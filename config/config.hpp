@@ -12,6 +12,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rostersync::config {
@@ -130,6 +131,10 @@ Config load_file(const std::string& path);
 // Same, from text; `name` stands for the file in messages, `base_dir` resolves
 // relative paths.
 Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir);
+
+// True for hosts plain http may reach without allow_insecure_http:
+// localhost, 127.0.0.0/8 and ::1 (with or without brackets).
+bool is_loopback_host(std::string_view host);
 
 // "90s", "30m", "2h", "500ms" or a bare number of seconds. Returns false if malformed.
 bool parse_duration(const std::string& text, Millis& out);

@@ -37,10 +37,6 @@ struct Endpoint {
   std::string origin() const { return (tls ? "https://" : "http://") + host + ":" + port; }
 };
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
 struct Connection {
   std::string origin;
   std::optional<beast::tcp_stream> plain;
@@ -78,7 +74,7 @@ struct HttpClient::Impl {
     e.port = u->has_port() ? std::string(u->port()) : (e.tls ? "443" : "80");
     e.target = u->encoded_path().empty() ? "/" : std::string(u->encoded_path());
     if (u->has_query()) e.target += "?" + std::string(u->encoded_query());
-    if (!e.tls && !is_loopback(e.host) && !settings.allow_insecure_http) {
+    if (!e.tls && !config::is_loopback_host(e.host) && !settings.allow_insecure_http) {
       return fail(FailureKind::config, "refusing plain http to non-loopback host in " + redact_url(url));
     }
     return e;

@@ -1,4 +1,5 @@
 #include "sync/nrps.hpp"
+#include "sync/redact.hpp"
 
 #include <boost/json.hpp>
 
@@ -34,12 +35,6 @@ std::optional<std::string> user_id_of(const json::object& obj) {
   return std::nullopt;
 }
 
-std::string clip(std::string_view text, std::size_t max = 300) {
-  std::string out;
-  for (char c : text.substr(0, max)) out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
-  if (text.size() > max) out += "...";
-  return out;
-}
 
 }  // namespace
 
@@ -47,7 +42,7 @@ Result<RosterPage> parse_roster_page(std::string_view body) {
   if (body.empty()) return fail(FailureKind::bad_response, "empty response body (expected a membership container)");
   boost::system::error_code ec;
   json::value doc = json::parse(body, ec);
-  if (ec) return fail(FailureKind::bad_response, "response is not JSON (" + ec.message() + "): " + clip(body, 120));
+  if (ec) return fail(FailureKind::bad_response, "response is not JSON (" + ec.message() + "): " + clip_for_message(body, 120));
   if (!doc.is_object()) return fail(FailureKind::bad_response, "response is not a JSON object");
   const json::object& root = doc.as_object();
 
@@ -97,7 +92,7 @@ std::string describe_error_body(int http_status, std::string_view body) {
   boost::system::error_code ec;
   json::value doc = json::parse(body, ec);
   if (ec || !doc.is_object()) {
-    if (!body.empty()) out += ": " + clip(body);
+    if (!body.empty()) out += ": " + clip_for_message(body);
     return out;
   }
   const json::object& root = doc.as_object();
@@ -107,13 +102,13 @@ std::string describe_error_body(int http_status, std::string_view body) {
     const json::object& d = details->as_object();
     for (std::string_view key : {"message", "description"}) {
       std::string text = string_field(d, {key});
-      if (!text.empty()) out += ": " + clip(text);
+      if (!text.empty()) out += ": " + clip_for_message(text);
     }
     if (auto* errors = d.if_contains("errors"); errors && errors->is_array()) {
-      for (const auto& e : errors->as_array()) out += ": " + clip(json::serialize(e));
+      for (const auto& e : errors->as_array()) out += ": " + clip_for_message(json::serialize(e));
     }
   } else if (error.empty()) {
-    out += ": " + clip(body);
+    out += ": " + clip_for_message(body);
   }
   return out;
 }

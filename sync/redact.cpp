@@ -84,4 +84,11 @@ std::string redact_url(std::string_view url) {
   return out.substr(0, q + 1) + nested;
 }
 
+std::string clip_for_message(std::string_view text, std::size_t max) {
+  std::string out;
+  for (char c : text.substr(0, max)) out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  if (text.size() > max) out += "...";
+  return out;
+}
+
 }  // namespace rostersync::sync

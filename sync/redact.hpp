@@ -14,4 +14,8 @@ namespace rostersync::sync {
 // inside a nested, percent-encoded `url=` parameter.
 std::string redact_url(std::string_view url);
 
+// At most `max` bytes of `text` for an error message, control characters
+// blanked so a peer's body cannot forge log lines; "..." marks a cut.
+std::string clip_for_message(std::string_view text, std::size_t max = 300);
+
 }  // namespace rostersync::sync

@@ -1,4 +1,5 @@
 #include "sync/soap.hpp"
+#include "sync/redact.hpp"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -62,12 +63,6 @@ StatusInfo read_status(const xmlNode* n) {
   return s;
 }
 
-std::string clip(std::string_view text, std::size_t max = 300) {
-  std::string out;
-  for (char c : text.substr(0, max)) out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
-  if (text.size() > max) out += "...";
-  return out;
-}
 
 std::string local_part(std::string_view qname) {
   auto colon = qname.rfind(':');
@@ -147,7 +142,7 @@ Result<Response> parse_response(std::string_view body) {
   DocPtr doc(xmlReadMemory(body.data(), static_cast<int>(body.size()), "response.xml", nullptr,
                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING),
              &xmlFreeDoc);
-  if (!doc) return fail(FailureKind::bad_response, "response is not well-formed XML: " + clip(body, 120));
+  if (!doc) return fail(FailureKind::bad_response, "response is not well-formed XML: " + clip_for_message(body, 120));
   const xmlNode* envelope = xmlDocGetRootElement(doc.get());
   if (!is(envelope, kNsEnvelope, "Envelope")) {
     return fail(FailureKind::bad_response, "response is not a SOAP 1.1 Envelope");
@@ -178,7 +173,7 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
   if (!parsed) {
     if (http_status < 200 || http_status >= 300) {
       out.kind = BatchOutcome::Kind::fault;
-      out.error = "HTTP " + std::to_string(http_status) + ": " + clip(body);
+      out.error = "HTTP " + std::to_string(http_status) + ": " + clip_for_message(body);
     } else {
       out.kind = BatchOutcome::Kind::unknown;
       out.error = "unreadable createMemberships response: " + parsed.failure().message;

@@ -160,3 +160,10 @@ TEST(Durations, Parse) {
   EXPECT_FALSE(parse_duration("5d", m));
   EXPECT_FALSE(parse_duration("-5s", m));
 }
+
+TEST(Loopback, OneRuleForConfigAndClient) {
+  for (const char* host : {"localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]"}) EXPECT_TRUE(is_loopback_host(host)) << host;
+  for (const char* host : {"lms.example.edu", "10.0.0.1", "128.0.0.1", "localhost.example", "::2"}) {
+    EXPECT_FALSE(is_loopback_host(host)) << host;
+  }
+}

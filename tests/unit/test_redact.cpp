@@ -22,3 +22,10 @@ TEST(Redact, MasksInsideANestedEncodedUrl) {
   EXPECT_EQ(shown.find("secret99"), std::string::npos) << shown;
   EXPECT_NE(shown.find("page%3D2"), std::string::npos) << shown;
 }
+
+TEST(Redact, ClipBlanksControlCharactersAndMarksCuts) {
+  using rostersync::sync::clip_for_message;
+  EXPECT_EQ(clip_for_message("line1\nFAKE LOG LINE\r\x1b[31m", 100), "line1 FAKE LOG LINE  [31m");
+  EXPECT_EQ(clip_for_message("abcdef", 3), "abc...");
+  EXPECT_EQ(clip_for_message("abc", 3), "abc");
+}
