@@ -162,8 +162,12 @@ TEST(SoapParser, UnreadableBodies) {
 }
 
 TEST(SoapParser, EntitiesAreNotExpanded) {
-  std::string xxe = R"(<?xml version="1.0"?><!DOCTYPE s [<!ENTITY x SYSTEM "file:///etc/passwd">]>)" + response(kOk);
+  // The entity is referenced where the parser reads text: expansion would put
+  // /etc/passwd into the echoed messageIdentifier.
+  std::string xxe = R"(<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>)" +
+                    response(kOk, "id-&x;-end");
   auto parsed = parse_response(xxe);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->statuses.size(), 1u);
+  EXPECT_EQ(parsed->message_id.find("root:"), std::string::npos) << parsed->message_id;
 }
