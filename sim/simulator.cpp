@@ -196,8 +196,9 @@ void Simulator::generate() {
 int Simulator::count_operations(const std::string& body) {
   Doc doc = parse_xml(body);
   if (!doc) return 0;
+  const xmlNode* set = pair_set(doc.get());
   int n = 0;
-  for (const xmlNode* c = pair_set(doc.get()) ? pair_set(doc.get())->children : nullptr; c; c = c->next) {
+  for (const xmlNode* c = set ? set->children : nullptr; c; c = c->next) {
     if (is(c, kNsMms, "membershipIdPair")) ++n;
   }
   return n;

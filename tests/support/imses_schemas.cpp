@@ -15,8 +15,6 @@ namespace rostersync::testing {
 namespace fs = std::filesystem;
 
 namespace {
-constexpr const char* kXs = "http://www.w3.org/2001/XMLSchema";
-
 void collect(void* ctx, const char* fmt, ...) {
   auto* out = static_cast<std::string*>(ctx);
   char buf[2048];
@@ -90,7 +88,6 @@ ImsesSchemas::ImsesSchemas() : impl_(new Impl) {
     if (!schema) throw std::runtime_error("schema for " + ns + " does not compile: " + errors);
     impl_->schemas[ns] = schema;
   }
-  (void)kXs;
 }
 
 ImsesSchemas::~ImsesSchemas() {
