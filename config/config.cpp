@@ -22,6 +22,8 @@ const std::set<std::string> kRoleTypes = {
     "TeachingAssistant", "01", "02", "03", "04", "05", "06", "07", "08", "Default", "Guest"};
 
 const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+// sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
+constexpr std::size_t kMaxUnixSocketPath = 107;
 
 // Shared state of one load: where messages point and how paths resolve.
 struct Context {
@@ -279,10 +281,7 @@ Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, cons
   MapReader r(ctx, node, "jobs[" + std::to_string(index) + "]");
   Job j;
   j.name = r.required_string("name");
-  bool name_ok = std::all_of(j.name.begin(), j.name.end(), [](unsigned char c) {
-    return std::isalnum(c) || c == '_' || c == '-' || c == '.';
-  });
-  if (!name_ok) ctx.error(r.node("name"), r.child_path("name"), "may only contain letters, digits, '_', '-' and '.'");
+  if (!is_valid_job_name(j.name)) ctx.error(r.node("name"), r.child_path("name"), "may only contain letters, digits, '_', '-' and '.'");
   j.source = r.required_string("source");
   if (!cfg.sources.count(j.source)) ctx.error(r.node("source"), r.child_path("source"), "no source named '" + j.source + "'");
   j.target = r.required_string("target");
@@ -349,6 +348,12 @@ bool is_loopback_host(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.substr(0, 4) == "127.";
 }
 
+bool is_valid_job_name(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '-' || c == '.';
+  });
+}
+
 const Job* Config::find_job(const std::string& name) const {
   for (const auto& j : jobs) {
     if (j.name == name) return &j;
@@ -392,6 +397,16 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
   if (!kLogLevels.count(cfg.log_level)) {
     ctx.error(r.node("log_level"), "log_level", "expected trace, debug, info, warn, error, critical or off");
   }
+
+  cfg.control_socket = r.string("control_socket", cfg.control_socket);
+  if (!cfg.control_socket.empty() && fs::path(cfg.control_socket).is_relative()) {
+    cfg.control_socket = (fs::path(base_dir) / cfg.control_socket).lexically_normal().string();
+  }
+  if (cfg.control_socket.size() > kMaxUnixSocketPath) {
+    ctx.error(r.node("control_socket"), "control_socket",
+              "path longer than " + std::to_string(kMaxUnixSocketPath) + " bytes, the limit of a Unix socket address");
+  }
+  cfg.shutdown_grace = r.duration("shutdown_grace", cfg.shutdown_grace);
 
   YAML::Node sources = r.node("sources");
   if (!sources.IsMap() || sources.size() == 0) ctx.error(sources.IsDefined() ? sources : root, "sources", "expected a mapping of at least one source");

@@ -114,6 +114,12 @@ struct Config {
   std::string path;                                 // the file it was loaded from
   std::string state_db{"/var/lib/rostersync/state.db"};
   std::string log_level{"info"};                    // trace|debug|info|warn|error|critical|off
+  // Unix socket on which `rostersync run` takes `rostersync resync` requests;
+  // "" = none (SIGUSR1 still works). Relative paths resolve like state_db.
+  std::string control_socket{"/run/rostersync/control.sock"};
+  // After SIGTERM/SIGINT, in-flight requests get this long to finish before
+  // they are cut off; then the run is recorded as interrupted and the process exits.
+  Millis shutdown_grace{10'000};
   std::map<std::string, Source> sources;
   std::map<std::string, Target> targets;
   std::vector<Job> jobs;
@@ -135,6 +141,10 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
 // True for hosts plain http may reach without allow_insecure_http:
 // localhost, 127.0.0.0/8 and ::1 (with or without brackets).
 bool is_loopback_host(std::string_view host);
+
+// Job names: letters, digits, '_', '-' and '.' (they appear in logs, journal
+// fields and control requests).
+bool is_valid_job_name(std::string_view name);
 
 // "90s", "30m", "2h", "500ms" or a bare number of seconds. Returns false if malformed.
 bool parse_duration(const std::string& text, Millis& out);

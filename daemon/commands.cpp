@@ -3,7 +3,12 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,13 +21,19 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
+#include <optional>
+#include <set>
 #include <map>
 #include <ctime>
 #include <functional>
 #include <random>
 
 #include "store/store.hpp"
+#include "daemon/control.hpp"
+#include "daemon/journal.hpp"
 #include "daemon/notify.hpp"
 #include "sync/engine.hpp"
 
@@ -63,6 +74,19 @@ struct WriterSession {
   store::Store db;
 };
 
+// SIGTERM/SIGINT: no new work now; requests still in flight after `grace`
+// are cut off (their items stay pending and keep their ids).
+void begin_shutdown(int signo, sync::Engine& engine, asio::steady_timer& grace_timer, config::Millis grace) {
+  spdlog::info("signal {} received: stopping; requests in flight get {} ms to finish", signo, grace.count());
+  engine.request_stop();
+  grace_timer.expires_after(grace);
+  grace_timer.async_wait([&engine](boost::system::error_code ec) {
+    if (ec) return;
+    spdlog::warn("shutdown grace period over: cutting off requests still in flight");
+    engine.abort_in_flight();
+  });
+}
+
 void print_progress(const sync::Progress& p) {
   std::fprintf(stderr, "\r\033[K  %-16s page %-4d members %-6d queued %-6d created %-6d failed %-4d", p.job.c_str(),
                p.pages, p.members, p.queued, p.created, p.failed);
@@ -72,8 +96,15 @@ void print_progress(const sync::Progress& p) {
 }  // namespace
 
 void setup_logging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("rostersync");
-  logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  std::shared_ptr<spdlog::logger> logger;
+  if (stderr_is_journal()) {
+    const char* path = std::getenv("ROSTERSYNC_JOURNAL_SOCKET");
+    logger = std::make_shared<spdlog::logger>("rostersync", make_journal_sink(path && *path ? path : kJournalSocket));
+  } else {
+    // Colored level names on a terminal, plain text when redirected.
+    logger = std::make_shared<spdlog::logger>("rostersync", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  }
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);
 }
@@ -93,10 +124,10 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     sync::Engine engine(ioc.get_executor(), cfg, session.db);
     if (show_progress) engine.on_progress(print_progress);
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    asio::steady_timer grace(ioc);
     signals.async_wait([&](auto ec, int signo) {
       if (ec) return;
-      spdlog::warn("signal {} received: finishing in-flight requests, then stopping", signo);
-      engine.request_stop();
+      begin_shutdown(signo, engine, grace, cfg.shutdown_grace);
     });
     bool all_ok = true;
     asio::co_spawn(
@@ -110,6 +141,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
           }
           all_ok = all_ok && !engine.stop_requested();
           signals.cancel();
+          grace.cancel();
         },
         asio::detached);
     ioc.run();
@@ -161,6 +193,88 @@ std::string wall_clock_in(std::chrono::milliseconds delay) {
 
 }  // namespace
 
+int cmd_resync(const config::Config& cfg, const std::optional<std::string>& job) {
+  if (cfg.control_socket.empty()) {
+    std::cerr << "rostersync: control_socket is off in " << cfg.path
+              << "; send SIGUSR1 instead (systemctl kill -s USR1 rostersync) to resync every job\n";
+    return kExitConfig;
+  }
+  Result<ControlReply> reply = send_control_request(cfg.control_socket, ControlRequest{job}, std::chrono::seconds(10));
+  if (!reply) {
+    std::cerr << "rostersync: resync not delivered: " << reply.failure().message << "\n";
+    return kExitRuntime;
+  }
+  if (!reply->ok) {
+    std::cerr << "rostersync: the daemon refused the resync: " << reply->text << "\n";
+    return kExitJobFailed;
+  }
+  std::cout << "delivered: " << reply->text << "\n";
+  return kExitOk;
+}
+
+namespace {
+
+using local = asio::local::stream_protocol;
+using ControlHandler = std::function<ControlReply(const ControlRequest&)>;
+
+// Binds the control socket, replacing a stale file left by a dead process but
+// never one a live daemon still listens on. Without it the daemon still runs
+// (SIGUSR1 works), so failure is a warning, not an exit.
+std::optional<local::acceptor> open_control_socket(asio::io_context& ioc, const std::string& path) {
+  if (path.empty()) return std::nullopt;
+  boost::system::error_code ec;
+  local::socket probe(ioc);
+  probe.connect(local::endpoint(path), ec);
+  if (!ec) {
+    spdlog::warn("control socket {}: another process listens on it; `rostersync resync` will not reach this daemon", path);
+    return std::nullopt;
+  }
+  if (std::filesystem::is_socket(std::filesystem::symlink_status(path, ec))) std::filesystem::remove(path, ec);
+  local::acceptor acceptor(ioc);
+  acceptor.open(local::endpoint(path).protocol(), ec);
+  if (!ec) acceptor.bind(local::endpoint(path), ec);
+  if (!ec) acceptor.listen(8, ec);
+  if (ec) {
+    spdlog::warn("control socket {}: {}; `rostersync resync` will not reach this daemon (SIGUSR1 still works)", path,
+                 ec.message());
+    return std::nullopt;
+  }
+  return acceptor;
+}
+
+// One request line, one reply line. A client that sends nothing is dropped
+// after a few seconds so it cannot hold the daemon's attention.
+asio::awaitable<void> serve_control_client(local::socket socket, const ControlHandler& handle) {
+  asio::steady_timer deadline(socket.get_executor(), std::chrono::seconds(5));
+  deadline.async_wait([&socket](boost::system::error_code ec) {
+    if (!ec) socket.cancel();
+  });
+  asio::streambuf buffer(kMaxControlLine + 2);
+  auto [ec, n] = co_await asio::async_read_until(socket, buffer, '\n', nothrow);
+  ControlReply reply;
+  if (ec) {
+    reply = {false, ec == asio::error::not_found ? "request line too long" : "request not received: " + ec.message()};
+  } else {
+    std::string line(asio::buffers_begin(buffer.data()), asio::buffers_begin(buffer.data()) + static_cast<long>(n));
+    Result<ControlRequest> request = parse_control_request(line);
+    reply = request ? handle(*request) : ControlReply{false, request.failure().message};
+  }
+  std::string out = format_control_reply(reply);
+  co_await asio::async_write(socket, asio::buffer(out), nothrow);
+  deadline.cancel();
+}
+
+asio::awaitable<void> accept_control_clients(local::acceptor& acceptor, const ControlHandler& handle) {
+  while (acceptor.is_open()) {
+    auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+    if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (ec) continue;
+    asio::co_spawn(acceptor.get_executor(), serve_control_client(std::move(socket), handle), asio::detached);
+  }
+}
+
+}  // namespace
+
 int run_daemon(const config::Config& initial, const std::string& config_path) {
   Notifier notify;
   try {
@@ -169,15 +283,17 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     asio::io_context ioc;
     auto engine = std::make_unique<sync::Engine>(ioc.get_executor(), *cfg, session.db);
     asio::steady_timer wake(ioc);
-    bool stopping = false, reload_requested = false, resync_requested = false;
+    asio::steady_timer grace(ioc);
+    bool stopping = false, reload_requested = false, resync_all = false;
+    std::set<std::string> resync_jobs;  // `rostersync resync --job`, served between runs
+    std::string running_job;            // "" while idle
 
     asio::signal_set stop_signals(ioc, SIGINT, SIGTERM);
     stop_signals.async_wait([&](auto ec, int signo) {
       if (ec) return;
-      spdlog::info("signal {} received: stopping after in-flight requests", signo);
       notify.stopping();
       stopping = true;
-      engine->request_stop();
+      begin_shutdown(signo, *engine, grace, cfg->shutdown_grace);
       wake.cancel();
     });
     // SIGHUP: reload the configuration between runs. SIGUSR1: run every job now.
@@ -185,13 +301,31 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     asio::signal_set control(ioc, SIGHUP, SIGUSR1);
     std::function<void(boost::system::error_code, int)> on_control = [&](boost::system::error_code ec, int signo) {
       if (ec) return;
-      (signo == SIGHUP ? reload_requested : resync_requested) = true;
+      (signo == SIGHUP ? reload_requested : resync_all) = true;
       spdlog::info("{} received: {}", signo == SIGHUP ? "SIGHUP" : "SIGUSR1",
                    signo == SIGHUP ? "reloading the configuration" : "syncing every job now");
       wake.cancel();
       control.async_wait(on_control);
     };
     control.async_wait(on_control);
+
+    // `rostersync resync [--job NAME]` over the control socket.
+    ControlHandler on_request = [&](const ControlRequest& request) -> ControlReply {
+      if (stopping) return {false, "the daemon is stopping"};
+      if (request.job && !cfg->find_job(*request.job)) {
+        return {false, "no job named '" + *request.job + "' in " + cfg->path};
+      }
+      if (request.job) resync_jobs.insert(*request.job);
+      else resync_all = true;
+      wake.cancel();
+      std::string what = request.job ? "job " + *request.job : "every job";
+      spdlog::info("resync of {} requested over the control socket", what);
+      std::string text = "resync of " + what + " queued";
+      if (!running_job.empty()) text += "; it starts after job " + running_job + ", which is running now";
+      return {true, text};
+    };
+    std::optional<local::acceptor> control_socket = open_control_socket(ioc, cfg->control_socket);
+    if (control_socket) asio::co_spawn(ioc, accept_control_clients(*control_socket, on_request), asio::detached);
 
     asio::steady_timer watchdog(ioc);
     if (auto interval = Notifier::watchdog_interval()) {
@@ -231,6 +365,11 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
                   spdlog::warn("reload: state_db changed to {}; it takes effect only after a restart", fresh->state_db);
                   fresh->state_db = cfg->state_db;
                 }
+                if (fresh->control_socket != cfg->control_socket) {
+                  spdlog::warn("reload: control_socket changed to {}; it takes effect only after a restart",
+                               fresh->control_socket);
+                  fresh->control_socket = cfg->control_socket;
+                }
                 spdlog::info("reload: configuration {} applied: {}", config_path, describe_changes(*cfg, *fresh));
                 spdlog::set_level(spdlog::level::from_str(fresh->log_level));
                 std::map<std::string, Clock::time_point> kept;
@@ -241,13 +380,14 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
               } catch (const config::ConfigError& e) {
                 spdlog::error("reload: keeping the running configuration; {}", e.what());
               }
-              resync_requested = true;
+              resync_all = true;
               notify.ready();
             }
-            if (resync_requested) {
-              resync_requested = false;
-              for (auto& [name, when] : due) when = Clock::now();
+            for (auto& [name, when] : due) {
+              if (resync_all || resync_jobs.count(name)) when = Clock::now();
             }
+            resync_all = false;
+            resync_jobs.clear();
             const config::Job* next = nullptr;
             for (const auto& j : cfg->jobs) {
               if (!next || due[j.name] < due[next->name]) next = &j;
@@ -259,9 +399,12 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             wake.expires_at(due[next->name]);
             co_await wake.async_wait(nothrow);
             if (stopping) break;
-            if (Clock::now() < due[next->name] || reload_requested || resync_requested) continue;
+            if (Clock::now() < due[next->name] || reload_requested || resync_all || !resync_jobs.empty()) continue;
             notify.status("syncing " + next->name);
+            running_job = next->name;
             sync::JobReport report = co_await engine->run_job(*next);
+            running_job.clear();
+            if (stopping) break;
             last_summary = next->name + " " + store::to_string(report.outcome) + ": " +
                            std::to_string(report.stats.created) + " created, " + std::to_string(report.stats.failed) +
                            " failed, " + std::to_string(report.stats.pending) + " pending";
@@ -275,6 +418,12 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
           stop_signals.cancel();
           control.cancel();
           watchdog.cancel();
+          grace.cancel();
+          if (control_socket) {
+            boost::system::error_code ignored;
+            control_socket->close(ignored);
+            std::filesystem::remove(cfg->control_socket, ignored);
+          }
           spdlog::info("rostersync stopped");
         },
         asio::detached);

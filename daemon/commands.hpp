@@ -26,6 +26,11 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job, 
 // file keeps the running configuration). Speaks sd_notify under systemd.
 int run_daemon(const config::Config& cfg, const std::string& config_path);
 
+// `rostersync resync [--job NAME]`: asks the daemon over its control socket.
+// 0 = delivered and queued, 1 = the daemon refused (e.g. no such job),
+// 3 = not delivered (daemon not running, or no answer).
+int cmd_resync(const config::Config& cfg, const std::optional<std::string>& job);
+
 struct DemoOptions {
   int contexts = 4;
   int members = 250;

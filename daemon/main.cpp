@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   auto* sync = app.add_subcommand("sync", "Run one pass over the jobs; exit 0 only if every job ended ok");
   std::optional<std::string> job;
   sync->add_option("--job", job, "run only this job");
+  auto* resync = app.add_subcommand("resync", "Ask the running daemon to sync now: every job, or --job NAME");
+  std::optional<std::string> resync_job;
+  resync->add_option("--job", resync_job, "only this job");
   auto* demo = app.add_subcommand("demo", "Run the pipeline against the local simulator with a throwaway config");
   daemon::DemoOptions demo_options;
   demo->add_option("--courses", demo_options.contexts, "courses to simulate")->check(CLI::Range(1, 1000));
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
     std::cerr << "rostersync: configuration error: " << e.what() << "\n";
     return daemon::kExitConfig;
   }
+  if (resync->parsed()) return daemon::cmd_resync(cfg, resync_job);
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
   if (sync->parsed()) return daemon::sync_once(cfg, job, isatty(STDERR_FILENO) && spdlog::get_level() > spdlog::level::info);
   if (run->parsed()) return daemon::run_daemon(cfg, config_path);

@@ -11,8 +11,10 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <set>
 
 #include "sync/http_client.hpp"
+#include "sync/log_fields.hpp"
 #include "sync/nrps.hpp"
 #include "sync/pager.hpp"
 #include "sync/planner.hpp"
@@ -103,6 +105,27 @@ struct Engine::Impl {
   std::map<std::string, TargetLink> targets;
   std::function<void(const Progress&)> progress;
   bool stopping = false;
+  std::set<asio::steady_timer*> sleepers;  // retry back-offs, cut short by request_stop()
+
+  // Waits `delay`, or less if a stop is requested meanwhile.
+  asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
+    if (stopping) co_return;
+    asio::steady_timer timer(executor, delay);
+    sleepers.insert(&timer);
+    co_await timer.async_wait(nothrow);
+    sleepers.erase(&timer);
+  }
+
+  void request_stop() {
+    stopping = true;
+    for (auto* timer : sleepers) timer->cancel();
+  }
+
+  void abort_in_flight() {
+    request_stop();
+    for (auto& [name, link] : sources) link.http->abort_all();
+    for (auto& [name, link] : targets) link.http->abort_all();
+  }
 
   Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st) : executor(ex), config(cfg), store(st) {
     for (const auto& [name, s] : cfg.sources) sources[name] = {&s, std::make_unique<HttpClient>(ex, s.http)};
@@ -209,8 +232,8 @@ class BatchSender {
     for (int attempt = 1; attempt <= target.max_attempts && !run_.target_rejected; ++attempt) {
       if (attempt > 1) {
         if (run_.engine.stopping) break;
-        asio::steady_timer backoff(ex_, target.retry_delay * (1 << std::min(attempt - 2, 10)));
-        co_await backoff.async_wait(nothrow);
+        co_await run_.engine.sleep(target.retry_delay * (1 << std::min(attempt - 2, 10)));
+        if (run_.engine.stopping) break;
       }
       std::string message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +
                                std::to_string(attempt);
@@ -295,6 +318,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   JobReport report;
   report.job = job.name;
   report.run_id = store.begin_run(job.name);
+  ScopedLogFields log_fields(job.name, report.run_id);
   RunState run(job, target, store, *this, report.run_id);
   run.progress.job = job.name;
   spdlog::debug("job {}: run {} started", job.name, report.run_id);
@@ -367,9 +391,10 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   run.stats.pending = run.stats.creates_planned - run.stats.created - run.stats.failed;
   try {
     if (walk_complete && walk_error.empty()) store.prune_snapshot(job.name, report.run_id);
-    if (stopping && !walk_complete && walk_error.empty()) {
+    if (stopping && walk_error.empty() && (!walk_complete || run.stats.pending > 0)) {
       outcome = store::RunOutcome::interrupted;
-      error = "stopped before the walk completed";
+      error = walk_complete ? "stopped with " + std::to_string(run.stats.pending) + " item(s) not sent or unanswered"
+                            : "stopped before the walk completed";
     } else if (!error.empty()) {
       outcome = store::RunOutcome::failed;
     } else if (run.stats.failed > 0 || run.stats.pending > 0) {
@@ -406,7 +431,9 @@ asio::awaitable<JobReport> Engine::run_job(const config::Job& job) { co_return c
 
 void Engine::on_progress(std::function<void(const Progress&)> callback) { impl_->progress = std::move(callback); }
 
-void Engine::request_stop() { impl_->stopping = true; }
+void Engine::request_stop() { impl_->request_stop(); }
+
+void Engine::abort_in_flight() { impl_->abort_in_flight(); }
 
 bool Engine::stop_requested() const { return impl_->stopping; }
 

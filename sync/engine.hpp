@@ -56,6 +56,9 @@ class Engine {
   // Stop early: no new pages or retries; in-flight batches finish; runs end
   // as interrupted.
   void request_stop();
+  // After request_stop(), when the grace period is over: cut off requests
+  // still in flight. Their items stay pending, to be resent with the same ids.
+  void abort_in_flight();
   bool stop_requested() const;
 
   struct Impl;  // opaque: keeps Asio/Beast out of this header

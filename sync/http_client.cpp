@@ -14,6 +14,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 
 #include "sync/redact.hpp"
 
@@ -53,7 +54,25 @@ struct HttpClient::Impl {
   config::HttpSettings settings;
   ssl::context tls_context{ssl::context::tls_client};
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+  std::set<Connection*> busy;  // connecting or exchanging; abort_all() cancels their I/O
+  bool aborted = false;
   int opened = 0;
+
+  // Keeps a connection in `busy` for as long as a request uses it.
+  struct BusyMark {
+    std::set<Connection*>& set;
+    Connection* conn;
+    BusyMark(std::set<Connection*>& s, Connection* c) : set(s), conn(c) { set.insert(conn); }
+    ~BusyMark() { set.erase(conn); }
+    BusyMark(const BusyMark&) = delete;
+    BusyMark& operator=(const BusyMark&) = delete;
+  };
+
+  void abort_all() {
+    aborted = true;
+    for (Connection* c : busy) c->lowest().cancel();
+    for (auto& [origin, pool] : idle) pool.clear();  // keep the entries: send() holds references to them
+  }
 
   Impl(asio::any_io_executor ex, config::HttpSettings s) : executor(std::move(ex)), settings(std::move(s)) {
     tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
@@ -86,20 +105,21 @@ struct HttpClient::Impl {
     tcp::resolver resolver(executor);
     auto [rec, results] = co_await resolver.async_resolve(e.host, e.port, nothrow);
     if (rec) co_return fail(FailureKind::transport, "cannot resolve " + e.host + " for " + shown_url + ": " + rec.message());
+    if (aborted) co_return fail(FailureKind::transport, "request to " + shown_url + " aborted at shutdown");
 
-    beast::tcp_stream stream(executor);
-    stream.expires_after(settings.connect_timeout);
-    auto [cec, ep] = co_await stream.async_connect(results, nothrow);
+    conn->plain.emplace(executor);
+    BusyMark mark(busy, conn.get());
+    conn->plain->expires_after(settings.connect_timeout);
+    auto [cec, ep] = co_await conn->plain->async_connect(results, nothrow);
     (void)ep;
     if (cec) {
-      std::string what = cec == beast::error::timeout ? "timed out" : cec.message();
+      std::string what = cec == beast::error::timeout ? "timed out" : aborted ? "aborted at shutdown" : cec.message();
       co_return fail(FailureKind::transport, "cannot connect to " + e.host + ":" + e.port + " for " + shown_url + ": " + what);
     }
     ++opened;
-    if (!e.tls) {
-      conn->plain.emplace(std::move(stream));
-      co_return std::move(conn);
-    }
+    if (!e.tls) co_return std::move(conn);
+    beast::tcp_stream stream(std::move(*conn->plain));
+    conn->plain.reset();
     conn->secure.emplace(std::move(stream), tls_context);
     auto& s = *conn->secure;
     if (!SSL_set_tlsext_host_name(s.native_handle(), e.host.c_str())) {
@@ -121,7 +141,10 @@ struct HttpClient::Impl {
     conn.lowest().expires_after(settings.request_timeout);
     auto [wec, wn] = co_await http::async_write(stream, req, nothrow);
     (void)wn;
-    if (wec) co_return fail(FailureKind::transport, std::string(req.method_string()) + " " + shown + ": write failed: " + wec.message());
+    if (wec) {
+      co_return fail(FailureKind::transport, std::string(req.method_string()) + " " + shown +
+                                                 ": write failed: " + (aborted ? "aborted at shutdown" : wec.message()));
+    }
 
     http::response_parser<http::string_body> parser;
     parser.body_limit(settings.max_response_bytes);
@@ -133,7 +156,7 @@ struct HttpClient::Impl {
     }
     if (rec == beast::error::timeout) co_return fail(FailureKind::transport, where + ": timed out after " +
                                                                                   std::to_string(settings.request_timeout.count()) + " ms");
-    if (rec) co_return fail(FailureKind::transport, where + ": read failed: " + rec.message());
+    if (rec) co_return fail(FailureKind::transport, where + ": read failed: " + (aborted ? "aborted at shutdown" : rec.message()));
     auto& res = parser.get();
     keep_alive = res.keep_alive();
     HttpResponse out;
@@ -164,6 +187,7 @@ struct HttpClient::Impl {
     // A pooled connection may have been closed by the peer while idle; if it
     // fails before any response byte, try once more on a fresh connection.
     for (int attempt = 0; attempt < 2; ++attempt) {
+      if (aborted) co_return fail(FailureKind::transport, request.method + " " + shown + ": aborted at shutdown");
       std::unique_ptr<Connection> conn;
       bool reused = false;
       auto& pool = idle[endpoint->origin()];
@@ -176,6 +200,7 @@ struct HttpClient::Impl {
         if (!fresh) co_return fresh.failure();
         conn = std::move(fresh.value());
       }
+      BusyMark mark(busy, conn.get());
       bool keep_alive = false;
       bool got_bytes = false;
       // No co_await inside ?: here: GCC 12 destroys such temporaries twice.
@@ -187,7 +212,7 @@ struct HttpClient::Impl {
       }
       Result<HttpResponse>& result = *outcome;
       if (!result && reused && !got_bytes && result.failure().kind == FailureKind::transport) continue;
-      if (result && keep_alive && pool.size() < kMaxIdlePerOrigin) {
+      if (result && keep_alive && !aborted && pool.size() < kMaxIdlePerOrigin) {
         conn->buffer.clear();
         pool.push_back(std::move(conn));
       }
@@ -205,6 +230,8 @@ HttpClient::~HttpClient() = default;
 asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest request) {
   co_return co_await impl_->send(std::move(request));
 }
+
+void HttpClient::abort_all() { impl_->abort_all(); }
 
 int HttpClient::connections_opened() const { return impl_->opened; }
 

@@ -45,6 +45,10 @@ class HttpClient {
 
   boost::asio::awaitable<Result<HttpResponse>> send(HttpRequest request);
 
+  // Cuts off every request in progress (they fail with "aborted") and every
+  // later one: for the end of the shutdown grace period.
+  void abort_all();
+
   // Connections opened so far (for tests of keep-alive reuse).
   int connections_opened() const;
 

@@ -3,11 +3,7 @@
 // file keeps the old configuration running), SIGTERM stops with STOPPING=1.
 #include <gtest/gtest.h>
 
-#include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -22,40 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class NotifySocket {
- public:
-  explicit NotifySocket(const std::string& path) : path_(path) {
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind " + path);
-  }
-  ~NotifySocket() {
-    close(fd_);
-    unlink(path_.c_str());
-  }
-  // Reads datagrams until one satisfies `match` or the deadline passes; keeps all in `seen`.
-  bool wait_for(const std::function<bool(const std::string&)>& match, std::chrono::seconds deadline) {
-    auto until = std::chrono::steady_clock::now() + deadline;
-    while (std::chrono::steady_clock::now() < until) {
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
-      char buf[4096];
-      ssize_t n = recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) continue;
-      seen.emplace_back(buf, static_cast<std::size_t>(n));
-      if (match(seen.back())) return true;
-    }
-    return false;
-  }
-  std::vector<std::string> seen;
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
-
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 
@@ -65,7 +27,7 @@ TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
   Simulator sim({"--contexts", "2", "--members", "10"});
   Workspace ws;
   ws.configure(sim, {course_jobs(2, "    interval: 1h\n")[0]});
-  NotifySocket notify((ws.dir() / "notify.sock").string());
+  DatagramSocket notify((ws.dir() / "notify.sock").string());
   setenv("NOTIFY_SOCKET", (ws.dir() / "notify.sock").c_str(), 1);
   setenv("WATCHDOG_USEC", "400000", 1);  // systemd's WatchdogSec=400ms: pings every 200 ms
   rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);

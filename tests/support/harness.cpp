@@ -1,6 +1,9 @@
 #include "harness.hpp"
 
+#include <poll.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -63,7 +66,7 @@ void Workspace::configure(const Simulator& sim, const std::vector<JobSpec>& jobs
                           const std::string& password) const {
   write("secrets/api-key", std::string(kApiKey) + "\n");
   write("secrets/password", password + "\n");
-  std::string y = "state_db: state.db\nlog_level: info\n"
+  std::string y = "state_db: state.db\nlog_level: info\ncontrol_socket: control.sock\n"
                   "sources:\n  ltiaas:\n    base_url: " + sim.base() + "\n    api_key_file: secrets/api-key\n"
                   "targets:\n  its:\n    endpoint: " + sim.endpoint() + "\n    username: " + kImsesUser +
                   "\n    password_file: secrets/password\n    retry_delay: 50ms\n" + target_extra + "jobs:\n";
@@ -176,6 +179,34 @@ std::set<std::tuple<std::string, std::string, std::string>> expected_memberships
     }
   }
   return out;
+}
+
+DatagramSocket::DatagramSocket(const std::string& path) : path_(path) {
+  fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind " + path);
+}
+
+DatagramSocket::~DatagramSocket() {
+  close(fd_);
+  unlink(path_.c_str());
+}
+
+bool DatagramSocket::wait_for(const std::function<bool(const std::string&)>& match, std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    std::string buf(64 * 1024, '\0');
+    ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+    if (n <= 0) continue;
+    buf.resize(static_cast<std::size_t>(n));
+    seen.push_back(std::move(buf));
+    if (match(seen.back())) return true;
+  }
+  return false;
 }
 
 }  // namespace rostersync::testing

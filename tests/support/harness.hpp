@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -66,6 +67,23 @@ class Workspace {
 
  private:
   std::filesystem::path dir_;
+};
+
+// A Unix datagram socket the test binds, standing in for systemd's
+// NOTIFY_SOCKET or journald's socket. Removed with the object.
+class DatagramSocket {
+ public:
+  explicit DatagramSocket(const std::string& path);
+  ~DatagramSocket();
+  DatagramSocket(const DatagramSocket&) = delete;
+  DatagramSocket& operator=(const DatagramSocket&) = delete;
+  // Reads datagrams until one satisfies `match` or the deadline passes; keeps all in `seen`.
+  bool wait_for(const std::function<bool(const std::string&)>& match, std::chrono::milliseconds deadline);
+  std::vector<std::string> seen;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
 };
 
 // Polls the state database until `sql` counts at least `n`; false at the deadline.

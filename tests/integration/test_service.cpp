@@ -1,0 +1,176 @@
+// The daemon as operators meet it under systemd: journal entries with
+// priorities and JOB/RUN_ID fields, `rostersync resync` over the control
+// socket, SIGHUP with a changed interval, and SIGTERM's bounded grace period.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "harness.hpp"
+
+using namespace rostersync::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// KEY=value lines of a native-protocol entry (rostersync's messages have no newlines).
+std::map<std::string, std::string> fields_of(const std::string& entry) {
+  std::map<std::string, std::string> out;
+  std::istringstream in(entry);
+  for (std::string line; std::getline(in, line);) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) out[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Runs `rostersync sync` with stderr appended to `log`, and JOURNAL_STREAM set
+// to `journal_stream` (the log file's dev:ino makes it "the journal stream").
+int sync_with_stderr_to(const Workspace& ws, const std::filesystem::path& log, const std::string& journal_stream,
+                        const std::string& journal_socket) {
+  setenv("JOURNAL_STREAM", journal_stream.c_str(), 1);
+  setenv("ROSTERSYNC_JOURNAL_SOCKET", journal_socket.c_str(), 1);
+  setenv("RS_TEST_LOG", log.c_str(), 1);
+  rostersync::daemon::ChildProcess p({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>>\"$RS_TEST_LOG\"", ROSTERSYNC_BIN,
+                                      "--config", ws.config_path(), "--log-level", "debug", "sync"},
+                                     false);
+  unsetenv("JOURNAL_STREAM");
+  unsetenv("ROSTERSYNC_JOURNAL_SOCKET");
+  unsetenv("RS_TEST_LOG");
+  auto rc = p.wait(60s);
+  return rc ? *rc : -1;
+}
+
+}  // namespace
+
+TEST(Service, JournalEntriesCarryPriorityJobAndRunId) {
+  Simulator sim({"--contexts", "2", "--members", "10"});
+  Workspace ws;
+  auto jobs = course_jobs(1);
+  jobs.push_back({"broken", "no-such-key", "h-9", ""});  // a 401: its run fails and logs a warning
+  ws.configure(sim, jobs);
+  DatagramSocket journal((ws.dir() / "journal.sock").string());
+  auto log = ws.dir() / "stderr.log";
+  std::ofstream(log).close();
+  struct stat st {};
+  ASSERT_EQ(stat(log.c_str(), &st), 0);
+  std::string stream = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+
+  EXPECT_EQ(sync_with_stderr_to(ws, log, stream, (ws.dir() / "journal.sock").string()), 1);  // `broken` failed
+  journal.wait_for([](const std::string&) { return false; }, 500ms);  // collect what arrived
+
+  std::map<std::string, std::string> ok_summary, failed_summary;
+  int page_lines = 0;
+  for (const auto& entry : journal.seen) {
+    auto f = fields_of(entry);
+    EXPECT_EQ(f["SYSLOG_IDENTIFIER"], "rostersync") << entry;
+    if (has(f["MESSAGE"], "job course-1 run ") && has(f["MESSAGE"], " ok: ")) ok_summary = f;
+    if (has(f["MESSAGE"], "job broken run ") && has(f["MESSAGE"], " failed: ")) failed_summary = f;
+    if (has(f["MESSAGE"], "job course-1 page 1:")) {
+      ++page_lines;
+      EXPECT_EQ(f["PRIORITY"], "7");
+      EXPECT_EQ(f["JOB"], "course-1");
+    }
+  }
+  auto runs = ws.rows("SELECT job, run_id FROM run ORDER BY run_id");
+  ASSERT_EQ(runs.size(), 2u);
+  ASSERT_FALSE(ok_summary.empty()) << ::testing::PrintToString(journal.seen);
+  EXPECT_EQ(ok_summary["PRIORITY"], "6");
+  EXPECT_EQ(ok_summary["JOB"], "course-1");
+  EXPECT_EQ(ok_summary["RUN_ID"], runs[0][1]);
+  ASSERT_FALSE(failed_summary.empty());
+  EXPECT_EQ(failed_summary["PRIORITY"], "4");
+  EXPECT_EQ(failed_summary["JOB"], "broken");
+  EXPECT_EQ(failed_summary["RUN_ID"], runs[1][1]);
+  EXPECT_EQ(page_lines, 1);
+  EXPECT_EQ(read_file(log), "");  // nothing doubled on the stream
+
+  // JOURNAL_STREAM inherited from elsewhere (not our stderr): plain lines on stderr, nothing to the journal.
+  journal.seen.clear();
+  sync_with_stderr_to(ws, log, "1:1", (ws.dir() / "journal.sock").string());
+  journal.wait_for([](const std::string&) { return false; }, 300ms);
+  EXPECT_TRUE(journal.seen.empty());
+  EXPECT_TRUE(has(read_file(log), "job broken run ")) << read_file(log);
+}
+
+TEST(Service, ResyncCommandReachesTheDaemonForOneJobOrAll) {
+  Simulator sim({"--contexts", "2", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(2, "    interval: 1h\n"));
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 2, 30s));
+  ASSERT_TRUE(std::filesystem::is_socket(ws.dir() / "control.sock"));
+
+  auto [rc, out] = ws.rostersync_output({"resync", "--job", "course-2"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(has(out, "delivered: resync of job course-2 queued")) << out;
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-2'", 2, 30s));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-1'"), 1);  // only the job asked for
+
+  auto [bad_rc, bad_out] = ws.rostersync_output({"resync", "--job", "nosuch"}, true);
+  EXPECT_EQ(bad_rc, 1);
+  EXPECT_TRUE(has(bad_out, "refused the resync: no job named 'nosuch'")) << bad_out;
+
+  auto [all_rc, all_out] = ws.rostersync_output({"resync"});
+  EXPECT_EQ(all_rc, 0);
+  EXPECT_TRUE(has(all_out, "resync of every job queued")) << all_out;
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-1'", 2, 30s));
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-2'", 3, 30s));
+
+  daemon.signal(SIGTERM);
+  ASSERT_EQ(daemon.wait(30s), 0);
+  EXPECT_FALSE(std::filesystem::exists(ws.dir() / "control.sock"));  // removed on exit
+  auto [gone_rc, gone_out] = ws.rostersync_output({"resync"}, true);
+  EXPECT_EQ(gone_rc, 3);
+  EXPECT_TRUE(has(gone_out, "resync not delivered: cannot reach the daemon at ")) << gone_out;
+}
+
+TEST(Service, SighupWithAChangedIntervalTakesEffect) {
+  Simulator sim({"--contexts", "1", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    interval: 1h\n"));
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 1, 30s));
+
+  // The reload itself resyncs once (run 2); only the new 1 s interval brings runs 3 and 4.
+  ws.configure(sim, course_jobs(1, "    interval: 1s\n    jitter: 0s\n"));
+  daemon.signal(SIGHUP);
+  EXPECT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 4, 30s));
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+}
+
+TEST(Service, SigtermDuringALongPassEndsWithinTheGracePeriod) {
+  // itslearning takes 60 s per call: only the grace period can end this pass early.
+  Simulator sim({"--contexts", "1", "--members", "40", "--imses-latency-ms", "60000"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1));
+  ws.write("rostersync.yaml", "shutdown_grace: 500ms\n" + read_file(ws.dir() / "rostersync.yaml"));
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE attempts > 0", 1, 30s));  // a batch is out
+
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(20s), 0);
+  auto run = ws.rows("SELECT outcome, error FROM run");
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0][0], "interrupted");
+  EXPECT_TRUE(has(run[0][1], "not sent or unanswered")) << run[0][1];
+  // Nothing is lost: every planned membership keeps its id, pending, for the next run.
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='pending'"),
+            ws.count("SELECT count(*) FROM roster_member WHERE outcome='eligible'"));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state<>'pending'"), 0);
+}
