@@ -215,6 +215,18 @@ HttpSettings read_http(MapReader& parent) {
   return http;
 }
 
+RetrySettings read_retry(MapReader& r) {
+  RetrySettings retry;
+  retry.max_attempts = static_cast<int>(r.integer("max_attempts", retry.max_attempts, 1, 100));
+  retry.retry_delay = r.duration("retry_delay", retry.retry_delay);
+  retry.max_retry_delay = r.duration("max_retry_delay", retry.max_retry_delay);
+  if (retry.max_retry_delay < retry.retry_delay) {
+    r.ctx().error(r.node("max_retry_delay"), r.child_path("max_retry_delay"), "must not be shorter than retry_delay");
+  }
+  retry.blocked_retry_interval = r.duration("blocked_retry_interval", retry.blocked_retry_interval);
+  return retry;
+}
+
 Source read_source(const Context& ctx, const std::string& name, const YAML::Node& node) {
   MapReader r(ctx, node, "sources." + name);
   Source s;
@@ -224,6 +236,7 @@ Source read_source(const Context& ctx, const std::string& name, const YAML::Node
   while (!s.base_url.empty() && s.base_url.back() == '/') s.base_url.pop_back();
   check_url(r, "base_url", s.base_url, s.http.allow_insecure_http);
   s.api_key = r.secret_file("api_key_file");
+  s.retry = read_retry(r);
   r.finish();
   return s;
 }
@@ -248,8 +261,19 @@ Target read_target(const Context& ctx, const std::string& name, const YAML::Node
     ctx.error(r.node("batch_size"), r.child_path("batch_size"),
               "itslearning asks for batches of at most 50; set force_large_batches: true to override");
   }
-  t.max_attempts = static_cast<int>(r.integer("max_attempts", t.max_attempts, 1, 100));
-  t.retry_delay = r.duration("retry_delay", t.retry_delay);
+  t.retry = read_retry(r);
+  t.items.max_failures = static_cast<int>(r.integer("item_max_failures", t.items.max_failures, 1, 1000));
+  t.items.retry_delay = r.duration("item_retry_delay", t.items.retry_delay);
+  t.items.max_retry_delay = r.duration("item_max_retry_delay", t.items.max_retry_delay);
+  t.breaker.failure_percent = static_cast<int>(r.integer("breaker_failure_percent", t.breaker.failure_percent, 1, 100));
+  t.breaker.min_items = static_cast<int>(r.integer("breaker_min_items", t.breaker.min_items, 1, 100'000));
+  t.breaker.window_items = static_cast<int>(r.integer("breaker_window_items", t.breaker.window_items, 1, 100'000));
+  if (t.breaker.window_items < t.breaker.min_items) {
+    ctx.error(r.node("breaker_window_items"), r.child_path("breaker_window_items"), "must be at least breaker_min_items");
+  }
+  t.breaker.consecutive_failed_batches =
+      static_cast<int>(r.integer("breaker_consecutive_failed_batches", t.breaker.consecutive_failed_batches, 1, 100'000));
+  t.breaker.probe_interval = r.duration("breaker_probe_interval", t.breaker.probe_interval);
   r.finish();
   return t;
 }

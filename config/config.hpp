@@ -48,12 +48,40 @@ struct HttpSettings {
   bool allow_insecure_http{false};            // allow http:// to a non-loopback host
 };
 
+// How failed requests to one peer are retried (see sync/retry_policy.hpp).
+// Transient failures (transport errors, timeouts, HTTP 408/429/5xx, SOAP
+// faults other than security/deserialization) are retried within the run;
+// configuration errors (other 4xx, InvalidSecurity) block the peer.
+struct RetrySettings {
+  int max_attempts{3};               // sends of one request (a page or a batch) within a run
+  Millis retry_delay{1'000};         // back-off ceiling before the 2nd send; doubles per send; full jitter
+  Millis max_retry_delay{60'000};    // cap on one back-off; a longer Retry-After leaves the rest to the next run
+  Millis blocked_retry_interval{3'600'000};  // after a configuration error, no new try before this (or a reload)
+};
+
+// Items itslearning refused one by one (e.g. the person does not exist yet).
+struct ItemRetrySettings {
+  int max_failures{5};                  // refusals before the item is parked as failed
+  Millis retry_delay{15 * 60'000};      // wait after the 1st refusal; x4 after each further one
+  Millis max_retry_delay{24 * 3'600'000};  // cap on that wait
+};
+
+// Trips when a target fails nearly everything; the job then probes slowly.
+struct BreakerSettings {
+  int failure_percent{40};            // of the items in the window refused or failed
+  int min_items{20};                  // judged only once this many items are in the window
+  int window_items{100};              // the most recent items considered
+  int consecutive_failed_batches{5};  // or this many batches in a row failed outright
+  Millis probe_interval{5 * 60'000};  // then one probe batch no sooner than this
+};
+
 // An LTIAAS deployment serving NRPS rosters at <base_url>/api/memberships.
 struct Source {
   std::string name;
   std::string base_url;  // e.g. https://school.ltiaas.com
   Secret api_key;        // LTIAAS API key, from api_key_file
   HttpSettings http;
+  RetrySettings retry;
 };
 
 // An itslearning IMS-ES MembershipManagementServiceSync endpoint.
@@ -65,9 +93,10 @@ struct Target {
   int in_flight_budget{10};   // operations (memberships) unprocessed at once, all batches together
   int batch_size{10};         // memberships per createMemberships call; <= in_flight_budget
   bool force_large_batches{false};  // allow batch_size > 50 (itslearning asks for <= 50)
-  int max_attempts{3};        // sends of one batch within a run before it is left pending
-  Millis retry_delay{1'000};  // first back-off after a failed send; doubles each attempt
   HttpSettings http;
+  RetrySettings retry;
+  ItemRetrySettings items;
+  BreakerSettings breaker;
 };
 
 enum class AuthScheme { service_key, ltik };  // SERVICE-AUTH-V1 / LTIK-AUTH-V2

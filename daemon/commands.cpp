@@ -120,6 +120,15 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
   }
   try {
     WriterSession session(cfg.state_db);
+    // An operator asking for a sync wants a try now: lift the holds in its way.
+    for (const auto* job : jobs) {
+      for (const auto& [scope, name] : {std::pair<std::string, std::string>{"job", job->name}, {"target", job->target}}) {
+        if (auto hold = session.db.find_hold(scope, name)) {
+          spdlog::info("lifting the hold on {} {} for this sync (was: {})", scope, name, hold->reason);
+          session.db.clear_hold(scope, name);
+        }
+      }
+    }
     asio::io_context ioc;
     sync::Engine engine(ioc.get_executor(), cfg, session.db);
     if (show_progress) engine.on_progress(print_progress);
@@ -371,6 +380,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
                   fresh->control_socket = cfg->control_socket;
                 }
                 spdlog::info("reload: configuration {} applied: {}", config_path, describe_changes(*cfg, *fresh));
+                if (int lifted = session.db.clear_holds()) {
+                  spdlog::info("reload: lifted {} hold(s) on blocked jobs or targets; they are tried again now", lifted);
+                }
                 spdlog::set_level(spdlog::level::from_str(fresh->log_level));
                 std::map<std::string, Clock::time_point> kept;
                 for (const auto& j : fresh->jobs) kept[j.name] = Clock::now();
@@ -405,12 +417,18 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             sync::JobReport report = co_await engine->run_job(*next);
             running_job.clear();
             if (stopping) break;
-            last_summary = next->name + " " + store::to_string(report.outcome) + ": " +
-                           std::to_string(report.stats.created) + " created, " + std::to_string(report.stats.failed) +
-                           " failed, " + std::to_string(report.stats.pending) + " pending";
+            if (report.held || report.retry_in) {
+              last_summary = next->name + " " + report.error;  // "blocked: ..." or "circuit breaker open for ..."
+            } else {
+              last_summary = next->name + " " + store::to_string(report.outcome) + ": " +
+                             std::to_string(report.stats.created) + " created, " + std::to_string(report.stats.failed) +
+                             " failed, " + std::to_string(report.stats.pending) + " pending";
+            }
             auto jitter_ms = next->jitter.count() > 0
                                  ? std::uniform_int_distribution<long long>(0, next->jitter.count())(rng) : 0;
             auto delay = next->interval + std::chrono::milliseconds(jitter_ms);
+            // A hold (blocked target, open breaker) sets the next try, even if sooner (a probe).
+            if (report.retry_in) delay = std::max<std::chrono::milliseconds>(*report.retry_in, std::chrono::seconds(1));
             due[next->name] = Clock::now() + delay;
             session.db.set_next_run(next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
             spdlog::info("job {}: next run in {}s", next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());

@@ -88,6 +88,13 @@ void print(const Table& t, bool as_json) {
   if (t.rows.empty()) std::cout << "(none)\n";
 }
 
+// A pending membership whose next send is due (not waiting after a refusal).
+const std::string kNotWaiting = "COALESCE(next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%SZ','now'), 1)";
+// What operators see: created, pending (goes out at the next run), waiting
+// (refused; tried again at next_try), parked (refused too often; `rostersync retry`).
+const std::string kDerivedState = "CASE WHEN m.state='created' THEN 'created' WHEN m.state='failed' THEN 'parked' WHEN " +
+                                  kNotWaiting + " THEN 'pending' ELSE 'waiting' END";
+
 // Runs `body` with the state database open read-only; maps errors to exit codes.
 template <typename Body>
 int with_database(const config::Config& cfg, Body body) {
@@ -125,10 +132,15 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
                       "r.failed AS last_failed, (SELECT next_run_at FROM job_schedule WHERE job=?1) AS next_run, "
                       "(SELECT count(*) FROM roster_member WHERE job=?1) AS members, "
                       "(SELECT count(*) FROM membership WHERE job=?1 AND state='created') AS created, "
-                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending') AS pending, "
-                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS failed "
+                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND " + kNotWaiting + ") AS pending, "
+                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND NOT " + kNotWaiting + ") AS waiting, "
+                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS failed, "
+                      "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
+                      "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
+                      "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
+                      "AND h.until > strftime('%Y-%m-%dT%H:%M:%SZ','now') ORDER BY h.scope LIMIT 1) AS hold "
                       "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r",
-                      {job.name});
+                      {job.name, job.target});
       out.columns = t.columns;
       for (auto& row : t.rows) out.rows.push_back(std::move(row));
     }
@@ -140,7 +152,7 @@ int cmd_runs(const config::Config& cfg, const ReportOptions& options) {
   return with_database(cfg, [&](store::Store& db) {
     std::string sql =
         "SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, created, already_present, "
-        "failed, pending, skipped_inactive + skipped_test_user + skipped_no_person_key + skipped_invalid_person_key + "
+        "failed, pending, deferred, skipped_inactive + skipped_test_user + skipped_no_person_key + skipped_invalid_person_key + "
         "skipped_unmapped_role + skipped_malformed AS skipped, error FROM run ";
     std::vector<std::string> binds;
     if (options.job) {
@@ -160,7 +172,7 @@ int cmd_members(const config::Config& cfg, const ReportOptions& options) {
   const config::Job& job = *cfg.find_job(*options.job);
   return with_database(cfg, [&](store::Store& db) {
     print(query(db,
-                "SELECT r.user_id, r.person_key, r.status, r.outcome, m.membership_id, m.role_type, m.state "
+                "SELECT r.user_id, r.person_key, r.status, r.outcome, m.membership_id, m.role_type, " + kDerivedState + " AS state "
                 "FROM roster_member r LEFT JOIN membership m ON m.target=?2 AND m.hierarchy_id=?3 AND "
                 "m.person_key=r.person_key WHERE r.job=?1 ORDER BY r.user_id",
                 {job.name, job.target, job.hierarchy_id}),
@@ -172,9 +184,9 @@ int cmd_failures(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
   return with_database(cfg, [&](store::Store& db) {
     std::string sql =
-        "SELECT m.job, m.membership_id, m.person_key, m.hierarchy_id, m.role_type, m.state, m.attempts, m.last_error, "
-        "m.updated_at, s.next_run_at AS next_try FROM membership m LEFT JOIN job_schedule s ON s.job=m.job "
-        "WHERE m.state <> 'created' ";
+        "SELECT m.job, m.membership_id, m.person_key, m.hierarchy_id, m.role_type, " + kDerivedState + " AS state, m.attempts, m.refusals, m.last_error, m.updated_at, "
+        "CASE WHEN m.state='failed' THEN NULL WHEN " + kNotWaiting + " THEN s.next_run_at ELSE m.next_attempt_at END "
+        "AS next_try FROM membership m LEFT JOIN job_schedule s ON s.job=m.job WHERE m.state <> 'created' ";
     std::vector<std::string> binds;
     if (options.job) {
       sql += "AND m.job=? ";
@@ -199,15 +211,29 @@ int cmd_check_config(const std::string& path, bool as_json) {
                         {"max_response_bytes", h.max_response_bytes}, {"ca_file", h.ca_file},
                         {"allow_insecure_http", h.allow_insecure_http}};
   };
+  auto retry = [](const config::RetrySettings& r) {
+    return json::object{{"max_attempts", r.max_attempts}, {"retry_delay_ms", r.retry_delay.count()},
+                        {"max_retry_delay_ms", r.max_retry_delay.count()},
+                        {"blocked_retry_interval_ms", r.blocked_retry_interval.count()}};
+  };
   json::object sources, targets;
   for (const auto& [name, s] : cfg.sources) {
-    sources[name] = json::object{{"base_url", s.base_url}, {"api_key", secret(s.api_key)}, {"http", http(s.http)}};
+    sources[name] = json::object{{"base_url", s.base_url}, {"api_key", secret(s.api_key)}, {"http", http(s.http)},
+                                 {"retry", retry(s.retry)}};
   }
   for (const auto& [name, t] : cfg.targets) {
     targets[name] = json::object{{"endpoint", t.endpoint}, {"username", t.username}, {"password", secret(t.password)},
                                  {"in_flight_budget", t.in_flight_budget}, {"batch_size", t.batch_size},
-                                 {"force_large_batches", t.force_large_batches}, {"max_attempts", t.max_attempts},
-                                 {"retry_delay_ms", t.retry_delay.count()}, {"http", http(t.http)}};
+                                 {"force_large_batches", t.force_large_batches}, {"retry", retry(t.retry)},
+                                 {"items", json::object{{"max_failures", t.items.max_failures},
+                                                        {"retry_delay_ms", t.items.retry_delay.count()},
+                                                        {"max_retry_delay_ms", t.items.max_retry_delay.count()}}},
+                                 {"breaker", json::object{{"failure_percent", t.breaker.failure_percent},
+                                                          {"min_items", t.breaker.min_items},
+                                                          {"window_items", t.breaker.window_items},
+                                                          {"consecutive_failed_batches", t.breaker.consecutive_failed_batches},
+                                                          {"probe_interval_ms", t.breaker.probe_interval.count()}}},
+                                 {"http", http(t.http)}};
   }
   json::array jobs;
   for (const auto& j : cfg.jobs) {

@@ -4,6 +4,8 @@
 
 #include <filesystem>
 
+#include "sync/retry_policy.hpp"
+
 namespace rostersync::store {
 namespace {
 
@@ -72,6 +74,26 @@ CREATE INDEX run_by_job ON run (job, run_id);
 CREATE TABLE job_schedule (
   job          TEXT PRIMARY KEY,
   next_run_at  TEXT NOT NULL       -- UTC ISO 8601
+) WITHOUT ROWID;
+)sql",
+    R"sql(
+-- Per-item retries: an item itslearning refused waits before its next send
+-- and is parked (state 'failed') after too many refusals. Earlier 'failed'
+-- rows were resent every run; they start over as pending.
+ALTER TABLE membership ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE membership ADD COLUMN next_attempt_at TEXT;  -- UTC ISO 8601; NULL = at the next run
+UPDATE membership SET state='pending' WHERE state='failed';
+ALTER TABLE run ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;  -- items waiting for their next attempt or parked
+-- A job or target rostersync stopped sending to: 'blocked' after a
+-- configuration error, 'breaker' after failing nearly everything.
+CREATE TABLE hold (
+  scope   TEXT NOT NULL CHECK (scope IN ('job', 'target')),
+  name    TEXT NOT NULL,
+  kind    TEXT NOT NULL CHECK (kind IN ('blocked', 'breaker')),
+  reason  TEXT NOT NULL,
+  since   TEXT NOT NULL,             -- UTC ISO 8601
+  until   TEXT NOT NULL,             -- no new try before this (a reload clears holds)
+  PRIMARY KEY (scope, name)
 ) WITHOUT ROWID;
 )sql",
 };
@@ -255,7 +277,8 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
          std::string("UPDATE run SET ended_at=") + kNow +
              ", outcome=?, pages=?, members_seen=?, new_members=?, already_present=?, creates_planned=?, created=?, "
              "failed=?, pending=?, skipped_inactive=?, skipped_test_user=?, skipped_no_person_key=?, "
-             "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=? WHERE run_id=?",
+             "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=? "
+             "WHERE run_id=?",
          path_);
   using R = sync::SkipReason;
   auto skip = [&](R r) { return static_cast<std::int64_t>(st.skipped[static_cast<std::size_t>(r)]); };
@@ -276,18 +299,18 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
       .bind(15, skip(R::malformed));
   if (error.empty()) s.bind_null(16);
   else s.bind(16, error);
-  s.bind(17, run_id).run();
+  s.bind(17, st.deferred).bind(18, run_id).run();
 }
 
 std::optional<sync::StoredMembership> Store::find_membership(const std::string& target, const std::string& hierarchy_id,
                                                             const std::string& person_key) {
   Stmt s(db_,
-         "SELECT membership_id, state, COALESCE(queued_run, 0) FROM membership "
-         "WHERE target=? AND hierarchy_id=? AND person_key=?",
+         std::string("SELECT membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") + kNow +
+             ", 0) FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?",
          path_);
   s.bind(1, target).bind(2, hierarchy_id).bind(3, person_key);
   if (!s.step()) return std::nullopt;
-  return sync::StoredMembership{s.text(0), parse_state(s.text(1)), s.integer(2)};
+  return sync::StoredMembership{s.text(0), parse_state(s.text(1)), s.integer(2), s.integer(3) != 0};
 }
 
 int Store::commit_page(std::int64_t run_id, const std::string& job, const std::string& target,
@@ -344,19 +367,91 @@ void Store::mark_attempt(const std::string& target, const std::vector<std::strin
   tx.commit();
 }
 
-void Store::record_results(const std::string& target, const std::vector<ItemResult>& results) {
+int Store::record_results(const std::string& target, const std::vector<ItemResult>& results,
+                          const config::ItemRetrySettings& item_retry) {
   Transaction tx(*this);
-  Stmt s(db_,
-         std::string("UPDATE membership SET state=?, last_error=?, updated_at=") + kNow +
-             " WHERE target=? AND membership_id=?",
-         path_);
+  Stmt plain(db_,
+             std::string("UPDATE membership SET state=?, last_error=?, updated_at=") + kNow +
+                 " WHERE target=? AND membership_id=?",
+             path_);
+  Stmt refusals(db_, "SELECT refusals FROM membership WHERE target=? AND membership_id=?", path_);
+  Stmt refused(db_,
+               std::string("UPDATE membership SET state=?, last_error=?, refusals=?, "
+                           "next_attempt_at=CASE WHEN ? THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || ' seconds') END, "
+                           "updated_at=") + kNow + " WHERE target=? AND membership_id=?",
+               path_);
+  Stmt created(db_,
+               std::string("UPDATE membership SET state='created', last_error=NULL, next_attempt_at=NULL, updated_at=") +
+                   kNow + " WHERE target=? AND membership_id=?",
+               path_);
+  int parked = 0;
   for (const auto& r : results) {
-    s.bind(1, std::string(sync::to_string(r.state)));
-    if (r.error.empty()) s.bind_null(2);
-    else s.bind(2, r.error);
-    s.bind(3, target).bind(4, r.membership_id).run();
+    if (r.state == sync::MembershipState::created) {
+      created.bind(1, target).bind(2, r.membership_id).run();
+    } else if (r.state == sync::MembershipState::failed) {
+      refusals.bind(1, target).bind(2, r.membership_id);
+      int n = (refusals.step() ? static_cast<int>(refusals.integer(0)) : 0) + 1;
+      refusals.reset();
+      sync::ItemVerdict verdict = sync::item_verdict(item_retry, n);
+      parked += verdict.parked ? 1 : 0;
+      auto wait_s = std::chrono::duration_cast<std::chrono::seconds>(verdict.wait).count();
+      refused.bind(1, std::string(verdict.parked ? "failed" : "pending")).bind(2, r.error).bind(3, n);
+      refused.bind(4, verdict.parked ? 1 : 0).bind(5, std::to_string(wait_s));
+      refused.bind(6, target).bind(7, r.membership_id).run();
+    } else {
+      plain.bind(1, std::string("pending"));
+      if (r.error.empty()) plain.bind_null(2);
+      else plain.bind(2, r.error);
+      plain.bind(3, target).bind(4, r.membership_id).run();
+    }
   }
   tx.commit();
+  return parked;
+}
+
+int Store::requeue_parked(const std::optional<std::string>& job, const std::optional<std::string>& membership_id) {
+  Stmt s(db_,
+         std::string("UPDATE membership SET state='pending', refusals=0, next_attempt_at=NULL, updated_at=") + kNow +
+             " WHERE (state='failed' OR next_attempt_at IS NOT NULL) AND (? IS NULL OR job=?) AND (? IS NULL OR membership_id=?)",
+         path_);
+  if (job) s.bind(1, *job).bind(2, *job);
+  else s.bind_null(1).bind_null(2);
+  if (membership_id) s.bind(3, *membership_id).bind(4, *membership_id);
+  else s.bind_null(3).bind_null(4);
+  s.run();
+  return sqlite3_changes(db_);
+}
+
+void Store::set_hold(const Hold& hold, std::chrono::seconds duration) {
+  Stmt s(db_,
+         std::string("INSERT INTO hold (scope, name, kind, reason, since, until) VALUES (?, ?, ?, ?, ") + kNow +
+             ", strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || ' seconds')) ON CONFLICT (scope, name) DO UPDATE SET "
+             "kind=excluded.kind, reason=excluded.reason, until=excluded.until, "
+             "since=CASE WHEN hold.kind=excluded.kind THEN hold.since ELSE excluded.since END",
+         path_);
+  s.bind(1, hold.scope).bind(2, hold.name).bind(3, hold.kind).bind(4, hold.reason);
+  s.bind(5, std::to_string(duration.count())).run();
+}
+
+std::optional<Hold> Store::find_hold(const std::string& scope, const std::string& name) {
+  Stmt s(db_,
+         std::string("SELECT kind, reason, since, until, until > ") + kNow +
+             ", CAST(round((julianday(until) - julianday('now')) * 86400) AS INTEGER) FROM hold WHERE scope=? AND name=?",
+         path_);
+  s.bind(1, scope).bind(2, name);
+  if (!s.step()) return std::nullopt;
+  Hold h{scope, name, s.text(0), s.text(1), s.text(2), s.text(3), s.integer(4) != 0, std::chrono::seconds(s.integer(5))};
+  return h;
+}
+
+void Store::clear_hold(const std::string& scope, const std::string& name) {
+  Stmt s(db_, "DELETE FROM hold WHERE scope=? AND name=?", path_);
+  s.bind(1, scope).bind(2, name).run();
+}
+
+int Store::clear_holds() {
+  exec("DELETE FROM hold");
+  return sqlite3_changes(db_);
 }
 
 void Store::set_next_run(const std::string& job, std::int64_t seconds_from_now) {

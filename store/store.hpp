@@ -9,6 +9,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
 #include "sync/planner.hpp"
 
 struct sqlite3;
@@ -27,7 +29,7 @@ class StoreError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 enum class RunOutcome { running, ok, partial, failed, interrupted };
 const char* to_string(RunOutcome);
@@ -41,14 +43,27 @@ struct RunStats {
   int created = 0;
   int failed = 0;           // items itslearning refused
   int pending = 0;          // items whose outcome is not known yet
+  int deferred = 0;         // items not sent: waiting for their next attempt, or parked
   std::array<int, sync::kSkipReasonCount> skipped{};
   int skipped_total() const;
 };
 
 struct ItemResult {
   std::string membership_id;
-  sync::MembershipState state;
-  std::string error;  // "" for success
+  sync::MembershipState state;  // created; failed = refused by itslearning; pending = outcome unknown
+  std::string error;            // "" for success
+};
+
+// A job or target rostersync has stopped sending to.
+struct Hold {
+  std::string scope;   // "job" or "target"
+  std::string name;
+  std::string kind;    // "blocked" (configuration error) or "breaker" (failing nearly everything)
+  std::string reason;  // the error that caused it, e.g. the SOAP fault text
+  std::string since;   // UTC ISO 8601
+  std::string until;   // UTC ISO 8601: no new try before this
+  bool active = false;              // until is still in the future
+  std::chrono::seconds remaining{0};  // until - now (negative once past)
 };
 
 class Store {
@@ -82,8 +97,21 @@ class Store {
   // Counts one more send attempt for these ids.
   void mark_attempt(const std::string& target, const std::vector<std::string>& ids);
 
-  // Stores per-item outcomes (state and last error) in one transaction.
-  void record_results(const std::string& target, const std::vector<ItemResult>& results);
+  // Stores per-item outcomes in one transaction. A refused item counts one
+  // more refusal and either waits (next_attempt_at) or is parked as failed,
+  // per `item_retry`. Returns how many items were parked.
+  int record_results(const std::string& target, const std::vector<ItemResult>& results,
+                     const config::ItemRetrySettings& item_retry);
+
+  // `rostersync retry`: parked and waiting items become due at the next run
+  // (refusal count reset). Filters are optional. Returns how many changed.
+  int requeue_parked(const std::optional<std::string>& job, const std::optional<std::string>& membership_id);
+
+  // Holds: set (or extend) for `duration` from now, look up, lift.
+  void set_hold(const Hold& hold, std::chrono::seconds duration);
+  std::optional<Hold> find_hold(const std::string& scope, const std::string& name);
+  void clear_hold(const std::string& scope, const std::string& name);
+  int clear_holds();
 
   // Records when `rostersync run` will next start this job.
   void set_next_run(const std::string& job, std::int64_t seconds_from_now);

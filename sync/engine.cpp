@@ -11,6 +11,8 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
+#include <random>
 #include <set>
 
 #include "sync/http_client.hpp"
@@ -19,6 +21,7 @@
 #include "sync/pager.hpp"
 #include "sync/planner.hpp"
 #include "sync/redact.hpp"
+#include "sync/retry_policy.hpp"
 #include "sync/soap.hpp"
 
 namespace rostersync::sync {
@@ -69,6 +72,7 @@ struct TargetLink {
   const config::Target* config;
   std::unique_ptr<HttpClient> http;
   std::unique_ptr<OperationBudget> budget;
+  std::unique_ptr<Breaker> breaker;  // across runs of every job writing to this target
 };
 
 std::string auth_header(const config::Source& source, const config::Job& job) {
@@ -95,6 +99,40 @@ HttpRequest soap_request(const std::string& endpoint, std::string body) {
   return r;
 }
 
+store::Hold make_hold(const char* scope, const std::string& name, const char* kind, const std::string& reason) {
+  store::Hold h;
+  h.scope = scope;
+  h.name = name;
+  h.kind = kind;
+  h.reason = clip_for_message(reason, 1000);
+  return h;
+}
+
+std::chrono::seconds whole_seconds(Millis m) {
+  return std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(m));
+}
+
+std::string describe_hold(const store::Hold& h) {
+  std::string what = h.kind == "breaker" ? "circuit breaker open for " : "blocked: ";
+  return what + h.scope + " " + h.name + ": " + h.reason;
+}
+
+// The job's own hold or its target's, if one is still in force.
+std::optional<store::Hold> active_hold(store::Store& store, const std::string& job,
+                                       const std::optional<store::Hold>& target_hold) {
+  std::optional<store::Hold> job_hold = store.find_hold("job", job);
+  if (job_hold && job_hold->active) return job_hold;
+  if (target_hold && target_hold->active) return target_hold;
+  return std::nullopt;
+}
+
+// The outcome of fetching one roster page, with retries.
+struct PageFetch {
+  std::optional<RosterPage> page;
+  std::string error;               // when !page
+  bool configuration_error = false;  // resending cannot help: block the job
+};
+
 }  // namespace
 
 struct Engine::Impl {
@@ -106,6 +144,17 @@ struct Engine::Impl {
   std::function<void(const Progress&)> progress;
   bool stopping = false;
   std::set<asio::steady_timer*> sleepers;  // retry back-offs, cut short by request_stop()
+  std::mt19937_64 rng{std::random_device{}()};
+
+  Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st) : executor(ex), config(cfg), store(st) {
+    for (const auto& [name, s] : cfg.sources) sources[name] = {&s, std::make_unique<HttpClient>(ex, s.http)};
+    for (const auto& [name, t] : cfg.targets) {
+      targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), std::make_unique<OperationBudget>(ex, t.in_flight_budget),
+                       std::make_unique<Breaker>(t.breaker)};
+    }
+  }
+
+  double draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
   // Waits `delay`, or less if a stop is requested meanwhile.
   asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
@@ -127,13 +176,7 @@ struct Engine::Impl {
     for (auto& [name, link] : targets) link.http->abort_all();
   }
 
-  Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st) : executor(ex), config(cfg), store(st) {
-    for (const auto& [name, s] : cfg.sources) sources[name] = {&s, std::make_unique<HttpClient>(ex, s.http)};
-    for (const auto& [name, t] : cfg.targets) {
-      targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), std::make_unique<OperationBudget>(ex, t.in_flight_budget)};
-    }
-  }
-
+  asio::awaitable<PageFetch> fetch_page(SourceLink& source, const std::string& url, const std::string& authorization);
   asio::awaitable<JobReport> run_job(const config::Job& job);
 };
 
@@ -151,18 +194,34 @@ struct RunState {
   std::int64_t run_id;
   store::RunStats stats;
   Progress progress;
-  std::string target_error;  // set when the target rejected us or the store failed
-  bool target_rejected = false;
+  std::string target_error;    // why sending stopped (hold, store failure)
+  bool target_stopped = false;  // no more sends in this run
+  bool probing = false;         // the breaker was open: one batch at a time until one succeeds
+  std::optional<Millis> hold_set_for;  // a hold was set during this run, for this long
 
   void report() {
     progress.created = stats.created;
     progress.failed = stats.failed;
     if (engine.progress) engine.progress(progress);
   }
+
+  void stop_target(std::string why) {
+    if (target_stopped) return;
+    target_stopped = true;
+    target_error = std::move(why);
+  }
+
+  // Stops sending to the target for `duration` (every job that uses it).
+  void hold_target(const char* kind, const std::string& reason, Millis duration) {
+    store::Hold hold = make_hold("target", target.config->name, kind, reason);
+    store.set_hold(hold, whole_seconds(duration));
+    hold_set_for = duration;
+    stop_target(describe_hold(hold) + " (next try in " + std::to_string(whole_seconds(duration).count()) + " s)");
+  }
 };
 
 // Groups planned creates into batches and sends them, at most the target's
-// budget of operations in flight.
+// budget of operations in flight (retries included: a retry keeps its budget).
 class BatchSender {
  public:
   BatchSender(asio::any_io_executor ex, RunState& run)
@@ -177,7 +236,7 @@ class BatchSender {
 
   // Waits until few enough items are queued or in flight (bounds memory).
   asio::awaitable<void> wait_for_room() {
-    while (!run_.target_rejected && queue_.size() + in_batches_ > high_water_) co_await changed_.wait();
+    while (!run_.target_stopped && queue_.size() + in_batches_ > high_water_) co_await changed_.wait();
   }
 
   // No more items will come: send the last partial batch and wait for all.
@@ -189,7 +248,8 @@ class BatchSender {
 
  private:
   void pump() {
-    while (!run_.target_rejected && !queue_.empty() && (queue_.size() >= batch_size_ || closed_)) {
+    while (!run_.target_stopped && !queue_.empty() && (queue_.size() >= batch_size_ || closed_)) {
+      if (run_.probing && active_ > 0) return;  // a probe goes alone
       std::vector<PlannedCreate> batch;
       while (batch.size() < batch_size_ && !queue_.empty()) {
         batch.push_back(std::move(queue_.front()));
@@ -207,8 +267,7 @@ class BatchSender {
       co_await run_.target.budget->acquire(n);
       co_await send_with_retries(batch, sequence);
     } catch (const std::exception& e) {  // StoreError: the database failed under us
-      run_.target_error = e.what();
-      run_.target_rejected = true;
+      run_.stop_target(e.what());
     }
     run_.target.budget->release(n);
     --active_;
@@ -216,6 +275,33 @@ class BatchSender {
     run_.report();
     pump();
     changed_.notify_all();
+  }
+
+  // After a batch: feed the breaker, close it after a good probe, trip it
+  // (stopping every send to this target) after too many failures.
+  void judge(int items, int failed, bool batch_failed) {
+    const config::Target& target = *run_.target.config;
+    bool good = !batch_failed && failed * 100 < target.breaker.failure_percent * items;
+    if (run_.probing) {
+      if (good) {
+        run_.probing = false;
+        run_.store.clear_hold("target", target.name);
+        spdlog::info("job {}: probe batch to target {} succeeded; circuit breaker closed", run_.job.name, target.name);
+        pump();
+      } else {
+        run_.hold_target("breaker", "the probe batch failed too", target.breaker.probe_interval);
+        spdlog::warn("job {}: {}", run_.job.name, run_.target_error);
+      }
+      return;
+    }
+    Breaker& breaker = *run_.target.breaker;
+    breaker.record(items, failed, batch_failed);
+    if (breaker.tripped() && !run_.target_stopped) {
+      std::string reason = breaker.reason();
+      run_.target.breaker = std::make_unique<Breaker>(target.breaker);  // fresh window after the probe
+      run_.hold_target("breaker", reason, target.breaker.probe_interval);
+      spdlog::warn("job {}: {}", run_.job.name, run_.target_error);
+    }
   }
 
   asio::awaitable<void> send_with_retries(const std::vector<PlannedCreate>& batch, int sequence) {
@@ -229,11 +315,24 @@ class BatchSender {
     }
     soap::Credentials credentials{target.username, target.password.reveal()};
     std::string last_error;
-    for (int attempt = 1; attempt <= target.max_attempts && !run_.target_rejected; ++attempt) {
+    std::optional<Millis> retry_after;
+    bool gave_up_for_this_run = false;  // stopped on purpose, not for failing
+    for (int attempt = 1; attempt <= target.retry.max_attempts; ++attempt) {
+      if (run_.target_stopped || (attempt > 1 && run_.engine.stopping)) {
+        gave_up_for_this_run = true;
+        break;
+      }
       if (attempt > 1) {
-        if (run_.engine.stopping) break;
-        co_await run_.engine.sleep(target.retry_delay * (1 << std::min(attempt - 2, 10)));
-        if (run_.engine.stopping) break;
+        std::optional<Millis> wait = retry_wait(target.retry, attempt, run_.engine.draw(), retry_after);
+        if (!wait) {
+          last_error += "; Retry-After is longer than max_retry_delay: left for the next run";
+          break;
+        }
+        co_await run_.engine.sleep(*wait);
+        if (run_.engine.stopping || run_.target_stopped) {
+          gave_up_for_this_run = true;
+          break;
+        }
       }
       std::string message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +
                                std::to_string(attempt);
@@ -242,29 +341,29 @@ class BatchSender {
       auto started = Clock::now();
       Result<HttpResponse> response = co_await run_.target.http->send(std::move(request));
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+      retry_after.reset();
       if (!response) {
-        last_error = response.failure().message;
+        last_error = response.failure().message;  // sent or not, resending the same ids is safe
         spdlog::debug("job {} batch {} ({} items) attempt {}: {}", job.name, message_id, items.size(), attempt, last_error);
         continue;
       }
+      retry_after = parse_retry_after(response->retry_after, std::chrono::system_clock::now());
       soap::BatchOutcome outcome = soap::interpret_response(response->status, response->body, items.size());
-      if (outcome.kind == soap::BatchOutcome::Kind::fault) {
+      if (outcome.kind != soap::BatchOutcome::Kind::per_item) {
         last_error = "POST " + redact_url(target.endpoint) + ": " + outcome.error;
+      }
+      if (outcome.kind == soap::BatchOutcome::Kind::rejected) {
+        run_.hold_target("blocked", last_error, target.retry.blocked_retry_interval);
+        spdlog::error("job {}: {}", job.name, run_.target_error);
+        gave_up_for_this_run = true;
+        break;
+      }
+      if (outcome.kind != soap::BatchOutcome::Kind::per_item) {  // fault or unknown: the same ids go again
         spdlog::debug("job {} batch {} attempt {}: {}", job.name, message_id, attempt, last_error);
         continue;
       }
-      if (outcome.kind == soap::BatchOutcome::Kind::rejected) {
-        last_error = "POST " + redact_url(target.endpoint) + ": " + outcome.error;
-        run_.target_rejected = true;
-        run_.target_error = "target " + target.name + " rejected the request: " + last_error;
-        break;
-      }
-      if (outcome.kind == soap::BatchOutcome::Kind::unknown) {
-        last_error = "POST " + redact_url(target.endpoint) + ": " + outcome.error;
-        break;  // resent with the same ids on the next run
-      }
       std::vector<store::ItemResult> results;
-      int created = 0, failed = 0;
+      int created = 0, refused = 0;
       for (std::size_t i = 0; i < items.size(); ++i) {
         switch (outcome.items[i]) {
           case soap::ItemOutcome::created:
@@ -273,27 +372,33 @@ class BatchSender {
             break;
           case soap::ItemOutcome::failed:
             results.push_back({ids[i], MembershipState::failed, outcome.item_errors[i]});
-            ++failed;
+            ++refused;
             break;
           case soap::ItemOutcome::unknown:
             results.push_back({ids[i], MembershipState::pending, outcome.item_errors[i]});
             break;
         }
       }
-      run_.store.record_results(target.name, results);
+      int parked = run_.store.record_results(target.name, results, target.items);
       run_.stats.created += created;
-      run_.stats.failed += failed;
-      spdlog::debug("job {} batch {}: {} items, {} created, {} failed, {} unknown in {} ms", job.name, message_id,
-                    items.size(), created, failed, static_cast<int>(items.size()) - created - failed, ms);
+      run_.stats.failed += refused;
+      spdlog::debug("job {} batch {}: {} items, {} created, {} refused, {} unknown in {} ms", job.name, message_id,
+                    items.size(), created, refused, static_cast<int>(items.size()) - created - refused, ms);
+      if (parked > 0) {
+        spdlog::warn("job {}: {} item(s) parked after {} refusals; `rostersync failures` lists them, `rostersync retry` "
+                     "puts them back", job.name, parked, target.items.max_failures);
+      }
+      judge(static_cast<int>(items.size()), refused, false);
       co_return;
     }
-    // Every attempt failed (or the target refused us): the items stay pending
-    // with the error stored, and are resent with the same ids next run.
+    // No per-item answer: the items stay pending with the error stored, and
+    // are resent with the same ids (next run, or after a hold).
     std::vector<store::ItemResult> results;
     for (const auto& id : ids) results.push_back({id, MembershipState::pending, last_error});
-    run_.store.record_results(target.name, results);
-    if (!run_.target_rejected) {
+    run_.store.record_results(target.name, results, target.items);
+    if (!gave_up_for_this_run) {
       spdlog::warn("job {}: batch of {} items left pending: {}", job.name, items.size(), last_error);
+      judge(static_cast<int>(items.size()), static_cast<int>(items.size()), true);
     }
   }
 
@@ -309,7 +414,54 @@ class BatchSender {
   bool closed_ = false;
 };
 
+std::string page_error(int page_number, const std::string& url, const std::string& what) {
+  return "roster walk failed at page " + std::to_string(page_number) + ": GET " + redact_url(url) + ": " + what;
+}
+
 }  // namespace
+
+asio::awaitable<PageFetch> Engine::Impl::fetch_page(SourceLink& source, const std::string& url,
+                                                    const std::string& authorization) {
+  const config::RetrySettings& retry = source.config->retry;
+  PageFetch out;
+  std::optional<Millis> retry_after;
+  for (int attempt = 1; attempt <= retry.max_attempts; ++attempt) {
+    if (attempt > 1) {
+      std::optional<Millis> wait = retry_wait(retry, attempt, draw(), retry_after);
+      if (!wait) {
+        out.error += " (Retry-After is longer than max_retry_delay)";
+        break;
+      }
+      co_await sleep(*wait);
+      if (stopping) break;
+    }
+    Result<HttpResponse> response = co_await source.http->send(roster_request(url, authorization));
+    retry_after.reset();
+    if (!response) {
+      out.error = response.failure().message;
+      if (response.failure().kind == FailureKind::limit || response.failure().kind == FailureKind::config) break;
+      continue;
+    }
+    if (response->status != 200) {
+      out.error = describe_error_body(response->status, response->body);
+      if (classify_http_status(response->status) == FailureClass::configuration) {
+        out.configuration_error = true;
+        break;
+      }
+      retry_after = parse_retry_after(response->retry_after, std::chrono::system_clock::now());
+      continue;
+    }
+    Result<RosterPage> page = parse_roster_page(response->body);
+    if (!page) {  // truncated or garbled on the way: worth another try
+      out.error = page.failure().message;
+      continue;
+    }
+    out.page = std::move(page.value());
+    out.error.clear();
+    break;
+  }
+  co_return out;
+}
 
 asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   auto started = Clock::now();
@@ -317,10 +469,23 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   TargetLink& target = targets.at(job.target);
   JobReport report;
   report.job = job.name;
+
+  // A hold (configuration error, open breaker) means no run before its time.
+  std::optional<store::Hold> target_hold = store.find_hold("target", target.config->name);
+  if (std::optional<store::Hold> hold = active_hold(store, job.name, target_hold)) {
+    report.held = true;
+    report.error = describe_hold(*hold);
+    report.retry_in = std::chrono::duration_cast<Millis>(hold->remaining);
+    spdlog::warn("job {}: not run, {} (next try in {} s)", job.name, report.error, hold->remaining.count());
+    co_return report;
+  }
+
   report.run_id = store.begin_run(job.name);
   ScopedLogFields log_fields(job.name, report.run_id);
   RunState run(job, target, store, *this, report.run_id);
   run.progress.job = job.name;
+  run.probing = target_hold && target_hold->kind == "breaker";
+  if (run.probing) spdlog::info("job {}: circuit breaker for target {} half-open: one probe batch first", job.name, target.config->name);
   spdlog::debug("job {}: run {} started", job.name, report.run_id);
 
   std::string walk_error;
@@ -334,40 +499,38 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   };
 
   try {
-    while (!stopping && !run.target_rejected) {
+    while (!stopping && !run.target_stopped) {
       std::string url = pager.next_url();
       auto page_started = Clock::now();
-      Result<HttpResponse> response = co_await source.http->send(roster_request(url, authorization));
-      if (!response) {
-        walk_error = "roster walk failed at page " + std::to_string(pager.pages() + 1) + ": " + response.failure().message;
+      PageFetch fetched = co_await fetch_page(source, url, authorization);
+      if (!fetched.page) {
+        if (stopping) break;
+        walk_error = page_error(pager.pages() + 1, url, fetched.error);
+        if (fetched.configuration_error) {
+          store::Hold hold = make_hold("job", job.name, "blocked", walk_error);
+          store.set_hold(hold, whole_seconds(source.config->retry.blocked_retry_interval));
+          run.hold_set_for = source.config->retry.blocked_retry_interval;
+          walk_error = describe_hold(hold);
+        }
         break;
       }
-      if (response->status != 200) {
-        walk_error = "roster walk failed at page " + std::to_string(pager.pages() + 1) + ": GET " + redact_url(url) + ": " +
-                     describe_error_body(response->status, response->body);
-        break;
-      }
-      Result<RosterPage> page = parse_roster_page(response->body);
-      if (!page) {
-        walk_error = "roster walk failed at page " + std::to_string(pager.pages() + 1) + ": GET " + redact_url(url) + ": " +
-                     page.failure().message;
-        break;
-      }
-      Result<LtiaasPager::Step> step = pager.on_page(*page);
+      const RosterPage& page = *fetched.page;
+      Result<LtiaasPager::Step> step = pager.on_page(page);
       if (!step) {
         walk_error = "roster walk failed: " + step.failure().message;
         break;
       }
-      PagePlan plan = plan_page(*page, job, report.run_id, lookup);
+      PagePlan plan = plan_page(page, job, report.run_id, lookup);
       run.stats.new_members += store.commit_page(report.run_id, job.name, target.config->name, job.hierarchy_id, plan);
       run.stats.pages = pager.pages();
       run.stats.members_seen += plan.members;
       run.stats.already_present += plan.already_present;
+      run.stats.deferred += plan.deferred;
       run.stats.creates_planned += static_cast<int>(plan.creates.size());
       for (std::size_t i = 0; i < kSkipReasonCount; ++i) run.stats.skipped[i] += plan.skipped[i];
-      spdlog::debug("job {} page {}: {} members, {} to create, {} present, {} skipped in {} ms", job.name, pager.pages(),
-                    plan.members, plan.creates.size(), plan.already_present,
-                    plan.members - plan.already_present - static_cast<int>(plan.creates.size()),
+      spdlog::debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
+                    pager.pages(), plan.members, plan.creates.size(), plan.already_present, plan.deferred,
+                    plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.creates.size()),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - page_started).count());
       run.progress.pages = run.stats.pages;
       run.progress.members = run.stats.members_seen;
@@ -391,7 +554,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   run.stats.pending = run.stats.creates_planned - run.stats.created - run.stats.failed;
   try {
     if (walk_complete && walk_error.empty()) store.prune_snapshot(job.name, report.run_id);
-    if (stopping && walk_error.empty() && (!walk_complete || run.stats.pending > 0)) {
+    if (stopping && error.empty() && (!walk_complete || run.stats.pending > 0)) {
       outcome = store::RunOutcome::interrupted;
       error = walk_complete ? "stopped with " + std::to_string(run.stats.pending) + " item(s) not sent or unanswered"
                             : "stopped before the walk completed";
@@ -411,14 +574,15 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   report.outcome = outcome;
   report.stats = run.stats;
   report.error = error;
+  report.retry_in = run.hold_set_for;
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   auto level = outcome == store::RunOutcome::ok ? spdlog::level::info : spdlog::level::warn;
   spdlog::log(level,
-              "job {} run {} {}: {} pages, {} members ({} new), {} created, {} already present, {} skipped, {} failed, "
-              "{} pending in {:.1f}s{}{}",
+              "job {} run {} {}: {} pages, {} members ({} new), {} created, {} already present, {} skipped, {} deferred, "
+              "{} failed, {} pending in {:.1f}s{}{}",
               job.name, report.run_id, store::to_string(outcome), run.stats.pages, run.stats.members_seen,
               run.stats.new_members, run.stats.created, run.stats.already_present, run.stats.skipped_total(),
-              run.stats.failed, run.stats.pending, report.seconds, error.empty() ? "" : ": ", error);
+              run.stats.deferred, run.stats.failed, run.stats.pending, report.seconds, error.empty() ? "" : ": ", error);
   co_return report;
 }
 

@@ -12,8 +12,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -24,11 +26,14 @@ namespace rostersync::sync {
 
 struct JobReport {
   std::string job;
-  std::int64_t run_id = 0;
+  std::int64_t run_id = 0;  // 0 when held: no run was started
   store::RunOutcome outcome = store::RunOutcome::failed;
   store::RunStats stats;
   std::string error;
   double seconds = 0;
+  bool held = false;  // not run: the job or its target is blocked or its breaker is open (see error)
+  // When a hold applies (found, or set during this run): how long until the next try.
+  std::optional<std::chrono::milliseconds> retry_in;
 };
 
 struct Progress {

@@ -106,6 +106,8 @@ PagePlan plan_page(const RosterPage& page, const config::Job& job, std::int64_t 
       plan.creates.push_back({membership_id(c.person_key, job.hierarchy_id), c.person_key, c.role_type, true});
     } else if (stored->state == MembershipState::created || stored->queued_run == run_id) {
       ++plan.already_present;
+    } else if (stored->state == MembershipState::failed || stored->waiting) {
+      ++plan.deferred;
     } else {
       plan.creates.push_back({stored->membership_id, c.person_key, c.role_type, false});
     }

@@ -4,8 +4,9 @@
 // (and with which person key and roleType) or skipped and why. plan_page()
 // applies that to one page and, given what the state database already holds
 // for each (person, hierarchy) pair, decides between a new create, a resend of
-// a stored id (pending or failed earlier), or nothing (already created, or
-// already queued in this run because offset paging repeated a member).
+// a stored id (pending), or nothing: already created, already queued in this
+// run (offset paging repeated a member), parked after too many refusals, or
+// refused recently and not due for another try yet.
 #pragma once
 
 #include <array>
@@ -46,6 +47,7 @@ struct StoredMembership {
   std::string membership_id;
   MembershipState state = MembershipState::pending;
   std::int64_t queued_run = 0;  // the last run that queued it for sending
+  bool waiting = false;         // refused earlier; its next attempt is not due yet
 };
 
 struct PlannedCreate {
@@ -68,6 +70,7 @@ struct PagePlan {
   std::vector<PlannedCreate> creates;
   std::array<int, kSkipReasonCount> skipped{};
   int already_present = 0;  // eligible, and created earlier (or queued in this run)
+  int deferred = 0;         // eligible, but parked (failed) or waiting for its next attempt
   int members = 0;          // members on the page, malformed ones included
 };
 

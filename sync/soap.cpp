@@ -1,5 +1,6 @@
 #include "sync/soap.hpp"
 #include "sync/redact.hpp"
+#include "sync/retry_policy.hpp"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -172,7 +173,8 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
   Result<Response> parsed = parse_response(body);
   if (!parsed) {
     if (http_status < 200 || http_status >= 300) {
-      out.kind = BatchOutcome::Kind::fault;
+      out.kind = classify_http_status(http_status) == FailureClass::configuration ? BatchOutcome::Kind::rejected
+                                                                                  : BatchOutcome::Kind::fault;
       out.error = "HTTP " + std::to_string(http_status) + ": " + clip_for_message(body);
     } else {
       out.kind = BatchOutcome::Kind::unknown;
@@ -190,7 +192,8 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
     return out;
   }
   if (http_status < 200 || http_status >= 300) {
-    out.kind = BatchOutcome::Kind::fault;
+    out.kind = classify_http_status(http_status) == FailureClass::configuration ? BatchOutcome::Kind::rejected
+                                                                                : BatchOutcome::Kind::fault;
     out.error = "HTTP " + std::to_string(http_status) + " without a SOAP Fault";
     return out;
   }

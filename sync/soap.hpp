@@ -71,8 +71,8 @@ struct BatchOutcome {
   enum class Kind {
     per_item,        // statuses matched the request: see items
     unknown,         // the batch's fate is unknown (count mismatch, unreadable body): stays pending
-    fault,           // SOAP Fault or HTTP error worth retrying: stays pending
-    rejected,        // credentials or request rejected (InvalidSecurity, Client fault):
+    fault,           // SOAP Fault, HTTP 408/429/5xx: transient, worth retrying; stays pending
+    rejected,        // credentials or request rejected (InvalidSecurity, Client fault, other 4xx):
                      // a configuration error, resending will not help; stays pending
   } kind = Kind::unknown;
   std::vector<ItemOutcome> items;  // per_item only, one per request item

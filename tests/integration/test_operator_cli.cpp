@@ -48,8 +48,10 @@ TEST_F(OperatorCli, StatusPerJob) {
   EXPECT_EQ(str(rows[0], "last_outcome"), "partial");
   EXPECT_EQ(num(rows[0], "members"), 21);
   EXPECT_EQ(num(rows[0], "created"), 20);
-  EXPECT_EQ(num(rows[0], "failed"), 1);
+  EXPECT_EQ(num(rows[0], "waiting"), 1);  // refused once: tried again later, not parked yet
+  EXPECT_EQ(num(rows[0], "failed"), 0);
   EXPECT_EQ(num(rows[0], "pending"), 0);
+  EXPECT_TRUE(rows[0].as_object().at("hold").is_null());
   EXPECT_EQ(str(rows[1], "last_outcome"), "ok");
   EXPECT_EQ(num(rows[1], "created"), 20);
   auto [rc, table] = ws_->rostersync_output({"status"});
@@ -76,7 +78,7 @@ TEST_F(OperatorCli, MembersShowsIdsAndStates) {
   int failed = 0;
   for (const auto& r : rows) {
     if (str(r, "person_key") == "sis-ghost") {
-      EXPECT_EQ(str(r, "state"), "failed");
+      EXPECT_EQ(str(r, "state"), "waiting");
       EXPECT_EQ(str(r, "membership_id"), "rs:9:sis-ghost:h-1");
       ++failed;
     } else {
@@ -93,6 +95,9 @@ TEST_F(OperatorCli, FailuresCarryTheLastError) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(str(rows[0], "person_key"), "sis-ghost");
   EXPECT_EQ(num(rows[0], "attempts"), 1);
+  EXPECT_EQ(num(rows[0], "refusals"), 1);
+  EXPECT_EQ(str(rows[0], "state"), "waiting");
+  EXPECT_GT(str(rows[0], "next_try"), str(rows[0], "updated_at"));  // its own next attempt, item_retry_delay away
   EXPECT_NE(str(rows[0], "last_error").find("PersonNotFound=sis-ghost"), std::string::npos);
   EXPECT_TRUE(json_of({"failures", "--json", "--job", "course-2"}).empty());
   auto [rc, table] = ws_->rostersync_output({"failures"});

@@ -80,16 +80,20 @@ TEST(Planner, DecidesCreateResendOrNothing) {
   page.members = {member("a", "sis-a", {kM + "Learner"}),      // unknown: new create
                   member("b", "sis-b", {kM + "Instructor"}),   // created before: nothing
                   member("c", "sis-c", {kM + "Learner"}),      // pending from an earlier run: resend stored id
-                  member("d", "sis-d", {kM + "Learner"}),      // failed earlier: resend stored id
+                  member("d", "sis-d", {kM + "Learner"}),      // refused earlier, due again: resend stored id
                   member("e", "sis-e", {kM + "Learner"}),      // already queued in this run: nothing
+                  member("f", "sis-f", {kM + "Learner"}),      // refused, not due yet: deferred
+                  member("g", "sis-g", {kM + "Learner"}),      // parked after too many refusals: deferred
                   member("a2", "sis-a", {kM + "Learner"}),     // same person twice on the page: once
                   member("x", "", {kM + "Learner"})};
   page.malformed_members = 2;
   std::map<std::string, StoredMembership> db = {
       {"sis-b", {"id-b", MembershipState::created, 1}},
       {"sis-c", {"stored-id-c", MembershipState::pending, 1}},
-      {"sis-d", {"stored-id-d", MembershipState::failed, 1}},
+      {"sis-d", {"stored-id-d", MembershipState::pending, 1, false}},
       {"sis-e", {"id-e", MembershipState::pending, 5}},
+      {"sis-f", {"id-f", MembershipState::pending, 4, true}},
+      {"sis-g", {"id-g", MembershipState::failed, 4}},
   };
   auto lookup = [&](const std::string& key) -> std::optional<StoredMembership> {
     auto it = db.find(key);
@@ -105,11 +109,12 @@ TEST(Planner, DecidesCreateResendOrNothing) {
   EXPECT_FALSE(plan.creates[1].is_new);
   EXPECT_EQ(plan.creates[2].membership_id, "stored-id-d");
   EXPECT_EQ(plan.already_present, 3);  // b, e, a2
+  EXPECT_EQ(plan.deferred, 2);         // f, g
   EXPECT_EQ(plan.skipped[idx(SkipReason::no_person_key)], 1);
   EXPECT_EQ(plan.skipped[idx(SkipReason::malformed)], 2);
-  EXPECT_EQ(plan.members, 9);
-  ASSERT_EQ(plan.snapshot.size(), 7u);
-  EXPECT_EQ(plan.snapshot[6].outcome, "no_person_key");
+  EXPECT_EQ(plan.members, 11);
+  ASSERT_EQ(plan.snapshot.size(), 9u);
+  EXPECT_EQ(plan.snapshot[8].outcome, "no_person_key");
   EXPECT_EQ(plan.snapshot[0].outcome, "eligible");
   EXPECT_EQ(plan.snapshot[0].roles, kM + "Learner");
 }

@@ -80,7 +80,8 @@ TEST_F(StoreTest, CommitPageStoresPendingIdsAndCountsNewMembers) {
   EXPECT_EQ(found->queued_run, run1);
   EXPECT_FALSE(s.find_membership("t", "other-hierarchy", "p1"));
 
-  s.record_results("t", {{"id-p1", sync::MembershipState::created, ""}, {"id-p2", sync::MembershipState::failed, "PersonNotFound"}});
+  s.record_results("t", {{"id-p1", sync::MembershipState::created, ""}, {"id-p2", sync::MembershipState::failed, "PersonNotFound"}},
+                   config::ItemRetrySettings{});
   EXPECT_EQ(s.find_membership("t", "h", "p1")->state, sync::MembershipState::created);
   EXPECT_EQ(text(s, "SELECT last_error FROM membership WHERE membership_id='id-p2'"), "PersonNotFound");
 
@@ -93,6 +94,61 @@ TEST_F(StoreTest, CommitPageStoresPendingIdsAndCountsNewMembers) {
 
   EXPECT_EQ(s.prune_snapshot("j", run2), 1);  // u1 left the roster
   EXPECT_EQ(text(s, "SELECT group_concat(user_id) FROM (SELECT user_id FROM roster_member ORDER BY 1)"), "u2,u3");
+}
+
+TEST_F(StoreTest, RefusedItemsWaitThenParkAndRetryPutsThemBack) {
+  store::Store s(path_);
+  auto run = s.begin_run("j");
+  s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}));
+  config::ItemRetrySettings items;
+  items.max_failures = 2;
+  items.retry_delay = std::chrono::hours(1);
+  auto refuse = [&](const char* id) {
+    return s.record_results("t", {{id, sync::MembershipState::failed, "PersonNotFound"}}, items);
+  };
+  EXPECT_EQ(refuse("id-p1"), 0);  // first refusal: waits an hour
+  auto waiting = s.find_membership("t", "h", "p1");
+  EXPECT_EQ(waiting->state, sync::MembershipState::pending);
+  EXPECT_TRUE(waiting->waiting);
+  EXPECT_EQ(text(s, "SELECT refusals FROM membership WHERE membership_id='id-p1'"), "1");
+  EXPECT_EQ(text(s, "SELECT next_attempt_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+3500 seconds') "
+                    "FROM membership WHERE membership_id='id-p1'"), "1");
+  EXPECT_FALSE(s.find_membership("t", "h", "p2")->waiting);
+
+  EXPECT_EQ(refuse("id-p1"), 1);  // second refusal: parked
+  EXPECT_EQ(s.find_membership("t", "h", "p1")->state, sync::MembershipState::failed);
+  EXPECT_EQ(text(s, "SELECT last_error FROM membership WHERE membership_id='id-p1'"), "PersonNotFound");
+
+  EXPECT_EQ(s.requeue_parked(std::string("other-job"), std::nullopt), 0);
+  EXPECT_EQ(s.requeue_parked(std::nullopt, std::string("id-p1")), 1);
+  auto back = s.find_membership("t", "h", "p1");
+  EXPECT_EQ(back->state, sync::MembershipState::pending);
+  EXPECT_FALSE(back->waiting);
+  EXPECT_EQ(text(s, "SELECT refusals FROM membership WHERE membership_id='id-p1'"), "0");
+  EXPECT_EQ(s.requeue_parked(std::string("j"), std::nullopt), 0);  // nothing left parked or waiting
+}
+
+TEST_F(StoreTest, HoldsAreSetExtendedFoundAndCleared) {
+  store::Store s(path_);
+  EXPECT_FALSE(s.find_hold("target", "its"));
+  store::Hold h;
+  h.scope = "target";
+  h.name = "its";
+  h.kind = "blocked";
+  h.reason = "SOAP Fault a:InvalidSecurity";
+  s.set_hold(h, std::chrono::seconds(3600));
+  auto found = s.find_hold("target", "its");
+  ASSERT_TRUE(found);
+  EXPECT_TRUE(found->active);
+  EXPECT_EQ(found->reason, "SOAP Fault a:InvalidSecurity");
+  EXPECT_GT(found->remaining.count(), 3500);
+  s.set_hold(h, std::chrono::seconds(-5));  // lapsed: still recorded, no longer in force
+  EXPECT_FALSE(s.find_hold("target", "its")->active);
+  EXPECT_FALSE(s.find_hold("job", "its"));
+  s.clear_hold("target", "its");
+  EXPECT_FALSE(s.find_hold("target", "its"));
+  s.set_hold(h, std::chrono::seconds(60));
+  EXPECT_EQ(s.clear_holds(), 1);
 }
 
 TEST_F(StoreTest, SamePairCannotGetASecondId) {
