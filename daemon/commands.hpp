@@ -31,6 +31,11 @@ int run_daemon(const config::Config& cfg, const std::string& config_path);
 // 3 = not delivered (daemon not running, or no answer).
 int cmd_resync(const config::Config& cfg, const std::optional<std::string>& job);
 
+// `rostersync retry [--job NAME] [--id ID]`: parked and waiting items become
+// due again (refusals reset); then asks a running daemon to resync, if any.
+// Safe while the daemon runs: one short write transaction.
+int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, const std::optional<std::string>& id);
+
 struct DemoOptions {
   int contexts = 4;
   int members = 250;

@@ -30,6 +30,10 @@ int main(int argc, char** argv) {
   auto* resync = app.add_subcommand("resync", "Ask the running daemon to sync now: every job, or --job NAME");
   std::optional<std::string> resync_job;
   resync->add_option("--job", resync_job, "only this job");
+  auto* retry = app.add_subcommand("retry", "Put parked (and waiting) items back in the queue for the next run");
+  std::optional<std::string> retry_job, retry_id;
+  retry->add_option("--job", retry_job, "only this job's items");
+  retry->add_option("--id", retry_id, "only the item with this membership id");
   auto* demo = app.add_subcommand("demo", "Run the pipeline against the local simulator with a throwaway config");
   daemon::DemoOptions demo_options;
   demo->add_option("--courses", demo_options.contexts, "courses to simulate")->check(CLI::Range(1, 1000));
@@ -74,6 +78,7 @@ int main(int argc, char** argv) {
     return daemon::kExitConfig;
   }
   if (resync->parsed()) return daemon::cmd_resync(cfg, resync_job);
+  if (retry->parsed()) return daemon::cmd_retry(cfg, retry_job, retry_id);
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
   if (sync->parsed()) return daemon::sync_once(cfg, job, isatty(STDERR_FILENO) && spdlog::get_level() > spdlog::level::info);
   if (run->parsed()) return daemon::run_daemon(cfg, config_path);

@@ -89,7 +89,7 @@ void print(const Table& t, bool as_json) {
 }
 
 // A pending membership whose next send is due (not waiting after a refusal).
-const std::string kNotWaiting = "COALESCE(next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%SZ','now'), 1)";
+const std::string kNotWaiting = "COALESCE(next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ','now'), 1)";
 // What operators see: created, pending (goes out at the next run), waiting
 // (refused; tried again at next_try), parked (refused too often; `rostersync retry`).
 const std::string kDerivedState = "CASE WHEN m.state='created' THEN 'created' WHEN m.state='failed' THEN 'parked' WHEN " +
@@ -138,7 +138,7 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
                       "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
                       "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
                       "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
-                      "AND h.until > strftime('%Y-%m-%dT%H:%M:%SZ','now') ORDER BY h.scope LIMIT 1) AS hold "
+                      "AND h.until > strftime('%Y-%m-%dT%H:%M:%fZ','now') ORDER BY h.scope LIMIT 1) AS hold "
                       "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r",
                       {job.name, job.target});
       out.columns = t.columns;

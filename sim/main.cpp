@@ -14,7 +14,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include <boost/asio/write.hpp>
+
 #include <iostream>
+#include <sstream>
 
 #include "sim/simulator.hpp"
 
@@ -50,14 +53,46 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, std::chrono::mil
       co_await delay.async_wait(nothrow);
     }
     auto reply = sim.handle(std::string(req.method_string()), target, authorization, soap_action, req.body());
+    if (reply.delay.count() > 0) {
+      asio::steady_timer delay(stream.get_executor(), reply.delay);
+      co_await delay.async_wait(nothrow);
+    }
     sim.in_flight_ops -= ops;
+    if (reply.delivery == rostersync::sim::Delivery::reset) {
+      beast::error_code ignored;
+      stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);  // RST, not FIN
+      stream.socket().close(ignored);
+      co_return;
+    }
 
     http::response<http::string_body> res{static_cast<http::status>(reply.status), req.version()};
     res.set(http::field::content_type, reply.content_type);
     res.set(http::field::server, "rostersync-sim");
-    res.keep_alive(req.keep_alive());
+    if (!reply.retry_after.empty()) res.set(http::field::retry_after, reply.retry_after);
+    res.keep_alive(req.keep_alive() && reply.delivery == rostersync::sim::Delivery::normal);
     res.body() = std::move(reply.body);
     res.prepare_payload();
+    if (reply.delivery != rostersync::sim::Delivery::normal) {
+      // Damaged deliveries: the header promises the whole body.
+      std::ostringstream head;
+      head << res.base();
+      std::string body = std::move(res.body());
+      co_await asio::async_write(stream, asio::buffer(head.str()), nothrow);
+      if (reply.delivery == rostersync::sim::Delivery::truncate) {
+        co_await asio::async_write(stream, asio::buffer(body.data(), body.size() / 2), nothrow);
+      } else {  // drip
+        for (std::size_t at = 0; at < body.size(); at += 64) {
+          asio::steady_timer tick(stream.get_executor(), std::chrono::milliseconds(20));
+          co_await tick.async_wait(nothrow);
+          auto [dec, dn] = co_await asio::async_write(stream, asio::buffer(body.data() + at, std::min<std::size_t>(64, body.size() - at)), nothrow);
+          (void)dn;
+          if (dec) co_return;
+        }
+      }
+      beast::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+      co_return;
+    }
     auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
     (void)wn;
     if (wec || !res.keep_alive()) co_return;

@@ -204,16 +204,75 @@ int Simulator::count_operations(const std::string& body) {
   return n;
 }
 
+std::pair<std::string, const FaultRule*> Simulator::pick_fault(Endpoint endpoint) {
+  std::uint64_t n = ++requests_since_rules_[endpoint];
+  for (const FaultRule& rule : rules_) {
+    if (rule.endpoint != endpoint || rule.kinds.empty()) continue;
+    bool fires = rule.on_request ? n == rule.on_request
+                                 : std::uniform_real_distribution<double>(0, 1)(fault_rng_) < rule.probability;
+    if (!fires) continue;
+    const std::string& kind = rule.kinds[std::uniform_int_distribution<std::size_t>(0, rule.kinds.size() - 1)(fault_rng_)];
+    ++faults_injected_[kind];
+    return {kind, &rule};
+  }
+  return {"", nullptr};
+}
+
+namespace {
+
+// Faults that answer instead of the service: nothing is applied.
+std::optional<Reply> refusal_fault(const std::string& kind, const FaultRule& rule) {
+  Reply r;
+  r.content_type = "text/html";
+  if (kind == "status_500" || kind == "status_502" || kind == "status_503") {
+    r.status = std::stoi(kind.substr(7));
+    r.body = "<html><body><h1>" + std::to_string(r.status) + "</h1>simulated outage</body></html>";
+    return r;
+  }
+  if (kind == "throttle") {
+    r.status = 429;
+    r.retry_after = rule.retry_after;
+    r.body = "Too Many Requests";
+    return r;
+  }
+  if (kind == "reset_before") {
+    r.delivery = Delivery::reset;
+    return r;
+  }
+  return std::nullopt;
+}
+
+// Faults that damage an answer after the service applied the request.
+void damage(Reply& r, const std::string& kind) {
+  if (kind == "reset_after") r.delivery = Delivery::reset;
+  else if (kind == "truncate") r.delivery = Delivery::truncate;
+  else if (kind == "drip") r.delivery = Delivery::drip;
+  else if (kind == "malformed") r.body = r.body.substr(0, r.body.size() / 3) + "\x01<<{{ not what you expected";
+  else if (kind == "empty") r.body.clear();
+  else if (kind == "oversized") r.body += std::string(24u << 20, ' ');  // beyond rostersync's 16 MiB default cap
+}
+
+}  // namespace
+
 Reply Simulator::handle(const std::string& method, const std::string& target, const std::string& authorization,
                         const std::string& soap_action, const std::string& body) {
   if (target.rfind("/_sim/", 0) == 0) return control(method, target, body);
-  if (target.rfind("/api/memberships", 0) == 0 && method == "GET") return memberships(target, authorization);
-  if (method == "POST" && target.find(".svc") != std::string::npos) return imses(soap_action, body);
-  return {404, "text/plain", "no such endpoint: " + method + " " + target};
+  bool roster = target.rfind("/api/memberships", 0) == 0 && method == "GET";
+  bool ims = method == "POST" && target.find(".svc") != std::string::npos;
+  if (!roster && !ims) return {404, "text/plain", "no such endpoint: " + method + " " + target};
+  ++(roster ? page_requests_ : create_calls_);  // faulted requests count too
+  auto [kind, rule] = pick_fault(roster ? Endpoint::roster : Endpoint::imses);
+  std::chrono::milliseconds delay(rule && kind == "latency" ? rule->latency_ms : 0);
+  if (rule) {
+    if (auto refused = refusal_fault(kind, *rule)) return *refused;
+  }
+  Reply r = roster ? memberships(target, authorization, kind) : imses(soap_action, body, kind);
+  damage(r, kind);
+  r.delay = delay;
+  return r;
 }
 
-Reply Simulator::memberships(const std::string& target, const std::string& authorization) {
-  ++page_requests_;
+Reply Simulator::memberships(const std::string& target, const std::string& authorization, const std::string& fault) {
   std::string key;
   for (const char* scheme : {"SERVICE-AUTH-V1 ", "LTIK-AUTH-V2 "}) {
     std::string prefix = scheme + options_.api_key + ":";
@@ -231,14 +290,15 @@ Reply Simulator::memberships(const std::string& target, const std::string& autho
     if (cursor == issued_next_.end() || cursor->second.service_key != key) {
       return ltiaas_error(400, "Bad Request", "INVALID_NEXT_URL", "The url parameter is not a next URL this service issued.");
     }
-    return serve_page(key, cursor->second.offset, cursor->second.limit, cursor->second.page);
+    return serve_page(key, cursor->second.offset, cursor->second.limit, cursor->second.page, fault);
   }
   std::size_t limit = 1000;
   if (auto it = params.find("limit"); it != params.end()) limit = std::max(1, std::atoi(std::string((*it).value).c_str()));
-  return serve_page(key, 0, limit, 1);
+  return serve_page(key, 0, limit, 1, fault);
 }
 
-Reply Simulator::serve_page(const std::string& key, std::size_t offset, std::size_t limit, int page) {
+Reply Simulator::serve_page(const std::string& key, std::size_t offset, std::size_t limit, int page,
+                            const std::string& fault) {
   if (fail_page_ != 0 && page == fail_page_) {
     return ltiaas_error(500, "Internal Server Error", "PLATFORM_ERROR", "Simulated failure on page " + std::to_string(page));
   }
@@ -257,11 +317,20 @@ Reply Simulator::serve_page(const std::string& key, std::size_t offset, std::siz
     issued_next_[next] = {key, offset + limit, limit, page + 1};
     out["next"] = next;
   }
+  if (fault == "no_members") out.erase("members");
+  if (fault == "next_loop" || fault == "next_other_origin") {
+    // A `next` back to this very page, or to a host that is not the LMS.
+    std::string next = fault == "next_other_origin"
+                           ? "https://collector.attacker.example/api/lti/courses/" + ctx_id + "/names_and_roles?page=2"
+                           : "https://lms.example.edu/api/lti/courses/" + ctx_id + "/names_and_roles?loop=" +
+                                 std::to_string(page);
+    issued_next_[next] = {key, offset, limit, page};
+    out["next"] = next;
+  }
   return {200, "application/json", json::serialize(out)};
 }
 
-Reply Simulator::imses(const std::string& soap_action, const std::string& body) {
-  ++create_calls_;
+Reply Simulator::imses(const std::string& soap_action, const std::string& body, const std::string& fault) {
   if (soap_action != "\"http://www.imsglobal.org/soap/mms/createMemberships\"" &&
       soap_action != "http://www.imsglobal.org/soap/mms/createMemberships") {
     return soap_fault(kNsEnv, "a:ActionNotSupported", "The SOAP action '" + soap_action + "' is not supported.");
@@ -307,14 +376,21 @@ Reply Simulator::imses(const std::string& soap_action, const std::string& body) 
       statuses.push_back({false, "MembershipId", it.id, "Membership sourcedId is missing or longer than 255 characters."});
     } else if (it.group.empty() || it.person.empty()) {
       statuses.push_back({false, "Membership", it.id, "Group or person sourcedId is missing."});
-    } else if (reject_persons_.count(it.person)) {
+    } else if (reject_persons_.count(it.person) || (fault == "item_failure" && statuses.empty())) {
       statuses.push_back({false, "PersonNotFound", it.person, "Person with sync key '" + it.person + "' does not exist."});
     } else {
       memberships_[it.id] = {it.group, it.person, it.role};  // create acts as upsert for the same id
       statuses.push_back({true, "", "", ""});
     }
   }
-  return {200, "text/xml; charset=utf-8", sync_response(message_id, statuses)};
+  if (fault == "wrong_count" && !statuses.empty()) statuses.pop_back();
+  std::string xml = sync_response(message_id, statuses);
+  if (fault == "processing") {  // applied, but not reported as final
+    for (std::size_t at = 0; (at = xml.find("<codeMajor>success</codeMajor>", at)) != std::string::npos;) {
+      xml.replace(at, 30, "<codeMajor>processing</codeMajor>");
+    }
+  }
+  return {200, "text/xml; charset=utf-8", xml};
 }
 
 Reply Simulator::control(const std::string& method, const std::string& path, const std::string& body) {
@@ -328,6 +404,9 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
                    {"items_received", items_received_},
                    {"page_requests", page_requests_},
                    {"max_in_flight_ops", max_in_flight_ops}};
+    json::object injected;
+    for (const auto& [kind, n] : faults_injected_) injected[kind] = n;
+    o["faults_injected"] = std::move(injected);
     return {200, "application/json", json::serialize(o)};
   }
   if (method == "GET" && path == "/_sim/rosters") {
@@ -357,6 +436,22 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
       for (const auto& p : v->as_array()) reject_persons_.insert(std::string(p.as_string()));
     }
     if (auto* v = o.if_contains("imses_password")) options_.imses_password = std::string(v->as_string());
+    if (auto* v = o.if_contains("seed")) fault_rng_.seed(static_cast<std::uint64_t>(v->to_number<std::int64_t>()));
+    if (auto* v = o.if_contains("rules")) {
+      rules_.clear();
+      requests_since_rules_.clear();
+      for (const auto& item : v->as_array()) {
+        const json::object& r = item.as_object();
+        FaultRule rule;
+        rule.endpoint = r.at("endpoint").as_string() == "roster" ? Endpoint::roster : Endpoint::imses;
+        for (const auto& k : r.at("kinds").as_array()) rule.kinds.emplace_back(k.as_string());
+        if (auto* p = r.if_contains("probability")) rule.probability = p->to_number<double>();
+        if (auto* n = r.if_contains("on_request")) rule.on_request = n->to_number<std::uint64_t>();
+        if (auto* l = r.if_contains("latency_ms")) rule.latency_ms = static_cast<int>(l->to_number<std::int64_t>());
+        if (auto* a = r.if_contains("retry_after")) rule.retry_after = std::string(a->as_string());
+        rules_.push_back(std::move(rule));
+      }
+    }
     return {200, "application/json", "{}"};
   }
   return {404, "text/plain", "unknown control endpoint " + method + " " + path};

@@ -15,8 +15,10 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -34,11 +36,47 @@ struct Options {
   std::string roster_file;  // JSON {service_key: {context:{...}, members:[...]}}; replaces generation
 };
 
+// How the server delivers a reply; all but `normal` are injected faults.
+enum class Delivery {
+  normal,
+  reset,     // close the connection without answering (state may have changed)
+  truncate,  // send the headers (full Content-Length) and half the body, then close
+  drip,      // send the body a few bytes at a time, slowly
+};
+
 struct Reply {
+  Reply() = default;
+  Reply(int s, std::string type, std::string b) : status(s), content_type(std::move(type)), body(std::move(b)) {}
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  std::string retry_after;  // Retry-After header, "" = none
+  Delivery delivery = Delivery::normal;
+  std::chrono::milliseconds delay{0};  // before answering
 };
+
+// Injected faults, switched on with POST /_sim/faults:
+//   {"seed": 7, "rules": [{"endpoint": "imses" | "roster",
+//                          "kinds": ["status_503", "reset_after", ...],
+//                          "probability": 0.2  |  "on_request": 3,
+//                          "latency_ms": 200, "retry_after": "1"}]}
+// A rule fires on the on_request-th request to its endpoint (counted from
+// when the rules were set) or with the given probability; one of its kinds is
+// drawn. Kinds: latency, status_500, status_502, status_503, throttle (429 +
+// Retry-After), reset_before (not applied), reset_after (applied, no answer),
+// truncate and drip (applied), malformed, empty, oversized; roster only:
+// no_members, next_loop, next_other_origin; imses only (applied):
+// wrong_count, processing, item_failure.
+enum class Endpoint { roster, imses };
+struct FaultRule {
+  Endpoint endpoint = Endpoint::imses;
+  std::vector<std::string> kinds;
+  double probability = 0;
+  std::uint64_t on_request = 0;  // 0 = use probability
+  int latency_ms = 0;
+  std::string retry_after = "1";
+};
+
 
 struct StoredMembership {
   std::string group;
@@ -50,6 +88,7 @@ class Simulator {
  public:
   explicit Simulator(Options options);
 
+  // Serves one request, with whatever fault the rules pick for it.
   Reply handle(const std::string& method, const std::string& target, const std::string& authorization,
                const std::string& soap_action, const std::string& body);
 
@@ -71,9 +110,11 @@ class Simulator {
   };
 
   void generate();
-  Reply memberships(const std::string& target, const std::string& authorization);
-  Reply serve_page(const std::string& key, std::size_t offset, std::size_t limit, int page);
-  Reply imses(const std::string& soap_action, const std::string& body);
+  // The fault kind for this request ("" = none), and its rule.
+  std::pair<std::string, const FaultRule*> pick_fault(Endpoint endpoint);
+  Reply memberships(const std::string& target, const std::string& authorization, const std::string& fault);
+  Reply serve_page(const std::string& key, std::size_t offset, std::size_t limit, int page, const std::string& fault);
+  Reply imses(const std::string& soap_action, const std::string& body, const std::string& fault);
   Reply control(const std::string& method, const std::string& path, const std::string& body);
 
   Options options_;
@@ -85,6 +126,10 @@ class Simulator {
   std::uint64_t page_requests_ = 0;
   std::uint64_t create_calls_ = 0;
   std::uint64_t items_received_ = 0;
+  std::vector<FaultRule> rules_;
+  std::mt19937_64 fault_rng_{1};
+  std::map<Endpoint, std::uint64_t> requests_since_rules_;
+  std::map<std::string, std::uint64_t> faults_injected_;  // by kind
 
  public:
   // Maintained by the server, which knows what is in flight.

@@ -377,7 +377,7 @@ int Store::record_results(const std::string& target, const std::vector<ItemResul
   Stmt refusals(db_, "SELECT refusals FROM membership WHERE target=? AND membership_id=?", path_);
   Stmt refused(db_,
                std::string("UPDATE membership SET state=?, last_error=?, refusals=?, "
-                           "next_attempt_at=CASE WHEN ? THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || ' seconds') END, "
+                           "next_attempt_at=CASE WHEN ? THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds') END, "
                            "updated_at=") + kNow + " WHERE target=? AND membership_id=?",
                path_);
   Stmt created(db_,
@@ -425,7 +425,7 @@ int Store::requeue_parked(const std::optional<std::string>& job, const std::opti
 void Store::set_hold(const Hold& hold, std::chrono::seconds duration) {
   Stmt s(db_,
          std::string("INSERT INTO hold (scope, name, kind, reason, since, until) VALUES (?, ?, ?, ?, ") + kNow +
-             ", strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || ' seconds')) ON CONFLICT (scope, name) DO UPDATE SET "
+             ", strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds')) ON CONFLICT (scope, name) DO UPDATE SET "
              "kind=excluded.kind, reason=excluded.reason, until=excluded.until, "
              "since=CASE WHEN hold.kind=excluded.kind THEN hold.since ELSE excluded.since END",
          path_);

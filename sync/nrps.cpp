@@ -54,6 +54,7 @@ Result<RosterPage> parse_roster_page(std::string_view body) {
   if (!members || !members->is_array()) {
     return fail(FailureKind::bad_response, "response has no `members` array (not a membership container)");
   }
+  if (auto* id = root.if_contains("id"); id && id->is_string()) page.container_id = std::string(id->as_string());
   if (auto* next = root.if_contains("next"); next && !next->is_null()) {
     if (!next->is_string()) return fail(FailureKind::bad_response, "`next` is not a string");
     if (!next->as_string().empty()) page.next = std::string(next->as_string());

@@ -26,6 +26,7 @@ struct Member {
 };
 
 struct RosterPage {
+  std::string container_id;  // top-level `id`: the LMS's NRPS URL for this roster ("" if absent)
   std::string context_id;
   std::vector<Member> members;
   std::optional<std::string> next;  // LTIAAS's `next`, exactly as received

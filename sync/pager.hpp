@@ -2,7 +2,8 @@
 //
 // It says which URL to GET next and judges each parsed page: the walk ends
 // when a page has no `next`, and FAILS when a `next` repeats (a loop), or the
-// page or member cap is exceeded. The `next` value is passed back to LTIAAS
+// page or member cap is exceeded, or a `next` points to another origin than
+// the roster itself (LTIAAS would take the platform's token there). The `next` value is passed back to LTIAAS
 // URL-encoded as `url=`, byte for byte as received (never rebuilt or
 // re-encoded), and only ever sent to the configured LTIAAS origin.
 #pragma once
@@ -44,6 +45,7 @@ class LtiaasPager {
   PagerSettings settings_;
   std::string next_url_;
   std::set<std::string> seen_next_;
+  std::string roster_origin_;  // scheme://host:port of the first page's `id` (or first `next`)
   int pages_ = 0;
   int members_ = 0;
 };

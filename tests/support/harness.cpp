@@ -63,11 +63,11 @@ void Workspace::write(const std::string& name, const std::string& text) const {
 }
 
 void Workspace::configure(const Simulator& sim, const std::vector<JobSpec>& jobs, const std::string& target_extra,
-                          const std::string& password) const {
+                          const std::string& password, const std::string& source_extra) const {
   write("secrets/api-key", std::string(kApiKey) + "\n");
   write("secrets/password", password + "\n");
   std::string y = "state_db: state.db\nlog_level: info\ncontrol_socket: control.sock\n"
-                  "sources:\n  ltiaas:\n    base_url: " + sim.base() + "\n    api_key_file: secrets/api-key\n"
+                  "sources:\n  ltiaas:\n    base_url: " + sim.base() + "\n    api_key_file: secrets/api-key\n" + source_extra +
                   "targets:\n  its:\n    endpoint: " + sim.endpoint() + "\n    username: " + kImsesUser +
                   "\n    password_file: secrets/password\n    retry_delay: 50ms\n" + target_extra + "jobs:\n";
   for (const auto& j : jobs) {
@@ -139,6 +139,18 @@ bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, st
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return false;
+}
+
+std::set<std::tuple<std::string, std::string, std::string>> sim_memberships(const Simulator& sim, std::size_t* ids) {
+  std::set<std::tuple<std::string, std::string, std::string>> out;
+  auto all = sim.state().at("memberships").as_array();
+  for (const auto& v : all) {
+    const auto& m = v.as_object();
+    out.emplace(std::string(m.at("group").as_string()), std::string(m.at("person").as_string()),
+                std::string(m.at("role").as_string()));
+  }
+  if (ids) *ids = all.size();
+  return out;
 }
 
 std::vector<JobSpec> course_jobs(int n, const std::string& extra) {

@@ -55,7 +55,7 @@ class Workspace {
   void write(const std::string& name, const std::string& text) const;
   // Writes rostersync.yaml against the simulator; `target_extra` adds lines under the target.
   void configure(const Simulator& sim, const std::vector<JobSpec>& jobs, const std::string& target_extra = "",
-                 const std::string& password = kImsesPassword) const;
+                 const std::string& password = kImsesPassword, const std::string& source_extra = "") const;
   // Runs `rostersync --config <cfg> <args...>` to completion; returns its exit code.
   int rostersync(const std::vector<std::string>& args) const;
   // Same, also returning what it printed on stdout (and stderr, with `with_stderr`).
@@ -88,6 +88,9 @@ class DatagramSocket {
 
 // Polls the state database until `sql` counts at least `n`; false at the deadline.
 bool wait_for_count(const Workspace& ws, const std::string& sql, long long n, std::chrono::seconds deadline);
+
+// The simulator's memberships as (group, person, roleType), and how many ids it holds.
+std::set<std::tuple<std::string, std::string, std::string>> sim_memberships(const Simulator& sim, std::size_t* ids = nullptr);
 
 // The simulator's generated jobs course-1..course-n mapped to hierarchies h-1..h-n.
 std::vector<JobSpec> course_jobs(int n, const std::string& extra = "");

@@ -94,3 +94,19 @@ TEST(Pager, MemberCapIsAFailedWalk) {
   ASSERT_FALSE(step.ok());
   EXPECT_EQ(step.failure().kind, FailureKind::limit);
 }
+
+TEST(Pager, NextToAnotherOriginIsAFailedWalk) {
+  LtiaasPager pager({"https://school.ltiaas.com", "", "", 10, 100, 1000});
+  RosterPage first = page_with(10, "https://lms.example.edu/api/lti/courses/1/names_and_roles?page=2");
+  first.container_id = "https://LMS.example.edu:443/api/lti/courses/1/names_and_roles";  // same origin, spelled otherwise
+  ASSERT_EQ(pager.on_page(first).value(), LtiaasPager::Step::more);
+  RosterPage second = page_with(10, "https://collector.attacker.example/api/lti/courses/1/names_and_roles?page=3");
+  auto step = pager.on_page(second);
+  ASSERT_FALSE(step);
+  EXPECT_EQ(step.failure().kind, rostersync::FailureKind::protocol);
+  EXPECT_NE(step.failure().message.find("`next` points to https://collector.attacker.example:443, not to the roster's "
+                                        "origin https://lms.example.edu:443"),
+            std::string::npos)
+      << step.failure().message;
+  EXPECT_EQ(pager.next_url().find("attacker"), std::string::npos);  // never passed on to LTIAAS
+}

@@ -111,7 +111,7 @@ TEST_F(StoreTest, RefusedItemsWaitThenParkAndRetryPutsThemBack) {
   EXPECT_EQ(waiting->state, sync::MembershipState::pending);
   EXPECT_TRUE(waiting->waiting);
   EXPECT_EQ(text(s, "SELECT refusals FROM membership WHERE membership_id='id-p1'"), "1");
-  EXPECT_EQ(text(s, "SELECT next_attempt_at > strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '+3500 seconds') "
+  EXPECT_EQ(text(s, "SELECT next_attempt_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+3500 seconds') "
                     "FROM membership WHERE membership_id='id-p1'"), "1");
   EXPECT_FALSE(s.find_membership("t", "h", "p2")->waiting);
 

@@ -1,0 +1,251 @@
+// Hostile and broken peers: the simulator injects faults (sim/simulator.hpp)
+// and the real binary must end in exactly the expected state: nothing lost,
+// nothing created twice, one bad item or page never blocking the rest.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace rostersync::testing;
+using namespace std::chrono_literals;
+namespace json = boost::json;
+
+namespace {
+
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Quick retries so a test spends its time on behaviour, not on waiting.
+const std::string kFastTarget =
+    "    max_retry_delay: 2s\n    item_retry_delay: 0s\n    http:\n      request_timeout: 2s\n";
+const std::string kFastSource = "    retry_delay: 50ms\n    max_retry_delay: 2s\n    http:\n      request_timeout: 2s\n";
+
+std::string rule(const std::string& endpoint, const std::string& kind, const std::string& when) {
+  return R"({"endpoint":")" + endpoint + R"(","kinds":[")" + kind + R"("],)" + when + "}";
+}
+
+std::map<std::string, std::string> hierarchies(int n) {
+  std::map<std::string, std::string> out;
+  for (int c = 1; c <= n; ++c) out["course-" + std::to_string(c) + "-key"] = "h-" + std::to_string(c);
+  return out;
+}
+
+// Exactly the expected memberships, one id per pair, each id stored as created.
+void expect_exact_state(const Simulator& sim, const Workspace& ws, int courses) {
+  auto expected = expected_memberships(sim.rosters(), hierarchies(courses));
+  std::size_t ids = 0;
+  EXPECT_EQ(sim_memberships(sim, &ids), expected);
+  EXPECT_EQ(ids, expected.size()) << "a pair got a second id";
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='created'"), static_cast<long long>(expected.size()));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM (SELECT hierarchy_id, person_key FROM membership "
+                     "GROUP BY 1, 2 HAVING count(*) > 1)"), 0);
+  json::object state = sim.state();  // kept: a range-for over a temporary's member would dangle
+  for (const auto& v : state.at("memberships").as_array()) {
+    std::string id(v.as_object().at("id").as_string());
+    std::string quoted;
+    for (char c : id) quoted += c == '\'' ? std::string("''") : std::string(1, c);
+    EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='created' AND membership_id='" + quoted + "'"), 1) << id;
+  }
+}
+
+long long injected(const Simulator& sim, const std::string& kind) {
+  json::object state = sim.state();
+  const auto& f = state.at("faults_injected").as_object();
+  return f.contains(kind) ? f.at(kind).as_int64() : 0;
+}
+
+}  // namespace
+
+// Every transient fault on itslearning's side, alone on the first call: the
+// batch is resent with the same ids and the run ends ok.
+class TransientImsesFault : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TransientImsesFault, IsRetriedWithTheSameIds) {
+  Simulator sim({"--contexts", "1", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1), kFastTarget, kImsesPassword, kFastSource);
+  sim.post("/_sim/faults", R"({"rules":[)" + rule("imses", GetParam(), R"("on_request":1,"latency_ms":300)") + "]}");
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(injected(sim, GetParam()), 1);
+  EXPECT_EQ(sim.state().at("create_calls").as_int64(), 2);  // the faulted call and one resend
+  expect_exact_state(sim, ws, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, TransientImsesFault,
+                         ::testing::Values("status_500", "status_502", "status_503", "throttle", "reset_before",
+                                           "reset_after", "truncate", "malformed", "empty", "oversized", "wrong_count"));
+
+// Slow but within request_timeout: answered on the first call, nothing resent.
+class SlowImses : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(SlowImses, IsWaitedFor) {
+  Simulator sim({"--contexts", "1", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1), kFastTarget, kImsesPassword, kFastSource);
+  sim.post("/_sim/faults", R"({"rules":[)" + rule("imses", GetParam(), R"("on_request":1,"latency_ms":300)") + "]}");
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(injected(sim, GetParam()), 1);
+  EXPECT_EQ(sim.state().at("create_calls").as_int64(), 1);
+  expect_exact_state(sim, ws, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, SlowImses, ::testing::Values("latency", "drip"));
+
+// Transient faults on the roster side: the page is fetched again.
+class TransientRosterFault : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(TransientRosterFault, RefetchesThePage) {
+  Simulator sim({"--contexts", "1", "--members", "30"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    page_limit: 10\n"), kFastTarget, kImsesPassword, kFastSource);
+  sim.post("/_sim/faults", R"({"rules":[)" + rule("roster", GetParam(), R"("on_request":2)") + "]}");  // page 2
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(injected(sim, GetParam()), 1);
+  EXPECT_EQ(sim.state().at("page_requests").as_int64(), 4);  // 3 pages, page 2 twice
+  EXPECT_EQ(ws.rows("SELECT outcome, pages FROM run")[0], (std::vector<std::string>{"ok", "3"}));
+  expect_exact_state(sim, ws, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Faults, TransientRosterFault,
+                         ::testing::Values("status_502", "status_503", "throttle", "reset_before", "truncate", "malformed",
+                                           "empty", "no_members"));
+
+// Faults that make the walk untrustworthy: the run fails with the reason;
+// members already read are still created; nothing is treated as "left".
+class WalkBreakingFault : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(WalkBreakingFault, FailsTheWalkWithTheReason) {
+  auto [kind, reason] = GetParam();
+  Simulator sim({"--contexts", "1", "--members", "30"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    page_limit: 10\n"), kFastTarget, kImsesPassword, kFastSource);
+  sim.post("/_sim/faults", R"({"rules":[)" + rule("roster", kind, R"("probability":1)") + "]}");
+  EXPECT_EQ(ws.rostersync({"sync"}), 1);
+  auto run = ws.rows("SELECT outcome, error FROM run");
+  ASSERT_EQ(run.size(), 1u);
+  EXPECT_EQ(run[0][0], "failed");
+  EXPECT_TRUE(has(run[0][1], reason)) << run[0][1];
+  // The next run (fault gone) completes the roster.
+  sim.post("/_sim/faults", R"({"rules":[]})");
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);
+  expect_exact_state(sim, ws, 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, WalkBreakingFault,
+    ::testing::Values(std::pair{"next_loop", "`next` repeats an already visited page"},
+                      std::pair{"next_other_origin", "`next` points to https://collector.attacker.example:443"},
+                      std::pair{"oversized", "response larger than 16777216 bytes"}));
+
+TEST(Faults, ProcessingItemsStayPendingAndAreResentWithTheSameIds) {
+  Simulator sim({"--contexts", "1", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1), kFastTarget, kImsesPassword, kFastSource);
+  sim.post("/_sim/faults", R"({"rules":[)" + rule("imses", "processing", R"("on_request":1)") + "]}");
+  EXPECT_EQ(ws.rostersync({"sync"}), 1);  // partial: outcome not final
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='pending'"), 10);
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);
+  expect_exact_state(sim, ws, 1);
+}
+
+TEST(Faults, ARefusedItemWaitsIsParkedAndComesBackWithRetry) {
+  Simulator sim({"--contexts", "1", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1), kFastTarget + "    item_max_failures: 2\n", kImsesPassword, kFastSource);
+  std::string person = std::string(sim.rosters().at("course-1-key").at("members").at(0).at("lis_person_sourcedid").as_string());
+  sim.post("/_sim/faults", R"({"reject_persons":[")" + person + R"("]})");
+  EXPECT_EQ(ws.rostersync({"sync"}), 1);  // 9 created, 1 refused
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='created'"), 9);
+  EXPECT_EQ(ws.rostersync({"sync"}), 1);  // refused again: now parked
+  EXPECT_EQ(ws.rows("SELECT state, refusals FROM membership WHERE person_key='" + person + "'")[0],
+            (std::vector<std::string>{"failed", "2"}));
+  auto calls = sim.state().at("create_calls").as_int64();
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);  // a parked item is not sent again
+  EXPECT_EQ(sim.state().at("create_calls").as_int64(), calls);
+  auto [frc, failures] = ws.rostersync_output({"failures"});
+  EXPECT_TRUE(has(failures, "parked")) << failures;
+
+  sim.post("/_sim/faults", R"({"reject_persons":[]})");  // the person now exists in itslearning
+  auto [rc, out] = ws.rostersync_output({"retry", "--job", "course-1"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(has(out, "1 item(s) back in the queue")) << out;
+  EXPECT_EQ(ws.rostersync({"sync"}), 0);
+  expect_exact_state(sim, ws, 1);
+}
+
+TEST(Faults, AWrongPasswordBlocksTheJobVisiblyUntilAReload) {
+  Simulator sim({"--contexts", "1", "--members", "10"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    interval: 1s\n    jitter: 0s\n"), kFastTarget, "rotated-elsewhere", kFastSource);
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM hold WHERE kind='blocked'", 1, 30s));
+  std::this_thread::sleep_for(3s);  // three intervals: a blocked job must not be retried
+  EXPECT_EQ(sim.state().at("create_calls").as_int64(), 1);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run"), 1);
+  auto [rc, status] = ws.rostersync_output({"status", "--json"});
+  auto hold = std::string(json::parse(status).as_array().at(0).at("hold").as_string());
+  EXPECT_TRUE(has(hold, "blocked until ")) << hold;
+  EXPECT_TRUE(has(hold, "a:InvalidSecurity")) << hold;
+
+  ws.configure(sim, course_jobs(1, "    interval: 1s\n    jitter: 0s\n"), kFastTarget, kImsesPassword, kFastSource);
+  daemon.signal(SIGHUP);  // the reload lifts the hold
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE state='created'", 10, 30s));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM hold"), 0);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+  expect_exact_state(sim, ws, 1);
+}
+
+TEST(Faults, ATargetFailingEverythingTripsTheBreakerThenAProbeClosesIt) {
+  Simulator sim({"--contexts", "1", "--members", "60"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    interval: 1h\n"),
+               kFastTarget + "    max_attempts: 1\n    breaker_probe_interval: 2s\n",
+               kImsesPassword, kFastSource);
+  sim.post("/_sim/faults", R"({"rules":[)" + rule("imses", "status_503", R"("probability":1)") + "]}");
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM hold WHERE kind='breaker'", 1, 30s));
+  // One batch at a time (budget 10 = batch 10): two failed batches are 20 of 20 items
+  // (breaker_min_items), so it stopped after exactly 2 calls instead of hammering.
+  EXPECT_EQ(sim.state().at("create_calls").as_int64(), 2);
+  auto [rc, status] = ws.rostersync_output({"status", "--json"});
+  std::string hold(json::parse(status).as_array().at(0).at("hold").as_string());
+  EXPECT_TRUE(has(hold, "breaker open until ")) << hold;
+  EXPECT_TRUE(has(hold, "20 of the last 20 items failed")) << hold;
+
+  sim.post("/_sim/faults", R"({"rules":[]})");  // itslearning recovers
+  // Within the probe interval (not the 1 h job interval) a probe batch goes out and closes the breaker.
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE state='created'", 60, 30s));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM hold"), 0);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+  expect_exact_state(sim, ws, 1);
+}
+
+TEST(Faults, TwentyPercentMixedFaultsConvergeToTheExactState) {
+  constexpr int kCourses = 8;
+  Simulator sim({"--contexts", std::to_string(kCourses), "--members", "100", "--mix"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(kCourses, "    page_limit: 10\n"),
+               kFastTarget + "    item_max_failures: 100\n    batch_size: 5\n",
+               kImsesPassword, kFastSource);
+  sim.post("/_sim/faults", R"({"seed": 42, "rules":[
+      {"endpoint":"imses","probability":0.2,"latency_ms":100,"retry_after":"1","kinds":["latency","status_500",
+       "status_502","status_503","throttle","reset_before","reset_after","truncate","malformed","empty","wrong_count",
+       "processing","item_failure"]},
+      {"endpoint":"roster","probability":0.2,"latency_ms":100,"retry_after":"1","kinds":["latency","status_502",
+       "status_503","throttle","reset_before","truncate","malformed","empty","no_members"]}]})");
+  int runs = 0;
+  while (ws.rostersync({"sync"}) != 0 && ++runs < 30) {
+  }
+  ASSERT_LT(runs, 30) << "did not converge";
+  long long kinds = 0;
+  json::object state = sim.state();
+  for (const auto& [kind, n] : state.at("faults_injected").as_object()) kinds += n.as_int64() > 0;
+  EXPECT_GE(kinds, 12) << json::serialize(state.at("faults_injected"));  // of the 22 kinds in play
+  expect_exact_state(sim, ws, kCourses);
+}
