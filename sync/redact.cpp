@@ -84,9 +84,50 @@ std::string redact_url(std::string_view url) {
   return out.substr(0, q + 1) + nested;
 }
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence starting at s[0], or 0 if none.
+std::size_t utf8_sequence(std::string_view s) {
+  auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F)) return 0;  // overlong, surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F)) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
 std::string clip_for_message(std::string_view text, std::size_t max) {
+  // Peer text reaches logs and the database: control characters become
+  // spaces and invalid UTF-8 becomes '?', so neither a terminal nor a journal
+  // field ever gets raw bytes from the network.
   std::string out;
-  for (char c : text.substr(0, max)) out += (static_cast<unsigned char>(c) < 0x20) ? ' ' : c;
+  std::string_view head = text.substr(0, max);
+  for (std::size_t i = 0; i < head.size();) {
+    unsigned char c = static_cast<unsigned char>(head[i]);
+    std::size_t n = utf8_sequence(head.substr(i));
+    if (n == 0) {
+      out += '?';
+      ++i;
+    } else if (n == 1) {
+      out += (c < 0x20 || c == 0x7F) ? ' ' : static_cast<char>(c);
+      ++i;
+    } else {
+      out.append(head.substr(i, n));
+      i += n;
+    }
+  }
   if (text.size() > max) out += "...";
   return out;
 }

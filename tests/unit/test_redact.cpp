@@ -28,4 +28,6 @@ TEST(Redact, ClipBlanksControlCharactersAndMarksCuts) {
   EXPECT_EQ(clip_for_message("line1\nFAKE LOG LINE\r\x1b[31m", 100), "line1 FAKE LOG LINE  [31m");
   EXPECT_EQ(clip_for_message("abcdef", 3), "abc...");
   EXPECT_EQ(clip_for_message("abc", 3), "abc");
+  EXPECT_EQ(clip_for_message("caf\xc3\xa9 \xff\xfe ok\x7f", 100), "caf\xc3\xa9 ?? ok ");  // valid UTF-8 kept
+  EXPECT_EQ(clip_for_message("\xed\xa0\x80 \xc0\xaf", 100), "??? ??");  // a surrogate, an overlong slash
 }
