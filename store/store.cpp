@@ -435,12 +435,12 @@ void Store::set_hold(const Hold& hold, std::chrono::seconds duration) {
 
 std::optional<Hold> Store::find_hold(const std::string& scope, const std::string& name) {
   Stmt s(db_,
-         std::string("SELECT kind, reason, since, until, until > ") + kNow +
-             ", CAST(round((julianday(until) - julianday('now')) * 86400) AS INTEGER) FROM hold WHERE scope=? AND name=?",
+         "SELECT kind, reason, since, until, CAST(round((julianday(until) - julianday('now')) * 86400000) AS INTEGER) "
+         "FROM hold WHERE scope=? AND name=?",
          path_);
   s.bind(1, scope).bind(2, name);
   if (!s.step()) return std::nullopt;
-  Hold h{scope, name, s.text(0), s.text(1), s.text(2), s.text(3), s.integer(4) != 0, std::chrono::seconds(s.integer(5))};
+  Hold h{scope, name, s.text(0), s.text(1), s.text(2), s.text(3), std::chrono::milliseconds(s.integer(4))};
   return h;
 }
 

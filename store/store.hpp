@@ -62,8 +62,8 @@ struct Hold {
   std::string reason;  // the error that caused it, e.g. the SOAP fault text
   std::string since;   // UTC ISO 8601
   std::string until;   // UTC ISO 8601: no new try before this
-  bool active = false;              // until is still in the future
-  std::chrono::seconds remaining{0};  // until - now (negative once past)
+  std::chrono::milliseconds remaining{0};  // until - now (negative once past)
+  bool active() const { return remaining.count() > 0; }
 };
 
 class Store {

@@ -121,8 +121,8 @@ std::string describe_hold(const store::Hold& h) {
 std::optional<store::Hold> active_hold(store::Store& store, const std::string& job,
                                        const std::optional<store::Hold>& target_hold) {
   std::optional<store::Hold> job_hold = store.find_hold("job", job);
-  if (job_hold && job_hold->active) return job_hold;
-  if (target_hold && target_hold->active) return target_hold;
+  if (job_hold && job_hold->active()) return job_hold;
+  if (target_hold && target_hold->active()) return target_hold;
   return std::nullopt;
 }
 
@@ -475,8 +475,9 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   if (std::optional<store::Hold> hold = active_hold(store, job.name, target_hold)) {
     report.held = true;
     report.error = describe_hold(*hold);
-    report.retry_in = std::chrono::duration_cast<Millis>(hold->remaining);
-    spdlog::warn("job {}: not run, {} (next try in {} s)", job.name, report.error, hold->remaining.count());
+    report.retry_in = hold->remaining;
+    spdlog::warn("job {}: not run, {} (next try in {} s)", job.name, report.error,
+                 std::chrono::duration_cast<std::chrono::seconds>(hold->remaining).count());
     co_return report;
   }
 

@@ -139,11 +139,11 @@ TEST_F(StoreTest, HoldsAreSetExtendedFoundAndCleared) {
   s.set_hold(h, std::chrono::seconds(3600));
   auto found = s.find_hold("target", "its");
   ASSERT_TRUE(found);
-  EXPECT_TRUE(found->active);
+  EXPECT_TRUE(found->active());
   EXPECT_EQ(found->reason, "SOAP Fault a:InvalidSecurity");
-  EXPECT_GT(found->remaining.count(), 3500);
+  EXPECT_GT(found->remaining, std::chrono::seconds(3500));
   s.set_hold(h, std::chrono::seconds(-5));  // lapsed: still recorded, no longer in force
-  EXPECT_FALSE(s.find_hold("target", "its")->active);
+  EXPECT_FALSE(s.find_hold("target", "its")->active());
   EXPECT_FALSE(s.find_hold("job", "its"));
   s.clear_hold("target", "its");
   EXPECT_FALSE(s.find_hold("target", "its"));
