@@ -206,6 +206,11 @@ DatagramSocket::~DatagramSocket() {
   unlink(path_.c_str());
 }
 
+void DatagramSocket::drain() {
+  std::string buf(64 * 1024, '\0');
+  for (ssize_t n; (n = recv(fd_, buf.data(), buf.size(), MSG_DONTWAIT)) > 0;) seen.emplace_back(buf.data(), static_cast<std::size_t>(n));
+}
+
 bool DatagramSocket::wait_for(const std::function<bool(const std::string&)>& match, std::chrono::milliseconds deadline) {
   auto until = std::chrono::steady_clock::now() + deadline;
   while (std::chrono::steady_clock::now() < until) {

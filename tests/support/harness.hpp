@@ -79,6 +79,8 @@ class DatagramSocket {
   DatagramSocket& operator=(const DatagramSocket&) = delete;
   // Reads datagrams until one satisfies `match` or the deadline passes; keeps all in `seen`.
   bool wait_for(const std::function<bool(const std::string&)>& match, std::chrono::milliseconds deadline);
+  // Reads every datagram already queued (after the sender exited, that is all it sent).
+  void drain();
   std::vector<std::string> seen;
 
  private:
