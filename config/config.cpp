@@ -24,6 +24,8 @@ const std::set<std::string> kRoleTypes = {
 const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 // sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
 constexpr std::size_t kMaxUnixSocketPath = 107;
+// A secret is one line: a password, an API key. Anything larger is a mistake.
+constexpr std::size_t kMaxSecretBytes = 64 * 1024;
 
 // Shared state of one load: where messages point and how paths resolve.
 struct Context {
@@ -46,6 +48,14 @@ std::string describe(const YAML::Node& node) {
   if (node.IsSequence()) return "a list";
   if (node.IsMap()) return "a mapping";
   return "nothing";
+}
+
+// A mapping key as text; YAML also allows lists and mappings as keys.
+std::string key_text(const Context& ctx, const YAML::Node& key, const std::string& parent_path) {
+  if (!key.IsScalar()) {
+    ctx.error(key, parent_path.empty() ? "(top level)" : parent_path, "keys must be plain names, got " + describe(key));
+  }
+  return key.Scalar();
 }
 
 // Reads one YAML mapping, remembering which keys were used so that unknown
@@ -133,11 +143,21 @@ class MapReader {
     YAML::Node n = node(key);
     std::string path = expand_env(raw, n, child_path(key));
     if (fs::path(path).is_relative()) path = (fs::path(ctx_.base_dir) / path).lexically_normal().string();
+    // Only regular files, and only so much: a path to /dev/zero, a FIFO or a
+    // huge file must be an error, not a hang or an exhausted memory.
+    std::error_code ec;
+    fs::file_status st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) ctx_.error(n, child_path(key), "cannot read secret file '" + path + "'");
+    if (!fs::is_regular_file(st)) ctx_.error(n, child_path(key), "secret file '" + path + "' is not a regular file");
     std::ifstream in(path, std::ios::binary);
     if (!in) ctx_.error(n, child_path(key), "cannot read secret file '" + path + "'");
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    std::string value = buffer.str();
+    std::string value(kMaxSecretBytes + 1, '\0');
+    in.read(value.data(), static_cast<std::streamsize>(value.size()));
+    value.resize(static_cast<std::size_t>(in.gcount()));
+    if (value.size() > kMaxSecretBytes) {
+      ctx_.error(n, child_path(key), "secret file '" + path + "' is larger than " +
+                                         std::to_string(kMaxSecretBytes / 1024) + " KiB");
+    }
     while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
     if (value.empty()) ctx_.error(n, child_path(key), "secret file '" + path + "' is empty");
     if (value.find_first_of("\r\n") != std::string::npos) {
@@ -149,7 +169,7 @@ class MapReader {
   // Rejects keys this reader never asked for.
   void finish() const {
     for (const auto& entry : node_) {
-      std::string key = entry.first.as<std::string>();
+      std::string key = key_text(ctx_, entry.first, path_);
       if (!used_.count(key)) ctx_.error(entry.first, child_path(key), "unknown key");
     }
   }
@@ -400,6 +420,10 @@ bool parse_duration(const std::string& text, Millis& out) {
   return true;
 }
 
+namespace {
+Config read_config(const Context& ctx, const YAML::Node& root);
+}  // namespace
+
 Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir) {
   Context ctx{name, base_dir};
   YAML::Node root;
@@ -410,9 +434,22 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
                       ": invalid YAML: " + e.msg);
   }
   if (!root.IsDefined() || root.IsNull()) throw ConfigError(name + ": the file is empty");
+  try {
+    return read_config(ctx, root);
+  } catch (const YAML::Exception& e) {
+    // Every shape the readers expect is checked with a precise message; this
+    // is the net under them, so that yaml-cpp's own errors still name the place.
+    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": unexpected YAML structure: " + e.msg);
+  }
+}
 
+namespace {
+
+Config read_config(const Context& ctx, const YAML::Node& root) {
+  const std::string& base_dir = ctx.base_dir;
   Config cfg;
-  cfg.path = name;
+  cfg.path = ctx.file;
   MapReader r(ctx, root, "");
   cfg.state_db = r.string("state_db", cfg.state_db);
   if (cfg.state_db.empty()) ctx.error(r.node("state_db"), "state_db", "must not be empty");
@@ -435,13 +472,13 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
   YAML::Node sources = r.node("sources");
   if (!sources.IsMap() || sources.size() == 0) ctx.error(sources.IsDefined() ? sources : root, "sources", "expected a mapping of at least one source");
   for (const auto& entry : sources) {
-    std::string key = entry.first.as<std::string>();
+    std::string key = key_text(ctx, entry.first, "sources");
     cfg.sources.emplace(key, read_source(ctx, key, entry.second));
   }
   YAML::Node targets = r.node("targets");
   if (!targets.IsMap() || targets.size() == 0) ctx.error(targets.IsDefined() ? targets : root, "targets", "expected a mapping of at least one target");
   for (const auto& entry : targets) {
-    std::string key = entry.first.as<std::string>();
+    std::string key = key_text(ctx, entry.first, "targets");
     cfg.targets.emplace(key, read_target(ctx, key, entry.second));
   }
   YAML::Node jobs = r.node("jobs");
@@ -455,6 +492,8 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
   r.finish();
   return cfg;
 }
+
+}  // namespace
 
 Config load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -134,6 +134,29 @@ TEST_F(ConfigTest, SecretFilesMustExistAndHoldOneLine) {
   expect_error(minimal(), {"targets.its.password_file", "single line"});
 }
 
+TEST_F(ConfigTest, SecretFilesMustBeSmallRegularFiles) {
+  // A path to a device or a directory must fail at once, not hang or fill memory.
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("password_file: pw"), 17, "password_file: /dev/zero");
+  expect_error(yaml, {"test.yaml:9:", "targets.its.password_file", "'/dev/zero' is not a regular file"});
+  yaml = minimal();
+  yaml.replace(yaml.find("password_file: pw"), 17, "password_file: " + dir_.string());
+  expect_error(yaml, {"targets.its.password_file", "is not a regular file"});
+  write("pw", std::string(64 * 1024 + 1, 'x'));
+  expect_error(minimal(), {"targets.its.password_file", "larger than 64 KiB"});
+  write("pw", std::string(64 * 1024, 'x'));
+  EXPECT_EQ(load(minimal()).targets.at("its").password.reveal().size(), 64u * 1024);
+}
+
+TEST_F(ConfigTest, NonScalarKeysAreRefusedWithTheirPlace) {
+  // Found by fuzz_config: a list or mapping as a key threw yaml-cpp's bare "bad conversion".
+  expect_error("sources: {[a]: x}\n", {"test.yaml:1:11", "sources", "keys must be plain names, got a list"});
+  std::string yaml = minimal();
+  yaml.insert(yaml.find("    api_key_file"), "    {q: 1}: 2\n");
+  expect_error(yaml, {"test.yaml:4:5", "sources.lt", "keys must be plain names, got a mapping"});
+  expect_error(minimal() + "? [x]\n: 1\n", {"(top level)", "keys must be plain names, got a list"});
+}
+
 TEST_F(ConfigTest, InvalidYamlNamesThePosition) {
   expect_error("sources: [\n  - a\n", {"test.yaml:", "invalid YAML"});
   expect_error("", {"test.yaml", "empty"});
