@@ -98,7 +98,7 @@ std::string describe_error_body(int http_status, std::string_view body) {
   }
   const json::object& root = doc.as_object();
   std::string error = string_field(root, {"error"});
-  if (!error.empty()) out += " " + error;
+  if (!error.empty()) out += " " + clip_for_message(error, 120);
   if (auto* details = root.if_contains("details"); details && details->is_object()) {
     const json::object& d = details->as_object();
     for (std::string_view key : {"message", "description"}) {
@@ -106,7 +106,13 @@ std::string describe_error_body(int http_status, std::string_view body) {
       if (!text.empty()) out += ": " + clip_for_message(text);
     }
     if (auto* errors = d.if_contains("errors"); errors && errors->is_array()) {
-      for (const auto& e : errors->as_array()) out += ": " + clip_for_message(json::serialize(e));
+      // A handful is enough to diagnose; a peer could send thousands.
+      constexpr std::size_t kMaxErrorsShown = 5;
+      const json::array& list = errors->as_array();
+      for (std::size_t i = 0; i < list.size() && i < kMaxErrorsShown; ++i) {
+        out += ": " + clip_for_message(json::serialize(list[i]));
+      }
+      if (list.size() > kMaxErrorsShown) out += " (and " + std::to_string(list.size() - kMaxErrorsShown) + " more)";
     }
   } else if (error.empty()) {
     out += ": " + clip_for_message(body);

@@ -10,6 +10,10 @@
 namespace rostersync::sync::soap {
 namespace {
 
+// Longest text kept from any one element of a response (a fault string, a
+// status description); itslearning's own are a sentence long.
+constexpr std::size_t kMaxPeerText = 1000;
+
 using DocPtr = std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)>;
 
 bool is(const xmlNode* n, std::string_view ns, std::string_view name) {
@@ -41,7 +45,10 @@ std::string text(const xmlNode* n) {
   xmlFree(content);
   auto first = out.find_first_not_of(" \t\r\n");
   if (first == std::string::npos) return {};
-  return out.substr(first, out.find_last_not_of(" \t\r\n") - first + 1);
+  // Everything read here ends up in logs and the database: made safe (no
+  // control characters, valid UTF-8) and bounded where it enters.
+  return clip_for_message(std::string_view(out).substr(first, out.find_last_not_of(" \t\r\n") - first + 1),
+                          kMaxPeerText);
 }
 
 // Fault children are unqualified in SOAP 1.1, but some stacks qualify them.

@@ -117,3 +117,14 @@ TEST(Nrps, LtiaasErrorEnvelopeBecomesOneReadableLine) {
   EXPECT_EQ(describe_error_body(400, R"({"status":400,"error":"Bad Request","details":{"errors":["limit must be >= 1"]}})"),
             R"(HTTP 400 Bad Request: "limit must be >= 1")");
 }
+
+TEST(Nrps, ErrorEnvelopeFromAHostilePeerStaysOneCleanBoundedLine) {
+  // Found by fuzz_roster_page: `error` went into the line raw.
+  EXPECT_EQ(describe_error_body(400, "{\"error\":\"Bad\\nforged line\\u001b[31m\x7f\"}"),
+            "HTTP 400 Bad forged line [31m ");
+  std::string many = R"({"error":"Bad Request","details":{"errors":[)";
+  for (int i = 0; i < 1000; ++i) many += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
+  many += "]}}";
+  std::string text = describe_error_body(400, many);
+  EXPECT_EQ(text, R"(HTTP 400 Bad Request: "0": "1": "2": "3": "4" (and 995 more))");
+}

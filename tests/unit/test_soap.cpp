@@ -153,6 +153,25 @@ TEST(SoapParser, ServerFaultIsRetryable) {
   EXPECT_NE(out.error.find("Timeout expired"), std::string::npos);
 }
 
+TEST(SoapParser, PeerTextIsMadeSafeAndBoundedBeforeItReachesAMessage) {
+  // Found by fuzz_soap_response: a character reference put a raw newline (a
+  // forged log line) and DEL into the fault text.
+  std::string fault = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>)"
+                      "<faultcode>s:Server</faultcode><faultstring>Timeout&#10;[error] forged&#x7f;&#13;x</faultstring>"
+                      "</s:Fault></s:Body></s:Envelope>";
+  auto out = interpret_response(500, fault, 1);
+  EXPECT_EQ(out.kind, BatchOutcome::Kind::fault);
+  EXPECT_EQ(out.error, "SOAP Fault s:Server: Timeout [error] forged  x (HTTP 500)");
+
+  std::string long_text(5000, 'x');
+  auto failed = interpret_response(200, response(
+      "<statusInfo><codeMajor>failure</codeMajor><severity>error</severity><description>"
+      R"(<text xmlns="http://www.imsglobal.org/services/common/imsCommonSchema_v1p0">)" + long_text +
+      "&#10;</text></description></statusInfo>"), 1);
+  ASSERT_EQ(failed.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(failed.item_errors[0], "failure/error: " + std::string(1000, 'x') + "...");
+}
+
 TEST(SoapParser, UnreadableBodies) {
   EXPECT_EQ(interpret_response(503, "<html>Service Unavailable</html", 1).kind, BatchOutcome::Kind::fault);
   EXPECT_EQ(interpret_response(200, "", 1).kind, BatchOutcome::Kind::unknown);
