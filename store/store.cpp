@@ -216,11 +216,19 @@ Store::Store(const std::string& path, Mode mode) : path_(path) {
   }
   sqlite3_busy_timeout(db_, 5000);
   if (mode == Mode::read_write) {
-    exec("PRAGMA journal_mode=WAL");
-    // FULL: a commit is on disk before COMMIT returns, so an id reported as
-    // committed survives a power cut too (NORMAL could lose the last commits).
-    exec("PRAGMA synchronous=FULL");
-    migrate();
+    // A throwing constructor runs no destructor: close the handle here (found
+    // by LeakSanitizer when a newer schema was refused).
+    try {
+      exec("PRAGMA journal_mode=WAL");
+      // FULL: a commit is on disk before COMMIT returns, so an id reported as
+      // committed survives a power cut too (NORMAL could lose the last commits).
+      exec("PRAGMA synchronous=FULL");
+      migrate();
+    } catch (...) {
+      sqlite3_close(db_);
+      db_ = nullptr;
+      throw;
+    }
   }
 }
 
