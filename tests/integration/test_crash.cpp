@@ -25,8 +25,17 @@ TEST(Crash, TwentyFiveKillsDuringALargeSyncLoseAndDuplicateNothing) {
   std::mt19937 rng(20261123);
   int kills_with_sends_unrecorded = 0;
   for (int kill = 0; kill < 25; ++kill) {
+    // Each life is killed a random 0-150 ms after it has sent its first batch,
+    // so every kill lands mid-run however slow start-up is (a sanitizer
+    // build starts several times slower).
+    long long calls_before = sim.state().at("create_calls").as_int64();
     rostersync::daemon::ChildProcess p({ROSTERSYNC_BIN, "--config", ws.config_path(), "sync"}, false);
-    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(40, 400)(rng)));
+    auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (sim.state().at("create_calls").as_int64() == calls_before) {
+      ASSERT_FALSE(p.wait(2ms).has_value()) << "life " << kill << " ended before sending: the sync is too small";
+      ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "life " << kill << " sent nothing in 60 s";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 150)(rng)));
     p.signal(SIGKILL);
     ASSERT_TRUE(p.wait(10s).has_value());
     // itslearning applied more than the database recorded: the kill landed
