@@ -26,6 +26,8 @@ const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "err
 constexpr std::size_t kMaxUnixSocketPath = 107;
 // A secret is one line: a password, an API key. Anything larger is a mistake.
 constexpr std::size_t kMaxSecretBytes = 64 * 1024;
+// itslearning's identifiers (sync ids, usernames) hold at most 255 characters.
+constexpr std::size_t kMaxIdentifierBytes = 255;
 
 // Shared state of one load: where messages point and how paths resolve.
 struct Context {
@@ -90,6 +92,20 @@ class MapReader {
   std::string required_string(const std::string& key) {
     std::string value = string(key, "", true);
     if (value.empty()) ctx_.error(node(key), child_path(key), "must not be empty");
+    return value;
+  }
+
+  // A value itslearning receives as an identifier or in the SOAP header: a
+  // control character would make the XML invalid and an over-long value is
+  // refused, and either would block every job on the target, so both are
+  // caught here. An optional one is "" when absent.
+  std::string identifier(const std::string& key, std::size_t max_bytes, bool required = true) {
+    std::string value = required ? required_string(key) : string(key, "");
+    auto bad = std::find_if(value.begin(), value.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; });
+    if (bad != value.end()) ctx_.error(node(key), child_path(key), "must not contain control characters");
+    if (value.size() > max_bytes) {
+      ctx_.error(node(key), child_path(key), "longer than " + std::to_string(max_bytes) + " bytes");
+    }
     return value;
   }
 
@@ -268,7 +284,7 @@ Target read_target(const Context& ctx, const std::string& name, const YAML::Node
   t.http = read_http(r);
   t.endpoint = r.required_string("endpoint");
   check_url(r, "endpoint", t.endpoint, t.http.allow_insecure_http);
-  t.username = r.required_string("username");
+  t.username = r.identifier("username", kMaxIdentifierBytes);
   t.password = r.secret_file("password_file");
   t.in_flight_budget = static_cast<int>(r.integer("in_flight_budget", t.in_flight_budget, 1, 1000));
   t.force_large_batches = r.boolean("force_large_batches", false);
@@ -341,7 +357,7 @@ Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, cons
   j.page_limit = static_cast<int>(r.integer("page_limit", j.page_limit, 1, 10'000));
   j.max_pages = static_cast<int>(r.integer("max_pages", j.max_pages, 1, 1'000'000));
   j.max_members = static_cast<int>(r.integer("max_members", j.max_members, 1, 100'000'000));
-  j.hierarchy_id = r.required_string("hierarchy_id");
+  j.hierarchy_id = r.identifier("hierarchy_id", kMaxIdentifierBytes);
 
   std::string field = r.string("person_key", "lis_person_sourcedid");
   if (field == "lis_person_sourcedid") j.person_key = PersonKeyField::lis_person_sourcedid;
@@ -351,7 +367,7 @@ Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, cons
     ctx.error(r.node("person_key"), r.child_path("person_key"),
               "expected lis_person_sourcedid, user_id or email, got '" + field + "'");
   }
-  j.person_key_prefix = r.string("person_key_prefix", "");
+  j.person_key_prefix = r.identifier("person_key_prefix", 64, false);
   j.role_map = read_role_map(r);
   j.skip_test_users = r.boolean("skip_test_users", true);
   j.interval = r.duration("interval", j.interval);

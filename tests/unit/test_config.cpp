@@ -148,6 +148,22 @@ TEST_F(ConfigTest, SecretFilesMustBeSmallRegularFiles) {
   EXPECT_EQ(load(minimal()).targets.at("its").password.reveal().size(), 64u * 1024);
 }
 
+TEST_F(ConfigTest, IdentifiersSentToItslearningAreCheckedAtLoad) {
+  // A control character or an over-long id would be refused by itslearning
+  // for every batch and block the target; say so at load instead.
+  expect_error(minimal("", "    person_key_prefix: \"a\\u0001b\"\n"),
+               {"test.yaml:16:", "jobs[0].person_key_prefix", "control characters"});
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("hierarchy_id: h1"), 16, "hierarchy_id: " + std::string(256, 'h'));
+  expect_error(yaml, {"jobs[0].hierarchy_id", "longer than 255 bytes"});
+  yaml = minimal();
+  yaml.replace(yaml.find("username: u"), 11, "username: \"u\\tv\"");
+  expect_error(yaml, {"targets.its.username", "control characters"});
+  yaml = minimal();
+  yaml.replace(yaml.find("hierarchy_id: h1"), 16, "hierarchy_id: " + std::string(255, 'h'));
+  EXPECT_EQ(load(yaml).jobs[0].hierarchy_id.size(), 255u);
+}
+
 TEST_F(ConfigTest, NonScalarKeysAreRefusedWithTheirPlace) {
   // Found by fuzz_config: a list or mapping as a key threw yaml-cpp's bare "bad conversion".
   expect_error("sources: {[a]: x}\n", {"test.yaml:1:11", "sources", "keys must be plain names, got a list"});
