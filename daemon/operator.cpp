@@ -1,4 +1,5 @@
 #include "daemon/operator.hpp"
+#include "sync/redact.hpp"
 
 #include <boost/json.hpp>
 
@@ -74,7 +75,9 @@ void print(const Table& t, bool as_json) {
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s;
     for (std::size_t c = 0; c < cells.size(); ++c) {
-      std::string text = cells[c].size() > 60 ? cells[c].substr(0, 57) + "..." : cells[c];
+      // Cells hold roster text from the network: a terminal gets no control
+      // characters from them, and a cut never splits a UTF-8 sequence.
+      std::string text = sync::clip_for_message(cells[c], cells[c].size() > 60 ? 57 : 60);
       s += text + std::string(c + 1 < cells.size() ? width[c] - std::min(width[c], text.size()) + 2 : 0, ' ');
     }
     std::cout << s << "\n";

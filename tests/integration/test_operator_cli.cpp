@@ -18,6 +18,10 @@ class OperatorCli : public ::testing::Test {
     sim_->post("/_sim/rosters/course-1-key/members",
                R"([{"user_id":"ghost","lis_person_sourcedid":"sis-ghost","roles":["Learner"]}])");
     sim_->post("/_sim/faults", R"({"reject_persons": ["sis-ghost"]})");
+    // One course-2 member whose fields carry terminal escapes (skipped: its
+    // person key is not valid XML text).
+    sim_->post("/_sim/rosters/course-2-key/members",
+               R"([{"user_id":"evil\u001b[2J\nforged","lis_person_sourcedid":"sis-evil\u0007","roles":["Learner"]}])");
     ws_->configure(*sim_, course_jobs(2));
     ASSERT_EQ(ws_->rostersync({"sync"}), 1);  // course-1 ends partial
   }
@@ -88,6 +92,17 @@ TEST_F(OperatorCli, MembersShowsIdsAndStates) {
   EXPECT_EQ(failed, 1);
   EXPECT_EQ(ws_->rostersync({"members"}), 2);  // --job is required
   EXPECT_EQ(ws_->rostersync({"members", "--job", "nope"}), 2);
+}
+
+TEST_F(OperatorCli, TablesNeverPassControlCharactersToTheTerminal) {
+  auto rows = json_of({"members", "--job", "course-2", "--json"});
+  ASSERT_EQ(rows.size(), 21u);
+  auto [rc, table] = ws_->rostersync_output({"members", "--job", "course-2"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(table.find("evil [2J forged"), std::string::npos) << table;
+  EXPECT_NE(table.find("invalid_person_key"), std::string::npos) << table;
+  EXPECT_EQ(table.find('\x1b'), std::string::npos);
+  EXPECT_EQ(table.find('\a'), std::string::npos);
 }
 
 TEST_F(OperatorCli, FailuresCarryTheLastError) {
