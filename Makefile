@@ -1,10 +1,14 @@
 # The two newcomer commands (see README): `make demo` and `make test`.
 # Both install missing Debian packages, configure and build first.
 # CI sets CI=true, which selects the preset that turns warnings into errors.
+# CI also runs `make sanitize` (the whole suite under ASan + UBSan) and
+# `make fuzz` (a short libFuzzer run of each parser target, with clang).
 PRESET ?= $(if $(CI),ci,dev)
 BUILD_DIR := build/$(PRESET)
+# Seconds each fuzz target runs under `make fuzz`.
+FUZZ_SECONDS ?= 30
 
-.PHONY: demo test build deps clean
+.PHONY: demo test build deps sanitize fuzz clean
 
 demo: build
 	$(BUILD_DIR)/daemon/rostersync demo
@@ -18,6 +22,17 @@ build: deps
 
 deps:
 	scripts/install-deps
+
+sanitize: deps
+	cmake --preset asan
+	cmake --build --preset asan
+	ctest --preset asan
+
+fuzz:
+	scripts/install-deps fuzz
+	cmake --preset fuzz -DROSTERSYNC_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build --preset fuzz
+	ctest --preset fuzz
 
 clean:
 	rm -rf build

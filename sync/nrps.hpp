@@ -30,7 +30,7 @@ struct RosterPage {
   std::string context_id;
   std::vector<Member> members;
   std::optional<std::string> next;  // LTIAAS's `next`, exactly as received
-  int malformed_members = 0;        // entries without a usable user_id or roles
+  int malformed_members = 0;        // entries without a usable user_id or a roles array
 };
 
 Result<RosterPage> parse_roster_page(std::string_view body);
