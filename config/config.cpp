@@ -455,8 +455,9 @@ Config load_string(const std::string& yaml, const std::string& name, const std::
   } catch (const YAML::Exception& e) {
     // Every shape the readers expect is checked with a precise message; this
     // is the net under them, so that yaml-cpp's own errors still name the place.
-    throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                      ": unexpected YAML structure: " + e.msg);
+    std::string where = e.mark.is_null() ? name
+                                         : name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1);
+    throw ConfigError(where + ": unexpected YAML structure: " + e.msg);
   }
 }
 
