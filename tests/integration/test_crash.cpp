@@ -15,7 +15,6 @@
 
 using namespace rostersync::testing;
 using namespace std::chrono_literals;
-namespace json = boost::json;
 
 TEST(Crash, TwentyFiveKillsDuringALargeSyncLoseAndDuplicateNothing) {
   constexpr int kCourses = 8;
@@ -53,19 +52,7 @@ TEST(Crash, TwentyFiveKillsDuringALargeSyncLoseAndDuplicateNothing) {
   }
   ASSERT_LT(runs, 5);
 
-  std::map<std::string, std::string> hierarchy_of_key;
-  for (int c = 1; c <= kCourses; ++c) hierarchy_of_key["course-" + std::to_string(c) + "-key"] = "h-" + std::to_string(c);
-  auto expected = expected_memberships(sim.rosters(), hierarchy_of_key);
-  std::size_t ids = 0;
-  EXPECT_EQ(sim_memberships(sim, &ids), expected);
-  EXPECT_EQ(ids, expected.size()) << "a pair got a second id";
-  json::object state = sim.state();
-  std::set<std::string> created;
-  for (const auto& row : ws.rows("SELECT membership_id FROM membership WHERE state='created'")) created.insert(row[0]);
-  for (const auto& v : state.at("memberships").as_array()) {
-    EXPECT_TRUE(created.count(std::string(v.as_object().at("id").as_string()))) << v;
-  }
-  EXPECT_EQ(created.size(), expected.size());
+  expect_exact_state(sim, ws, kCourses);
   EXPECT_EQ(ws.rows("PRAGMA integrity_check")[0][0], "ok");
   EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE outcome='running'"), 0);
   EXPECT_GE(ws.count("SELECT count(*) FROM run WHERE outcome='interrupted'"), 20);  // the killed runs, closed on restart

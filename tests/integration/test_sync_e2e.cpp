@@ -17,12 +17,6 @@ namespace {
 
 using Triple = std::tuple<std::string, std::string, std::string>;
 
-std::map<std::string, std::string> hierarchies(int n) {
-  std::map<std::string, std::string> out;
-  for (int c = 1; c <= n; ++c) out["course-" + std::to_string(c) + "-key"] = "h-" + std::to_string(c);
-  return out;
-}
-
 std::set<Triple> sim_memberships(const json::object& state) {
   std::set<Triple> out;
   for (const auto& v : state.at("memberships").as_array()) {
@@ -57,7 +51,7 @@ TEST(SyncEndToEnd, FirstSyncCreatesExactlyOneMembershipPerEligibleMemberWithTheR
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
 
   auto state = sim.state();
-  auto expected = expected_memberships(sim.rosters(), hierarchies(4));
+  auto expected = expected_memberships(sim.rosters(), course_hierarchies(4));
   ASSERT_EQ(expected.size(), 4u * (60 - 4));  // 4 members per course are skipped by design
   EXPECT_EQ(sim_memberships(state), expected);
   EXPECT_EQ(state.at("memberships").as_array().size(), expected.size());  // one id per pair

@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <gtest/gtest.h>
+
 #include <poll.h>
 #include <sqlite3.h>
 #include <sys/socket.h>
@@ -159,6 +161,29 @@ std::vector<JobSpec> course_jobs(int n, const std::string& extra) {
     jobs.push_back({"course-" + std::to_string(c), "course-" + std::to_string(c) + "-key", "h-" + std::to_string(c), extra});
   }
   return jobs;
+}
+
+std::map<std::string, std::string> course_hierarchies(int n) {
+  std::map<std::string, std::string> out;
+  for (int c = 1; c <= n; ++c) out["course-" + std::to_string(c) + "-key"] = "h-" + std::to_string(c);
+  return out;
+}
+
+void expect_exact_state(const Simulator& sim, const Workspace& ws, int courses) {
+  auto expected = expected_memberships(sim.rosters(), course_hierarchies(courses));
+  std::size_t ids = 0;
+  EXPECT_EQ(sim_memberships(sim, &ids), expected);
+  EXPECT_EQ(ids, expected.size()) << "a pair got a second id";
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='created'"), static_cast<long long>(expected.size()));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM (SELECT hierarchy_id, person_key FROM membership "
+                     "GROUP BY 1, 2 HAVING count(*) > 1)"), 0);
+  std::set<std::string> created;
+  for (const auto& row : ws.rows("SELECT membership_id FROM membership WHERE state='created'")) created.insert(row[0]);
+  json::object state = sim.state();  // kept: a range-for over a temporary's member would dangle
+  for (const auto& v : state.at("memberships").as_array()) {
+    std::string id(v.as_object().at("id").as_string());
+    EXPECT_TRUE(created.count(id)) << "itslearning holds " << id << ", not stored as created";
+  }
 }
 
 std::set<std::tuple<std::string, std::string, std::string>> expected_memberships(

@@ -102,4 +102,12 @@ std::vector<JobSpec> course_jobs(int n, const std::string& extra = "");
 std::set<std::tuple<std::string, std::string, std::string>> expected_memberships(
     const boost::json::object& rosters, const std::map<std::string, std::string>& hierarchy_of_key);
 
+// What course_jobs(n) maps: roster key course-<i>-key -> hierarchy h-<i>.
+std::map<std::string, std::string> course_hierarchies(int n);
+
+// The end state every convergence test requires after syncing course_jobs(n):
+// itslearning holds exactly the expected memberships, no pair has a second id
+// (in the simulator or the database), and every id it holds is stored as created.
+void expect_exact_state(const Simulator& sim, const Workspace& ws, int courses);
+
 }  // namespace rostersync::testing
