@@ -2,7 +2,6 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/buffers_iterator.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
@@ -87,6 +86,25 @@ void begin_shutdown(int signo, sync::Engine& engine, asio::steady_timer& grace_t
   });
 }
 
+// Completion handler for a top-level coroutine. An exception that escapes one
+// is a bug or a failure nothing below could handle: it is logged and stops
+// the event loop, so the process exits non-zero (and systemd restarts it)
+// instead of living on with a dead scheduler behind a live control socket.
+auto stop_on_exception(asio::io_context& ioc, const char* what, bool& failed) {
+  return [&ioc, what, &failed](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("{} failed: {}; stopping", what, ex.what());
+    } catch (...) {
+      spdlog::critical("{} failed with an unknown exception; stopping", what);
+    }
+    failed = true;
+    ioc.stop();
+  };
+}
+
 void print_progress(const sync::Progress& p) {
   std::fprintf(stderr, "\r\033[K  %-16s page %-4d members %-6d queued %-6d created %-6d failed %-4d", p.job.c_str(),
                p.pages, p.members, p.queued, p.created, p.failed);
@@ -138,7 +156,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
       if (ec) return;
       begin_shutdown(signo, engine, grace, cfg.shutdown_grace);
     });
-    bool all_ok = true;
+    bool all_ok = true, crashed = false;
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
@@ -152,8 +170,9 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
           signals.cancel();
           grace.cancel();
         },
-        asio::detached);
+        stop_on_exception(ioc, "the sync", crashed));
     ioc.run();
+    if (crashed) return kExitRuntime;
     return all_ok ? kExitOk : kExitJobFailed;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
@@ -300,12 +319,14 @@ asio::awaitable<void> serve_control_client(local::socket socket, const ControlHa
   deadline.cancel();
 }
 
-asio::awaitable<void> accept_control_clients(local::acceptor& acceptor, const ControlHandler& handle) {
+asio::awaitable<void> accept_control_clients(local::acceptor& acceptor, const ControlHandler& handle, bool& crashed) {
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(nothrow);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) continue;
-    asio::co_spawn(acceptor.get_executor(), serve_control_client(std::move(socket), handle), asio::detached);
+    auto& ioc = static_cast<asio::io_context&>(acceptor.get_executor().context());
+    asio::co_spawn(ioc, serve_control_client(std::move(socket), handle),
+                   stop_on_exception(ioc, "a control request", crashed));
   }
 }
 
@@ -321,6 +342,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     asio::steady_timer wake(ioc);
     asio::steady_timer grace(ioc);
     bool stopping = false, reload_requested = false, resync_all = false;
+    bool crashed = false;  // a top-level coroutine died: exit non-zero
     std::set<std::string> resync_jobs;  // `rostersync resync --job`, served between runs
     std::string running_job;            // "" while idle
 
@@ -361,7 +383,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       return {true, text};
     };
     std::optional<local::acceptor> control_socket = open_control_socket(ioc, cfg->control_socket);
-    if (control_socket) asio::co_spawn(ioc, accept_control_clients(*control_socket, on_request), asio::detached);
+    if (control_socket) asio::co_spawn(ioc, accept_control_clients(*control_socket, on_request, crashed),
+                                      stop_on_exception(ioc, "the control socket", crashed));
 
     asio::steady_timer watchdog(ioc);
     if (auto interval = Notifier::watchdog_interval()) {
@@ -376,7 +399,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
               if (!stopping) notify.watchdog();
             }
           },
-          asio::detached);
+          stop_on_exception(ioc, "the watchdog", crashed));
     }
 
     std::mt19937_64 rng(std::random_device{}());
@@ -457,7 +480,11 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             // A hold (blocked target, open breaker) sets the next try, even if sooner (a probe).
             if (report.retry_in) delay = std::max<std::chrono::milliseconds>(*report.retry_in, std::chrono::seconds(1));
             due[next->name] = Clock::now() + delay;
-            session.db.set_next_run(next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
+            try {  // only for `rostersync status`: a locked database must not stop the schedule
+              session.db.set_next_run(next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
+            } catch (const std::exception& e) {
+              spdlog::warn("job {}: next run time not recorded: {}", next->name, e.what());
+            }
             spdlog::info("job {}: next run in {}s", next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
           }
           stop_signals.cancel();
@@ -471,9 +498,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
           }
           spdlog::info("rostersync stopped");
         },
-        asio::detached);
+        stop_on_exception(ioc, "the scheduler", crashed));
     ioc.run();
-    return kExitOk;
+    return crashed ? kExitRuntime : kExitOk;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     return kExitRuntime;

@@ -471,8 +471,23 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   report.job = job.name;
 
   // A hold (configuration error, open breaker) means no run before its time.
-  std::optional<store::Hold> target_hold = store.find_hold("target", target.config->name);
-  if (std::optional<store::Hold> hold = active_hold(store, job.name, target_hold)) {
+  // The database may fail here (locked by another process for longer than the
+  // busy timeout, disk full): that ends this run as failed, visibly, and the
+  // caller schedules the next one.
+  std::optional<store::Hold> target_hold;
+  std::optional<store::Hold> hold;
+  try {
+    target_hold = store.find_hold("target", target.config->name);
+    hold = active_hold(store, job.name, target_hold);
+    if (!hold) report.run_id = store.begin_run(job.name);
+  } catch (const std::exception& e) {
+    report.outcome = store::RunOutcome::failed;
+    report.error = std::string("cannot start a run: ") + e.what();
+    report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    spdlog::error("job {}: {}", job.name, report.error);
+    co_return report;
+  }
+  if (hold) {
     report.held = true;
     report.error = describe_hold(*hold);
     report.retry_in = hold->remaining;
@@ -481,7 +496,6 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
     co_return report;
   }
 
-  report.run_id = store.begin_run(job.name);
   ScopedLogFields log_fields(job.name, report.run_id);
   RunState run(job, target, store, *this, report.run_id);
   run.progress.job = job.name;

@@ -11,6 +11,8 @@
 #include <functional>
 #include <thread>
 
+#include <sqlite3.h>
+
 #include "harness.hpp"
 
 using namespace rostersync::testing;
@@ -79,4 +81,40 @@ TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
       << ::testing::PrintToString(notify.seen);
   EXPECT_EQ(daemon.wait(30s), 0);
   EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE outcome='running'"), 0);
+}
+
+// Another process (a backup, an operator's sqlite3 shell) holds the write lock
+// on the state database for longer than the busy timeout. The run that cannot
+// write fails visibly with SQLite's message; the scheduler lives on, the next
+// resync runs once the lock is gone, and SIGTERM still stops the daemon.
+TEST(DaemonControl, LockedDatabaseFailsTheRunVisiblyAndTheDaemonGoesOn) {
+  Simulator sim({"--contexts", "1", "--members", "5"});
+  Workspace ws;
+  ws.configure(sim, {course_jobs(1, "    interval: 1h\n")[0]});
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, true, true);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 1, 30s));
+
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(ws.db().c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto [rc, out] = ws.rostersync_output({"resync"});
+  EXPECT_EQ(rc, 0) << out;
+  bool reported = false;
+  while (auto line = daemon.read_line(30s)) {
+    if (has(*line, "database is locked")) {
+      reported = true;
+      EXPECT_TRUE(has(*line, "course-1")) << *line;
+      break;
+    }
+  }
+  EXPECT_TRUE(reported) << "the failed run was not logged";
+  sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(blocker);
+
+  // Alive and working: the next resync really runs.
+  auto [rc2, out2] = ws.rostersync_output({"resync"});
+  EXPECT_EQ(rc2, 0) << out2;
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 2, 30s));
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
 }
