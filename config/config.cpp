@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include "config/domain/names.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <boost/url/parse.hpp>
@@ -17,11 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::set<std::string> kRoleTypes = {
-    "Learner", "Instructor", "ContentDeveloper", "Member", "Manager", "Mentor", "Administrator",
-    "TeachingAssistant", "01", "02", "03", "04", "05", "06", "07", "08", "Default", "Guest"};
-
-const std::set<std::string> kLogLevels = {"trace", "debug", "info", "warn", "error", "critical", "off"};
 // sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
 constexpr std::size_t kMaxUnixSocketPath = 107;
 // A secret is one line: a password, an API key. Anything larger is a mistake.
@@ -325,11 +322,9 @@ std::vector<RoleRule> read_role_map(MapReader& parent) {
     RoleRule rule;
     rule.lti = r.required_string("lti");
     rule.role_type = r.required_string("role_type");
-    if (!kRoleTypes.count(rule.role_type)) {
+    if (!is_one_of(kRoleTypes, rule.role_type)) {
       parent.ctx().error(r.node("role_type"), r.child_path("role_type"),
-                         "'" + rule.role_type +
-                             "' is not an IMS-ES roleType (Learner, Instructor, ContentDeveloper, Member, Manager, "
-                             "Mentor, Administrator, TeachingAssistant, 01..08, Default, Guest)");
+                         "'" + rule.role_type + "' is not an IMS-ES roleType (" + list_of(kRoleTypes) + ")");
     }
     r.finish();
     rules.push_back(std::move(rule));
@@ -472,8 +467,8 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
   if (cfg.state_db.empty()) ctx.error(r.node("state_db"), "state_db", "must not be empty");
   if (fs::path(cfg.state_db).is_relative()) cfg.state_db = (fs::path(base_dir) / cfg.state_db).lexically_normal().string();
   cfg.log_level = r.string("log_level", cfg.log_level);
-  if (!kLogLevels.count(cfg.log_level)) {
-    ctx.error(r.node("log_level"), "log_level", "expected trace, debug, info, warn, error, critical or off");
+  if (!is_one_of(kLogLevels, cfg.log_level)) {
+    ctx.error(r.node("log_level"), "log_level", "expected " + list_of(kLogLevels));
   }
 
   cfg.control_socket = r.string("control_socket", cfg.control_socket);

@@ -34,7 +34,8 @@
 #include "daemon/control.hpp"
 #include "daemon/journal.hpp"
 #include "daemon/notify.hpp"
-#include "sync/engine.hpp"
+#include "sync/io/engine.hpp"
+#include "sync/machines/scheduler.hpp"
 
 namespace rostersync::daemon {
 namespace asio = boost::asio;
@@ -140,9 +141,9 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     WriterSession session(cfg.state_db);
     // An operator asking for a sync wants a try now: lift the holds in its way.
     for (const auto* job : jobs) {
-      for (const auto& [scope, name] : {std::pair<std::string, std::string>{"job", job->name}, {"target", job->target}}) {
+      for (const auto& [scope, name] : {std::pair<HoldScope, std::string>{HoldScope::job, job->name}, {HoldScope::target, job->target}}) {
         if (auto hold = session.db.find_hold(scope, name)) {
-          spdlog::info("lifting the hold on {} {} for this sync (was: {})", scope, name, hold->reason);
+          spdlog::info("lifting the hold on {} {} for this sync (was: {})", to_string(scope), name, hold->reason);
           session.db.clear_hold(scope, name);
         }
       }
@@ -164,7 +165,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
             if (engine.stop_requested()) break;
             sync::JobReport report = co_await engine.run_job(*job);
             if (show_progress) std::fprintf(stderr, "\r\033[K");
-            all_ok = all_ok && report.outcome == store::RunOutcome::ok;
+            all_ok = all_ok && report.outcome == RunOutcome::ok;
           }
           all_ok = all_ok && !engine.stop_requested();
           signals.cancel();
@@ -210,6 +211,33 @@ std::string describe_changes(const config::Config& before, const config::Config&
   if (!removed.empty()) out += "removed:" + removed + "; ";
   if (!changed.empty()) out += "changed:" + changed + "; ";
   return out.empty() ? "no job changed (sources, targets or log level may have)" : out.substr(0, out.size() - 2);
+}
+
+// SIGHUP: loads `config_path` again. Returns the new configuration, or null
+// when it is invalid (the running one stays; the error is logged). Settings
+// that only a restart can change keep their running values.
+std::unique_ptr<config::Config> reload(const config::Config& running, const std::string& config_path, store::Store& db) {
+  std::unique_ptr<config::Config> fresh;
+  try {
+    fresh = std::make_unique<config::Config>(config::load_file(config_path));
+  } catch (const config::ConfigError& e) {
+    spdlog::error("reload: keeping the running configuration; {}", e.what());
+    return nullptr;
+  }
+  if (fresh->state_db != running.state_db) {
+    spdlog::warn("reload: state_db changed to {}; it takes effect only after a restart", fresh->state_db);
+    fresh->state_db = running.state_db;
+  }
+  if (fresh->control_socket != running.control_socket) {
+    spdlog::warn("reload: control_socket changed to {}; it takes effect only after a restart", fresh->control_socket);
+    fresh->control_socket = running.control_socket;
+  }
+  spdlog::info("reload: configuration {} applied: {}", config_path, describe_changes(running, *fresh));
+  if (int lifted = db.clear_holds()) {
+    spdlog::info("reload: lifted {} hold(s) on blocked jobs or targets; they are tried again now", lifted);
+  }
+  spdlog::set_level(spdlog::level::from_str(fresh->log_level));
+  return fresh;
 }
 
 std::string wall_clock_in(std::chrono::milliseconds delay) {
@@ -341,10 +369,17 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     auto engine = std::make_unique<sync::Engine>(ioc.get_executor(), *cfg, session.db);
     asio::steady_timer wake(ioc);
     asio::steady_timer grace(ioc);
-    bool stopping = false, reload_requested = false, resync_all = false;
-    bool crashed = false;  // a top-level coroutine died: exit non-zero
-    std::set<std::string> resync_jobs;  // `rostersync resync --job`, served between runs
-    std::string running_job;            // "" while idle
+    bool stopping = false;
+    bool crashed = false;     // a top-level coroutine died: exit non-zero
+    std::string running_job;  // "" while idle
+    // The loop below only performs what the scheduler decides; requests from
+    // signals and the control socket go to it, and wake the loop.
+    auto timings = [](const config::Config& c) {
+      std::vector<sync::Scheduler::JobTiming> out;
+      for (const auto& j : c.jobs) out.push_back({j.name, j.interval, j.jitter});
+      return out;
+    };
+    sync::Scheduler scheduler(timings(*cfg), Clock::now());
 
     asio::signal_set stop_signals(ioc, SIGINT, SIGTERM);
     stop_signals.async_wait([&](auto ec, int signo) {
@@ -359,7 +394,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     asio::signal_set control(ioc, SIGHUP, SIGUSR1);
     std::function<void(boost::system::error_code, int)> on_control = [&](boost::system::error_code ec, int signo) {
       if (ec) return;
-      (signo == SIGHUP ? reload_requested : resync_all) = true;
+      if (signo == SIGHUP) scheduler.request_reload();
+      else scheduler.request_resync_all();
       spdlog::info("{} received: {}", signo == SIGHUP ? "SIGHUP" : "SIGUSR1",
                    signo == SIGHUP ? "reloading the configuration" : "syncing every job now");
       wake.cancel();
@@ -370,11 +406,10 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     // `rostersync resync [--job NAME]` over the control socket.
     ControlHandler on_request = [&](const ControlRequest& request) -> ControlReply {
       if (stopping) return {false, "the daemon is stopping"};
-      if (request.job && !cfg->find_job(*request.job)) {
+      if (request.job && !scheduler.request_resync(*request.job)) {
         return {false, "no job named '" + *request.job + "' in " + cfg->path};
       }
-      if (request.job) resync_jobs.insert(*request.job);
-      else resync_all = true;
+      if (!request.job) scheduler.request_resync_all();
       wake.cancel();
       std::string what = request.job ? "job " + *request.job : "every job";
       spdlog::info("resync of {} requested over the control socket", what);
@@ -403,89 +438,57 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     }
 
     std::mt19937_64 rng(std::random_device{}());
+    auto draw = [&rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); };
     std::string last_summary = "no run yet";
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
-          std::map<std::string, Clock::time_point> due;
-          for (const auto& j : cfg->jobs) {
-            due[j.name] = Clock::now();  // a first pass right away
-            session.db.set_next_run(j.name, 0);
-          }
+          for (const auto& j : cfg->jobs) session.db.set_next_run(j.name, 0);
           spdlog::info("rostersync running {} job(s) from {}", cfg->jobs.size(), cfg->path);
           notify.ready();
           while (!stopping) {
-            if (reload_requested) {
-              reload_requested = false;
+            sync::Scheduler::Decision decision = scheduler.next(Clock::now());
+            if (decision.kind == sync::Scheduler::Decision::Kind::reload) {
               notify.reloading();
-              try {
-                auto fresh = std::make_unique<config::Config>(config::load_file(config_path));
-                if (fresh->state_db != cfg->state_db) {
-                  spdlog::warn("reload: state_db changed to {}; it takes effect only after a restart", fresh->state_db);
-                  fresh->state_db = cfg->state_db;
-                }
-                if (fresh->control_socket != cfg->control_socket) {
-                  spdlog::warn("reload: control_socket changed to {}; it takes effect only after a restart",
-                               fresh->control_socket);
-                  fresh->control_socket = cfg->control_socket;
-                }
-                spdlog::info("reload: configuration {} applied: {}", config_path, describe_changes(*cfg, *fresh));
-                if (int lifted = session.db.clear_holds()) {
-                  spdlog::info("reload: lifted {} hold(s) on blocked jobs or targets; they are tried again now", lifted);
-                }
-                spdlog::set_level(spdlog::level::from_str(fresh->log_level));
-                std::map<std::string, Clock::time_point> kept;
-                for (const auto& j : fresh->jobs) kept[j.name] = Clock::now();
-                due = std::move(kept);
+              if (auto fresh = reload(*cfg, config_path, session.db)) {
                 engine = std::make_unique<sync::Engine>(ioc.get_executor(), *fresh, session.db);
                 cfg = std::move(fresh);
-              } catch (const config::ConfigError& e) {
-                spdlog::error("reload: keeping the running configuration; {}", e.what());
+                scheduler.set_jobs(timings(*cfg), Clock::now());
               }
-              resync_all = true;
               notify.ready();
+              continue;
             }
-            for (auto& [name, when] : due) {
-              if (resync_all || resync_jobs.count(name)) when = Clock::now();
+            if (decision.kind == sync::Scheduler::Decision::Kind::sleep) {
+              auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(decision.until - Clock::now());
+              if (!decision.job.empty()) {
+                notify.status("idle; next sync " + decision.job + " at " + wall_clock_in(wait) + "; last run " +
+                              last_summary);
+              }
+              wake.expires_at(decision.until);
+              co_await wake.async_wait(nothrow);
+              continue;
             }
-            resync_all = false;
-            resync_jobs.clear();
-            const config::Job* next = nullptr;
-            for (const auto& j : cfg->jobs) {
-              if (!next || due[j.name] < due[next->name]) next = &j;
-            }
-            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(due[next->name] - Clock::now());
-            if (wait.count() > 0) {
-              notify.status("idle; next sync " + next->name + " at " + wall_clock_in(wait) + "; last run " + last_summary);
-            }
-            wake.expires_at(due[next->name]);
-            co_await wake.async_wait(nothrow);
-            if (stopping) break;
-            if (Clock::now() < due[next->name] || reload_requested || resync_all || !resync_jobs.empty()) continue;
-            notify.status("syncing " + next->name);
-            running_job = next->name;
-            sync::JobReport report = co_await engine->run_job(*next);
+            const config::Job* job = cfg->find_job(decision.job);
+            notify.status("syncing " + job->name);
+            running_job = job->name;
+            sync::JobReport report = co_await engine->run_job(*job);
             running_job.clear();
             if (stopping) break;
             if (report.held || report.retry_in) {
-              last_summary = next->name + " " + report.error;  // "blocked: ..." or "circuit breaker open for ..."
+              last_summary = job->name + " " + report.error;  // "blocked: ..." or "circuit breaker open for ..."
             } else {
-              last_summary = next->name + " " + store::to_string(report.outcome) + ": " +
-                             std::to_string(report.stats.created) + " created, " + std::to_string(report.stats.failed) +
-                             " failed, " + std::to_string(report.stats.pending) + " pending";
+              last_summary = job->name + " " + to_string(report.outcome) + ": " + std::to_string(report.stats.created) +
+                             " created, " + std::to_string(report.stats.failed) + " failed, " +
+                             std::to_string(report.stats.pending) + " pending";
             }
-            auto jitter_ms = next->jitter.count() > 0
-                                 ? std::uniform_int_distribution<long long>(0, next->jitter.count())(rng) : 0;
-            auto delay = next->interval + std::chrono::milliseconds(jitter_ms);
-            // A hold (blocked target, open breaker) sets the next try, even if sooner (a probe).
-            if (report.retry_in) delay = std::max<std::chrono::milliseconds>(*report.retry_in, std::chrono::seconds(1));
-            due[next->name] = Clock::now() + delay;
+            auto delay = scheduler.finished(job->name, Clock::now(), draw(), report.retry_in);
+            auto delay_s = std::chrono::duration_cast<std::chrono::seconds>(delay).count();
             try {  // only for `rostersync status`: a locked database must not stop the schedule
-              session.db.set_next_run(next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
+              session.db.set_next_run(job->name, delay_s);
             } catch (const std::exception& e) {
-              spdlog::warn("job {}: next run time not recorded: {}", next->name, e.what());
+              spdlog::warn("job {}: next run time not recorded: {}", job->name, e.what());
             }
-            spdlog::info("job {}: next run in {}s", next->name, std::chrono::duration_cast<std::chrono::seconds>(delay).count());
+            spdlog::info("job {}: next run in {}s", job->name, delay_s);
           }
           stop_signals.cancel();
           control.cancel();

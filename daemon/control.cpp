@@ -10,7 +10,7 @@
 #include <istream>
 
 #include "config/config.hpp"
-#include "sync/redact.hpp"
+#include "config/domain/text.hpp"
 
 namespace rostersync::daemon {
 namespace asio = boost::asio;
@@ -36,10 +36,10 @@ Result<ControlRequest> parse_control_request(std::string_view line) {
   constexpr std::string_view prefix = "resync ";
   if (line.substr(0, prefix.size()) == prefix) {
     std::string_view job = line.substr(prefix.size());
-    if (!config::is_valid_job_name(job)) return fail(FailureKind::protocol, "not a job name: '" + sync::clip_for_message(std::string(job)) + "'");
+    if (!config::is_valid_job_name(job)) return fail(FailureKind::protocol, "not a job name: '" + clip_for_message(std::string(job)) + "'");
     return ControlRequest{std::string(job)};
   }
-  return fail(FailureKind::protocol, "unknown request '" + sync::clip_for_message(std::string(line)) +
+  return fail(FailureKind::protocol, "unknown request '" + clip_for_message(std::string(line)) +
                                          "' (expected 'resync' or 'resync <job>')");
 }
 
@@ -55,7 +55,7 @@ ControlReply parse_control_reply(std::string_view line) {
   line = trim_line_end(line);
   if (line.substr(0, 3) == "ok ") return {true, std::string(line.substr(3))};
   if (line.substr(0, 6) == "error ") return {false, std::string(line.substr(6))};
-  return {false, "unexpected reply from the daemon: '" + sync::clip_for_message(std::string(line)) + "'"};
+  return {false, "unexpected reply from the daemon: '" + clip_for_message(std::string(line)) + "'"};
 }
 
 Result<ControlReply> send_control_request(const std::string& socket_path, const ControlRequest& request,

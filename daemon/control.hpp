@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "sync/result.hpp"
+#include "config/domain/result.hpp"
 
 namespace rostersync::daemon {
 

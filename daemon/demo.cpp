@@ -5,7 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <signal.h>
-#include <sqlite3.h>
 #include <stdlib.h>
 
 #include <chrono>
@@ -16,8 +15,8 @@
 
 #include "daemon/child_process.hpp"
 #include "daemon/commands.hpp"
-#include "store/store.hpp"
-#include "sync/http_client.hpp"
+#include "store/reports.hpp"
+#include "sync/io/http_client.hpp"
 
 namespace rostersync::daemon {
 namespace fs = std::filesystem;
@@ -33,51 +32,15 @@ std::string find_simulator() {
   throw std::runtime_error("cannot find rostersync-sim next to " + dir.string());
 }
 
+// SkipReason order, in words for the summary.
+constexpr const char* kSkipLabels[kSkipReasonCount] = {"inactive",           "TestUser",      "no person key",
+                                                       "invalid person key", "unmapped role", "malformed"};
+
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);
   out << text;
   if (!out) throw std::runtime_error("cannot write " + path.string());
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-}
-
-struct Totals {
-  int members = 0, created = 0, present = 0, skipped = 0, failed = 0, pending = 0;
-};
-
-// Sums the latest run of each job from the state database.
-Totals last_pass(const std::string& db_path, std::int64_t after_run, std::map<std::string, int>& skipped_by_reason) {
-  store::Store db(db_path, store::Store::Mode::read_only);
-  Totals t;
-  std::string sql =
-      "SELECT members_seen, created, already_present, failed, pending, skipped_inactive, skipped_test_user, "
-      "skipped_no_person_key, skipped_invalid_person_key, skipped_unmapped_role, skipped_malformed FROM run WHERE run_id > " +
-      std::to_string(after_run);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &stmt, nullptr);
-  static const char* kReasons[] = {"inactive", "TestUser", "no person key", "invalid person key", "unmapped role", "malformed"};
-  while (sqlite3_step(stmt) == SQLITE_ROW) {
-    t.members += sqlite3_column_int(stmt, 0);
-    t.created += sqlite3_column_int(stmt, 1);
-    t.present += sqlite3_column_int(stmt, 2);
-    t.failed += sqlite3_column_int(stmt, 3);
-    t.pending += sqlite3_column_int(stmt, 4);
-    for (int i = 0; i < 6; ++i) {
-      int n = sqlite3_column_int(stmt, 5 + i);
-      t.skipped += n;
-      skipped_by_reason[kReasons[i]] += n;
-    }
-  }
-  sqlite3_finalize(stmt);
-  return t;
-}
-
-std::int64_t max_run_id(const std::string& db_path) {
-  store::Store db(db_path, store::Store::Mode::read_only);
-  sqlite3_stmt* stmt = nullptr;
-  sqlite3_prepare_v2(db.handle(), "SELECT COALESCE(MAX(run_id), 0) FROM run", -1, &stmt, nullptr);
-  std::int64_t id = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
-  sqlite3_finalize(stmt);
-  return id;
 }
 
 }  // namespace
@@ -126,18 +89,17 @@ int run_demo(const DemoOptions& options) {
 
     for (int pass = 1; pass <= 2; ++pass) {
       std::cout << (pass == 1 ? "\nFirst pass: nothing provisioned yet\n" : "\nSecond pass: the same rosters again\n");
-      std::int64_t before = fs::exists(cfg.state_db) ? max_run_id(cfg.state_db) : 0;
+      std::int64_t before = fs::exists(cfg.state_db) ? store::Reports(cfg.state_db).latest_run_id() : 0;
       auto started = std::chrono::steady_clock::now();
       int rc = sync_once(cfg, std::nullopt, isatty(STDERR_FILENO));
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-      std::map<std::string, int> reasons;
-      Totals t = last_pass(cfg.state_db, before, reasons);
+      store::PassTotals t = store::Reports(cfg.state_db).totals_since(before);
       std::printf("  %d members read, %d memberships created, %d already present, %d skipped, %d failed, %d pending (%.2fs)\n",
-                  t.members, t.created, t.present, t.skipped, t.failed, t.pending, secs);
-      if (t.skipped > 0) {
+                  t.members, t.created, t.present, t.skipped_total(), t.failed, t.pending, secs);
+      if (t.skipped_total() > 0) {
         std::printf("  skipped:");
-        for (const auto& [reason, n] : reasons) {
-          if (n) std::printf(" %s %d;", reason.c_str(), n);
+        for (std::size_t i = 0; i < kSkipReasonCount; ++i) {
+          if (t.skipped[i]) std::printf(" %s %d;", kSkipLabels[i], t.skipped[i]);
         }
         std::printf("\n");
       }

@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string>
 
-#include "sync/log_fields.hpp"
+#include "sync/io/log_fields.hpp"
 
 namespace rostersync::daemon {
 

@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "config/config.hpp"
+#include "config/domain/names.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/operator.hpp"
 
@@ -19,8 +20,8 @@ int main(int argc, char** argv) {
   std::string config_path = config::kDefaultConfigPath;
   std::string log_level;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
-  app.add_option("--log-level", log_level, "override log_level: trace, debug, info, warn, error, critical, off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-level", log_level, "override log_level: " + list_of(kLogLevels))
+      ->check(CLI::IsMember(std::vector<std::string>(kLogLevels.begin(), kLogLevels.end())));
   app.fallthrough();
 
   auto* run = app.add_subcommand("run", "Run every job on its interval until SIGTERM or SIGINT");

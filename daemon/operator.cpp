@@ -1,53 +1,26 @@
 #include "daemon/operator.hpp"
-#include "sync/redact.hpp"
 
 #include <boost/json.hpp>
-
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <iostream>
 
+#include "config/domain/text.hpp"
 #include "daemon/commands.hpp"
-#include "store/store.hpp"
+#include "store/reports.hpp"
 
 namespace rostersync::daemon {
 namespace json = boost::json;
 
 namespace {
 
-// A query result: column names and typed cells (integer, text or null).
-struct Table {
-  std::vector<std::string> columns;
-  std::vector<std::vector<json::value>> rows;
-};
+using Table = store::ReportTable;
 
-Table query(store::Store& db, const std::string& sql, const std::vector<std::string>& binds = {}) {
-  sqlite3_stmt* st = nullptr;
-  if (sqlite3_prepare_v2(db.handle(), sql.c_str(), -1, &st, nullptr) != SQLITE_OK) {
-    throw store::StoreError(db.path() + ": " + sqlite3_errmsg(db.handle()));
-  }
-  for (std::size_t i = 0; i < binds.size(); ++i) {
-    sqlite3_bind_text(st, static_cast<int>(i + 1), binds[i].c_str(), -1, SQLITE_TRANSIENT);
-  }
-  Table t;
-  for (int c = 0; c < sqlite3_column_count(st); ++c) t.columns.emplace_back(sqlite3_column_name(st, c));
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    std::vector<json::value> row;
-    for (int c = 0; c < sqlite3_column_count(st); ++c) {
-      switch (sqlite3_column_type(st, c)) {
-        case SQLITE_INTEGER: row.emplace_back(sqlite3_column_int64(st, c)); break;
-        case SQLITE_NULL: row.emplace_back(nullptr); break;
-        default: row.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st, c)));
-      }
-    }
-    t.rows.push_back(std::move(row));
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) throw store::StoreError(db.path() + ": " + sqlite3_errmsg(db.handle()));
-  return t;
+json::value to_json(const Table::Cell& cell) {
+  if (const auto* i = std::get_if<std::int64_t>(&cell)) return *i;
+  if (const auto* t = std::get_if<std::string>(&cell)) return json::string(*t);
+  return nullptr;
 }
 
 std::string cell_text(const json::value& v) {
@@ -56,12 +29,14 @@ std::string cell_text(const json::value& v) {
   return json::serialize(v);
 }
 
+std::string cell_text(const Table::Cell& cell) { return cell_text(to_json(cell)); }
+
 void print(const Table& t, bool as_json) {
   if (as_json) {
     json::array out;
     for (const auto& row : t.rows) {
       json::object o;
-      for (std::size_t c = 0; c < t.columns.size(); ++c) o[t.columns[c]] = row[c];
+      for (std::size_t c = 0; c < t.columns.size(); ++c) o[t.columns[c]] = to_json(row[c]);
       out.push_back(std::move(o));
     }
     std::cout << json::serialize(out) << "\n";
@@ -77,7 +52,7 @@ void print(const Table& t, bool as_json) {
     for (std::size_t c = 0; c < cells.size(); ++c) {
       // Cells hold roster text from the network: a terminal gets no control
       // characters from them, and a cut never splits a UTF-8 sequence.
-      std::string text = sync::clip_for_message(cells[c], cells[c].size() > 60 ? 57 : 60);
+      std::string text = clip_for_message(cells[c], cells[c].size() > 60 ? 57 : 60);
       s += text + std::string(c + 1 < cells.size() ? width[c] - std::min(width[c], text.size()) + 2 : 0, ' ');
     }
     std::cout << s << "\n";
@@ -91,24 +66,12 @@ void print(const Table& t, bool as_json) {
   if (t.rows.empty()) std::cout << "(none)\n";
 }
 
-// A pending membership whose next send is due (not waiting after a refusal).
-const std::string kNotWaiting = "COALESCE(next_attempt_at <= strftime('%Y-%m-%dT%H:%M:%fZ','now'), 1)";
-// What operators see: created, pending (goes out at the next run), waiting
-// (refused; tried again at next_try), parked (refused too often; `rostersync retry`).
-const std::string kDerivedState = "CASE WHEN m.state='created' THEN 'created' WHEN m.state='failed' THEN 'parked' WHEN " +
-                                  kNotWaiting + " THEN 'pending' ELSE 'waiting' END";
-
 // Runs `body` with the state database open read-only; maps errors to exit codes.
 template <typename Body>
 int with_database(const config::Config& cfg, Body body) {
   try {
-    store::Store db(cfg.state_db, store::Store::Mode::read_only);
-    if (db.schema_version() < store::kSchemaVersion) {
-      std::cerr << "rostersync: " << cfg.state_db << " has schema version " << db.schema_version()
-                << "; run `rostersync sync` (or the daemon) once to upgrade it\n";
-      return kExitRuntime;
-    }
-    body(db);
+    store::Reports reports(cfg.state_db);
+    body(reports);
     return kExitOk;
   } catch (const std::exception& e) {
     std::cerr << "rostersync: " << e.what() << "\n";
@@ -124,47 +87,21 @@ bool known_job(const config::Config& cfg, const std::optional<std::string>& job)
 
 }  // namespace
 
+store::JobRef job_ref(const config::Job& job) { return {job.name, job.target, job.hierarchy_id}; }
+
 int cmd_status(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
-  return with_database(cfg, [&](store::Store& db) {
-    Table out;
+  return with_database(cfg, [&](store::Reports& db) {
+    std::vector<store::JobRef> jobs;
     for (const auto& job : cfg.jobs) {
-      if (options.job && job.name != *options.job) continue;
-      Table t = query(db,
-                      "SELECT ?1 AS job, r.started_at AS last_run, r.outcome AS last_outcome, r.created AS last_created, "
-                      "r.failed AS last_failed, (SELECT next_run_at FROM job_schedule WHERE job=?1) AS next_run, "
-                      "(SELECT count(*) FROM roster_member WHERE job=?1) AS members, "
-                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='created') AS created, "
-                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND " + kNotWaiting + ") AS pending, "
-                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND NOT " + kNotWaiting + ") AS waiting, "
-                      "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS failed, "
-                      "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
-                      "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
-                      "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
-                      "AND h.until > strftime('%Y-%m-%dT%H:%M:%fZ','now') ORDER BY h.scope LIMIT 1) AS hold "
-                      "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r",
-                      {job.name, job.target});
-      out.columns = t.columns;
-      for (auto& row : t.rows) out.rows.push_back(std::move(row));
+      if (!options.job || job.name == *options.job) jobs.push_back(job_ref(job));
     }
-    print(out, options.json);
+    print(db.status(jobs), options.json);
   });
 }
 
 int cmd_runs(const config::Config& cfg, const ReportOptions& options) {
-  return with_database(cfg, [&](store::Store& db) {
-    std::string sql =
-        "SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, created, already_present, "
-        "failed, pending, deferred, skipped_inactive + skipped_test_user + skipped_no_person_key + skipped_invalid_person_key + "
-        "skipped_unmapped_role + skipped_malformed AS skipped, error FROM run ";
-    std::vector<std::string> binds;
-    if (options.job) {
-      sql += "WHERE job=? ";
-      binds.push_back(*options.job);
-    }
-    sql += "ORDER BY run_id DESC LIMIT " + std::to_string(options.limit);
-    print(query(db, sql, binds), options.json);
-  });
+  return with_database(cfg, [&](store::Reports& db) { print(db.runs(options.job, options.limit), options.json); });
 }
 
 int cmd_members(const config::Config& cfg, const ReportOptions& options) {
@@ -173,31 +110,12 @@ int cmd_members(const config::Config& cfg, const ReportOptions& options) {
     return kExitConfig;
   }
   const config::Job& job = *cfg.find_job(*options.job);
-  return with_database(cfg, [&](store::Store& db) {
-    print(query(db,
-                "SELECT r.user_id, r.person_key, r.status, r.outcome, m.membership_id, m.role_type, " + kDerivedState + " AS state "
-                "FROM roster_member r LEFT JOIN membership m ON m.target=?2 AND m.hierarchy_id=?3 AND "
-                "m.person_key=r.person_key WHERE r.job=?1 ORDER BY r.user_id",
-                {job.name, job.target, job.hierarchy_id}),
-          options.json);
-  });
+  return with_database(cfg, [&](store::Reports& db) { print(db.members(job_ref(job)), options.json); });
 }
 
 int cmd_failures(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
-  return with_database(cfg, [&](store::Store& db) {
-    std::string sql =
-        "SELECT m.job, m.membership_id, m.person_key, m.hierarchy_id, m.role_type, " + kDerivedState + " AS state, m.attempts, m.refusals, m.last_error, m.updated_at, "
-        "CASE WHEN m.state='failed' THEN NULL WHEN " + kNotWaiting + " THEN s.next_run_at ELSE m.next_attempt_at END "
-        "AS next_try FROM membership m LEFT JOIN job_schedule s ON s.job=m.job WHERE m.state <> 'created' ";
-    std::vector<std::string> binds;
-    if (options.job) {
-      sql += "AND m.job=? ";
-      binds.push_back(*options.job);
-    }
-    sql += "ORDER BY m.job, m.state, m.person_key";
-    print(query(db, sql, binds), options.json);
-  });
+  return with_database(cfg, [&](store::Reports& db) { print(db.failures(options.job), options.json); });
 }
 
 int cmd_check_config(const std::string& path, bool as_json) {

@@ -9,10 +9,11 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "sync/nrps.hpp"
-#include "sync/membership_id.hpp"
-#include "sync/pager.hpp"
-#include "sync/planner.hpp"
+#include "sync/ltiaas/error_body.hpp"
+#include "sync/nrps/container.hpp"
+#include "sync/imses/membership_id.hpp"
+#include "sync/ltiaas/pager.hpp"
+#include "sync/planning/planner.hpp"
 #include "message_safety.hpp"
 
 using namespace rostersync::sync;
@@ -38,7 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   job.hierarchy_id = "h-1";
   for (auto field : {rostersync::config::PersonKeyField::lis_person_sourcedid, rostersync::config::PersonKeyField::user_id}) {
     job.person_key = field;
-    PagePlan plan = plan_page(*page, job, 1, [](const std::string&) { return std::optional<StoredMembership>(); });
+    PagePlan plan = plan_page(*page, plan_options(job), 1, [](const std::string&) { return std::optional<StoredMembership>(); });
     int accounted = static_cast<int>(plan.creates.size()) + plan.already_present + plan.deferred;
     for (int n : plan.skipped) accounted += n;
     if (accounted != plan.members) std::abort();

@@ -8,7 +8,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "sync/soap.hpp"
+#include "sync/imses/soap.hpp"
 #include "message_safety.hpp"
 
 using namespace rostersync::sync::soap;

@@ -4,13 +4,13 @@
 
 #include <string_view>
 
-#include "sync/redact.hpp"
+#include "config/domain/text.hpp"
 
 namespace rostersync::fuzz {
 
 // clip_for_message leaves clean text as it is; anything it would change is unsafe.
 inline bool message_safe(std::string_view text) {
-  return sync::clip_for_message(text, text.size()) == text;
+  return clip_for_message(text, text.size()) == text;
 }
 
 }  // namespace rostersync::fuzz

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "harness.hpp"
-#include "sync/http_client.hpp"
+#include "sync/io/http_client.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;

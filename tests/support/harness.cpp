@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <thread>
 
-#include "sync/http_client.hpp"
+#include "sync/io/http_client.hpp"
 
 namespace rostersync::testing {
 namespace fs = std::filesystem;

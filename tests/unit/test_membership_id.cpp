@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "sync/membership_id.hpp"
+#include "sync/imses/membership_id.hpp"
 
 using namespace rostersync::sync;
 

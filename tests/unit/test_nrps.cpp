@@ -6,7 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "sync/nrps.hpp"
+#include "sync/ltiaas/error_body.hpp"
+#include "sync/nrps/container.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;

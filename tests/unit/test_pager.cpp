@@ -3,7 +3,7 @@
 
 #include <boost/url/parse.hpp>
 
-#include "sync/pager.hpp"
+#include "sync/ltiaas/pager.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;

@@ -3,8 +3,8 @@
 
 #include <map>
 
-#include "sync/membership_id.hpp"
-#include "sync/planner.hpp"
+#include "sync/imses/membership_id.hpp"
+#include "sync/planning/planner.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;
@@ -35,43 +35,34 @@ std::size_t idx(SkipReason r) { return static_cast<std::size_t>(r); }
 
 TEST(Planner, ClassifiesEverySkipReason) {
   auto j = job();
-  EXPECT_TRUE(classify(member("u", "sis-1", {kM + "Learner"}), j).eligible);
-  EXPECT_EQ(classify(member("u", "sis-1", {kM + "Learner"}, false), j).reason, SkipReason::inactive);
-  EXPECT_EQ(classify(member("u", "sis-1", {kM + "Learner", "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"}), j).reason,
+  EXPECT_TRUE(classify(member("u", "sis-1", {kM + "Learner"}), plan_options(j)).eligible);
+  EXPECT_EQ(classify(member("u", "sis-1", {kM + "Learner"}, false), plan_options(j)).reason, SkipReason::inactive);
+  EXPECT_EQ(classify(member("u", "sis-1", {kM + "Learner", "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"}), plan_options(j)).reason,
             SkipReason::test_user);
-  EXPECT_EQ(classify(member("u", "", {kM + "Learner"}), j).reason, SkipReason::no_person_key);
-  EXPECT_EQ(classify(member("u", "bad\x01key", {kM + "Learner"}), j).reason, SkipReason::invalid_person_key);
-  EXPECT_EQ(classify(member("u", "bad\xff", {kM + "Learner"}), j).reason, SkipReason::invalid_person_key);
-  EXPECT_EQ(classify(member("u", "sis-1", {"http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student"}), j).reason,
+  EXPECT_EQ(classify(member("u", "", {kM + "Learner"}), plan_options(j)).reason, SkipReason::no_person_key);
+  EXPECT_EQ(classify(member("u", "bad\x01key", {kM + "Learner"}), plan_options(j)).reason, SkipReason::invalid_person_key);
+  EXPECT_EQ(classify(member("u", "bad\xff", {kM + "Learner"}), plan_options(j)).reason, SkipReason::invalid_person_key);
+  EXPECT_EQ(classify(member("u", "sis-1", {"http://purl.imsglobal.org/vocab/lis/v2/institution/person#Student"}), plan_options(j)).reason,
             SkipReason::unmapped_role);
 }
 
 TEST(Planner, TestUsersAreProvisionedWhenSkippingIsOff) {
   auto j = job();
   j.skip_test_users = false;
-  auto c = classify(member("u", "sis-1", {kM + "Learner", "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"}), j);
+  auto c = classify(member("u", "sis-1", {kM + "Learner", "http://purl.imsglobal.org/vocab/lti/system/person#TestUser"}), plan_options(j));
   EXPECT_TRUE(c.eligible);
 }
 
 TEST(Planner, PersonKeyFieldAndPrefixAreConfigurable) {
   auto j = job();
   auto m = member("u7", "sis-7", {kM + "Learner"});
-  EXPECT_EQ(classify(m, j).person_key, "sis-7");
+  EXPECT_EQ(classify(m, plan_options(j)).person_key, "sis-7");
   j.person_key = config::PersonKeyField::user_id;
   j.person_key_prefix = "lms:";
-  EXPECT_EQ(classify(m, j).person_key, "lms:u7");
+  EXPECT_EQ(classify(m, plan_options(j)).person_key, "lms:u7");
   j.person_key = config::PersonKeyField::email;
   j.person_key_prefix.clear();
-  EXPECT_EQ(classify(m, j).person_key, "u7@school.example");
-}
-
-TEST(Planner, XmlSafetyCheck) {
-  EXPECT_TRUE(is_xml_safe("Ødegård & <O'Brien> \"x\"\t"));
-  EXPECT_TRUE(is_xml_safe("\xF0\x9F\x98\x80"));  // U+1F600
-  EXPECT_FALSE(is_xml_safe(std::string("a\0b", 3)));
-  EXPECT_FALSE(is_xml_safe("\xC0\xAF"));          // overlong
-  EXPECT_FALSE(is_xml_safe("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(is_xml_safe("\xE2\x82"));          // truncated
+  EXPECT_EQ(classify(m, plan_options(j)).person_key, "u7@school.example");
 }
 
 TEST(Planner, DecidesCreateResendOrNothing) {
@@ -100,7 +91,7 @@ TEST(Planner, DecidesCreateResendOrNothing) {
     if (it == db.end()) return std::nullopt;
     return it->second;
   };
-  PagePlan plan = plan_page(page, j, 5, lookup);
+  PagePlan plan = plan_page(page, plan_options(j), 5, lookup);
   ASSERT_EQ(plan.creates.size(), 3u);
   EXPECT_EQ(plan.creates[0].membership_id, membership_id("sis-a", "course-435"));
   EXPECT_TRUE(plan.creates[0].is_new);

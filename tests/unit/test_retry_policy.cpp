@@ -2,7 +2,7 @@
 // Retry-After, per-item parking, and the target breaker.
 #include <gtest/gtest.h>
 
-#include "sync/retry_policy.hpp"
+#include "sync/policy/retry_policy.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;

@@ -1,7 +1,7 @@
 // Role normalisation and mapping to IMS-ES roleTypes, with priorities.
 #include <gtest/gtest.h>
 
-#include "sync/roles.hpp"
+#include "sync/planning/roles.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;

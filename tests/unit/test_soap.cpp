@@ -2,7 +2,7 @@
 // schemas; the response parser handles every shape itslearning answers with.
 #include <gtest/gtest.h>
 
-#include "sync/soap.hpp"
+#include "sync/imses/soap.hpp"
 #include "imses_schemas.hpp"
 
 using namespace rostersync;

@@ -25,20 +25,24 @@ class StoreTest : public ::testing::Test {
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path_ + suffix);
   }
 
-  std::string text(store::Store& s, const std::string& sql) {
+  // The first cell of `sql`, read over a second connection as any other reader would.
+  std::string text(const std::string& sql) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr), SQLITE_OK);
     sqlite3_stmt* st = nullptr;
-    EXPECT_EQ(sqlite3_prepare_v2(s.handle(), sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK) << sql;
     std::string out;
     if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
     sqlite3_finalize(st);
+    sqlite3_close(db);
     return out;
   }
 
-  sync::PagePlan plan(std::vector<std::pair<std::string, std::string>> members) {
-    sync::PagePlan p;
+  PagePlan plan(std::vector<std::pair<std::string, std::string>> members) {
+    PagePlan p;
     for (auto& [uid, key] : members) {
       p.snapshot.push_back({uid, key, "Learner", "Active", "eligible"});
-      p.creates.push_back({"id-" + key, key, "Learner", true});
+      p.creates.push_back({"id-" + key, key, "Learner", true, 0});
     }
     return p;
   }
@@ -51,8 +55,8 @@ class StoreTest : public ::testing::Test {
 TEST_F(StoreTest, CreatesSchemaInWalModeWithVersion) {
   store::Store s(path_);
   EXPECT_EQ(s.schema_version(), store::kSchemaVersion);
-  EXPECT_EQ(text(s, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(text(s, "SELECT count(*) FROM sqlite_master WHERE name IN ('run','membership','roster_member')"), "3");
+  EXPECT_EQ(text("PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(text("SELECT count(*) FROM sqlite_master WHERE name IN ('run','membership','roster_member')"), "3");
 }
 
 TEST_F(StoreTest, ReopeningKeepsDataAndDoesNotRemigrate) {
@@ -61,11 +65,12 @@ TEST_F(StoreTest, ReopeningKeepsDataAndDoesNotRemigrate) {
     s.begin_run("j");
   }
   store::Store again(path_);
-  EXPECT_EQ(text(again, "SELECT count(*) FROM run"), "1");
+  EXPECT_EQ(text("SELECT count(*) FROM run"), "1");
 }
 
 TEST_F(StoreTest, RefusesANewerSchema) {
-  { store::Store s(path_); sqlite3_exec(s.handle(), "PRAGMA user_version=99", nullptr, nullptr, nullptr); }
+  { store::Store s(path_); }
+  text("PRAGMA user_version=99");
   EXPECT_THROW(store::Store s(path_), store::StoreError);
 }
 
@@ -76,77 +81,82 @@ TEST_F(StoreTest, CommitPageStoresPendingIdsAndCountsNewMembers) {
   auto found = s.find_membership("t", "h", "p1");
   ASSERT_TRUE(found);
   EXPECT_EQ(found->membership_id, "id-p1");
-  EXPECT_EQ(found->state, sync::MembershipState::pending);
+  EXPECT_EQ(found->state, MembershipState::pending);
   EXPECT_EQ(found->queued_run, run1);
   EXPECT_FALSE(s.find_membership("t", "other-hierarchy", "p1"));
 
-  s.record_results("t", {{"id-p1", sync::MembershipState::created, ""}, {"id-p2", sync::MembershipState::failed, "PersonNotFound"}},
-                   config::ItemRetrySettings{});
-  EXPECT_EQ(s.find_membership("t", "h", "p1")->state, sync::MembershipState::created);
-  EXPECT_EQ(text(s, "SELECT last_error FROM membership WHERE membership_id='id-p2'"), "PersonNotFound");
+  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""},
+                         {"id-p2", ItemResult::Fate::waiting, "PersonNotFound", 1, std::chrono::seconds(60)}});
+  EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::created);
+  EXPECT_EQ(text("SELECT last_error FROM membership WHERE membership_id='id-p2'"), "PersonNotFound");
 
   auto run2 = s.begin_run("j");
   auto p = plan({{"u2", "p2"}, {"u3", "p3"}});
-  p.creates = {{"id-p2", "p2", "Instructor", false}, {"id-p3", "p3", "Learner", true}};
+  p.creates = {{"id-p2", "p2", "Instructor", false, 0}, {"id-p3", "p3", "Learner", true, 0}};
   EXPECT_EQ(s.commit_page(run2, "j", "t", "h", p), 1);  // only u3 is new to the snapshot
   EXPECT_EQ(s.find_membership("t", "h", "p2")->queued_run, run2);
-  EXPECT_EQ(text(s, "SELECT role_type FROM membership WHERE membership_id='id-p2'"), "Instructor");
+  EXPECT_EQ(text("SELECT role_type FROM membership WHERE membership_id='id-p2'"), "Instructor");
 
   EXPECT_EQ(s.prune_snapshot("j", run2), 1);  // u1 left the roster
-  EXPECT_EQ(text(s, "SELECT group_concat(user_id) FROM (SELECT user_id FROM roster_member ORDER BY 1)"), "u2,u3");
+  EXPECT_EQ(text("SELECT group_concat(user_id) FROM (SELECT user_id FROM roster_member ORDER BY 1)"), "u2,u3");
 }
 
-TEST_F(StoreTest, RefusedItemsWaitThenParkAndRetryPutsThemBack) {
+TEST_F(StoreTest, RefusedItemsWaitOrParkAsDecidedAndRetryPutsThemBack) {
   store::Store s(path_);
   auto run = s.begin_run("j");
   s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}));
-  config::ItemRetrySettings items;
-  items.max_failures = 2;
-  items.retry_delay = std::chrono::hours(1);
-  auto refuse = [&](const char* id) {
-    return s.record_results("t", {{id, sync::MembershipState::failed, "PersonNotFound"}}, items);
-  };
-  EXPECT_EQ(refuse("id-p1"), 0);  // first refusal: waits an hour
+  // The retry policy decided: first refusal waits an hour.
+  s.record_results("t", {{"id-p1", ItemResult::Fate::waiting, "PersonNotFound", 1, std::chrono::hours(1)}});
   auto waiting = s.find_membership("t", "h", "p1");
-  EXPECT_EQ(waiting->state, sync::MembershipState::pending);
+  EXPECT_EQ(waiting->state, MembershipState::pending);
   EXPECT_TRUE(waiting->waiting);
-  EXPECT_EQ(text(s, "SELECT refusals FROM membership WHERE membership_id='id-p1'"), "1");
-  EXPECT_EQ(text(s, "SELECT next_attempt_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+3500 seconds') "
+  EXPECT_EQ(waiting->refusals, 1);
+  EXPECT_EQ(text("SELECT next_attempt_at > strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+3500 seconds') "
                     "FROM membership WHERE membership_id='id-p1'"), "1");
   EXPECT_FALSE(s.find_membership("t", "h", "p2")->waiting);
 
-  EXPECT_EQ(refuse("id-p1"), 1);  // second refusal: parked
-  EXPECT_EQ(s.find_membership("t", "h", "p1")->state, sync::MembershipState::failed);
-  EXPECT_EQ(text(s, "SELECT last_error FROM membership WHERE membership_id='id-p1'"), "PersonNotFound");
+  // Second refusal: parked.
+  s.record_results("t", {{"id-p1", ItemResult::Fate::parked, "PersonNotFound", 2, std::chrono::seconds(0)}});
+  auto parked = s.find_membership("t", "h", "p1");
+  EXPECT_EQ(parked->state, MembershipState::failed);
+  EXPECT_EQ(parked->refusals, 2);
+  EXPECT_EQ(text("SELECT last_error FROM membership WHERE membership_id='id-p1'"), "PersonNotFound");
+  EXPECT_EQ(text("SELECT next_attempt_at IS NULL FROM membership WHERE membership_id='id-p1'"), "1");
+
+  // An unknown outcome keeps the item pending with the error, refusals untouched.
+  s.record_results("t", {{"id-p2", ItemResult::Fate::unknown, "HTTP 503"}});
+  EXPECT_EQ(s.find_membership("t", "h", "p2")->state, MembershipState::pending);
+  EXPECT_EQ(text("SELECT last_error FROM membership WHERE membership_id='id-p2'"), "HTTP 503");
 
   EXPECT_EQ(s.requeue_parked(std::string("other-job"), std::nullopt), 0);
   EXPECT_EQ(s.requeue_parked(std::nullopt, std::string("id-p1")), 1);
   auto back = s.find_membership("t", "h", "p1");
-  EXPECT_EQ(back->state, sync::MembershipState::pending);
+  EXPECT_EQ(back->state, MembershipState::pending);
   EXPECT_FALSE(back->waiting);
-  EXPECT_EQ(text(s, "SELECT refusals FROM membership WHERE membership_id='id-p1'"), "0");
+  EXPECT_EQ(back->refusals, 0);
   EXPECT_EQ(s.requeue_parked(std::string("j"), std::nullopt), 0);  // nothing left parked or waiting
 }
 
 TEST_F(StoreTest, HoldsAreSetExtendedFoundAndCleared) {
   store::Store s(path_);
-  EXPECT_FALSE(s.find_hold("target", "its"));
-  store::Hold h;
-  h.scope = "target";
+  EXPECT_FALSE(s.find_hold(HoldScope::target, "its"));
+  Hold h;
+  h.scope = HoldScope::target;
   h.name = "its";
-  h.kind = "blocked";
+  h.kind = HoldKind::blocked;
   h.reason = "SOAP Fault a:InvalidSecurity";
   s.set_hold(h, std::chrono::seconds(3600));
-  auto found = s.find_hold("target", "its");
+  auto found = s.find_hold(HoldScope::target, "its");
   ASSERT_TRUE(found);
   EXPECT_TRUE(found->active());
   EXPECT_EQ(found->reason, "SOAP Fault a:InvalidSecurity");
+  EXPECT_EQ(found->kind, HoldKind::blocked);
   EXPECT_GT(found->remaining, std::chrono::seconds(3500));
   s.set_hold(h, std::chrono::seconds(-5));  // lapsed: still recorded, no longer in force
-  EXPECT_FALSE(s.find_hold("target", "its")->active());
-  EXPECT_FALSE(s.find_hold("job", "its"));
-  s.clear_hold("target", "its");
-  EXPECT_FALSE(s.find_hold("target", "its"));
+  EXPECT_FALSE(s.find_hold(HoldScope::target, "its")->active());
+  EXPECT_FALSE(s.find_hold(HoldScope::job, "its"));
+  s.clear_hold(HoldScope::target, "its");
+  EXPECT_FALSE(s.find_hold(HoldScope::target, "its"));
   s.set_hold(h, std::chrono::seconds(60));
   EXPECT_EQ(s.clear_holds(), 1);
 }
@@ -159,20 +169,20 @@ TEST_F(StoreTest, SamePairCannotGetASecondId) {
   dup.creates[0].membership_id = "another-id";
   EXPECT_THROW(s.commit_page(run, "j", "t", "h", dup), store::StoreError);
   // The failed transaction left nothing half-written.
-  EXPECT_EQ(text(s, "SELECT count(*) FROM membership"), "1");
+  EXPECT_EQ(text("SELECT count(*) FROM membership"), "1");
 }
 
 TEST_F(StoreTest, FinishRunRecordsCountsAndAbandonedRunsAreClosed) {
   store::Store s(path_);
   auto done = s.begin_run("j");
-  store::RunStats st;
+  RunStats st;
   st.pages = 3;
   st.created = 7;
-  st.skipped[static_cast<std::size_t>(sync::SkipReason::test_user)] = 2;
-  s.finish_run(done, st, store::RunOutcome::ok, "");
-  EXPECT_EQ(text(s, "SELECT outcome||','||pages||','||created||','||skipped_test_user FROM run WHERE run_id=" + std::to_string(done)),
+  st.skipped[static_cast<std::size_t>(SkipReason::test_user)] = 2;
+  s.finish_run(done, st, RunOutcome::ok, "");
+  EXPECT_EQ(text("SELECT outcome||','||pages||','||created||','||skipped_test_user FROM run WHERE run_id=" + std::to_string(done)),
             "ok,3,7,2");
   s.begin_run("j");
   EXPECT_EQ(s.close_abandoned_runs(), 1);
-  EXPECT_EQ(text(s, "SELECT count(*) FROM run WHERE outcome='interrupted'"), "1");
+  EXPECT_EQ(text("SELECT count(*) FROM run WHERE outcome='interrupted'"), "1");
 }

@@ -1,0 +1,79 @@
+// The roster vocabulary every room shares: members as NRPS sends them, one
+// page of a roster, why a member is skipped, what the state database holds
+// for a membership, and what the planner decided for one page.
+//
+// Plain data, no behaviour beyond naming; includes nothing of the project's
+// rooms, so store, sync and daemon can all speak it.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace rostersync {
+
+struct Member {
+  std::string user_id;
+  std::vector<std::string> roles;
+  bool active = true;                 // status Active or absent
+  std::string status;                 // as sent ("" when absent)
+  std::string lis_person_sourcedid;   // "" when absent
+  std::string email;                  // "" when absent
+  std::string name;                   // display name, "" when absent
+};
+
+struct RosterPage {
+  std::string container_id;  // top-level `id`: the LMS's NRPS URL for this roster ("" if absent)
+  std::string context_id;
+  std::vector<Member> members;
+  std::optional<std::string> next;  // the source's link to the following page, exactly as received
+  int malformed_members = 0;        // entries without a usable user_id or a roles array
+};
+
+enum class SkipReason { inactive, test_user, no_person_key, invalid_person_key, unmapped_role, malformed, count_ };
+inline constexpr std::size_t kSkipReasonCount = static_cast<std::size_t>(SkipReason::count_);
+
+// Stable names, used as database column suffixes and in logs.
+const char* to_string(SkipReason);
+
+// What the state database holds for one (target, hierarchy, person) pair.
+enum class MembershipState { pending, created, failed };
+const char* to_string(MembershipState);
+
+struct StoredMembership {
+  std::string membership_id;
+  MembershipState state = MembershipState::pending;
+  std::int64_t queued_run = 0;  // the last run that queued it for sending
+  bool waiting = false;         // refused earlier; its next attempt is not due yet
+  int refusals = 0;             // how often itslearning refused it since it was last put back
+};
+
+struct PlannedCreate {
+  std::string membership_id;
+  std::string person_key;
+  std::string role_type;
+  bool is_new = true;  // false: a resend with the stored id
+  int refusals = 0;    // refusals so far (from the state database), for the next verdict
+};
+
+struct SnapshotRow {
+  std::string user_id;
+  std::string person_key;
+  std::string roles;    // space-separated, as received
+  std::string status;   // Active / Inactive / as received
+  std::string outcome;  // "eligible" or a SkipReason name
+};
+
+struct PagePlan {
+  std::vector<SnapshotRow> snapshot;
+  std::vector<PlannedCreate> creates;
+  std::array<int, kSkipReasonCount> skipped{};
+  int already_present = 0;  // eligible, and created earlier (or queued in this run)
+  int deferred = 0;         // eligible, but parked (failed) or waiting for its next attempt
+  int members = 0;          // members on the page, malformed ones included
+};
+
+}  // namespace rostersync

@@ -1,0 +1,80 @@
+// The run vocabulary every room shares: how a run ended and what it counted,
+// what became of each item sent, and the holds that stop sending to a job or
+// a target for a while.
+//
+// Plain data and names; includes nothing of the project's rooms.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/domain/roster.hpp"
+
+namespace rostersync {
+
+enum class RunOutcome { running, ok, partial, failed, interrupted };
+const char* to_string(RunOutcome);
+
+struct RunStats {
+  int pages = 0;
+  int members_seen = 0;
+  int new_members = 0;      // not in the snapshot before this run
+  int already_present = 0;  // eligible and already created
+  int creates_planned = 0;  // items queued for sending (new ids and resends)
+  int created = 0;
+  int failed = 0;           // items itslearning refused
+  int pending = 0;          // items whose outcome is not known yet
+  int deferred = 0;         // items not sent: waiting for their next attempt, or parked
+  std::array<int, kSkipReasonCount> skipped{};
+  int skipped_total() const;
+
+  // Adds one planned page's counts.
+  void add_page(const PagePlan& plan);
+};
+
+// What became of one item of a batch, as decided by the sync side (the retry
+// policy); the state database only records it.
+struct ItemResult {
+  enum class Fate {
+    created,  // itslearning confirmed it
+    waiting,  // refused: sent again once `wait` has passed
+    parked,   // refused too often: not sent again until `rostersync retry`
+    unknown,  // no usable answer: stays pending, resent with the same id
+  };
+  std::string membership_id;
+  Fate fate = Fate::unknown;
+  std::string error;                // "" for success
+  int refusals = 0;                 // waiting/parked: refusals counted so far, this one included
+  std::chrono::seconds wait{0};     // waiting: until the next attempt
+};
+
+enum class HoldScope { job, target };
+enum class HoldKind {
+  blocked,  // a configuration error: resending cannot help before it is fixed
+  breaker,  // the target failed nearly everything: one probe batch after a while
+};
+const char* to_string(HoldScope);
+const char* to_string(HoldKind);
+std::optional<HoldScope> parse_hold_scope(std::string_view);
+std::optional<HoldKind> parse_hold_kind(std::string_view);
+
+// A job or target rostersync has stopped sending to.
+struct Hold {
+  HoldScope scope = HoldScope::job;
+  std::string name;
+  HoldKind kind = HoldKind::blocked;
+  std::string reason;  // the error that caused it, e.g. the SOAP fault text
+  std::string since;   // UTC ISO 8601
+  std::string until;   // UTC ISO 8601: no new try before this
+  std::chrono::milliseconds remaining{0};  // until - now (negative once past)
+  bool active() const { return remaining.count() > 0; }
+};
+
+// "blocked: target its: a:InvalidSecurity ..." / "circuit breaker open for target its: ..."
+std::string describe(const Hold&);
+
+}  // namespace rostersync

@@ -1,0 +1,147 @@
+#include "config/domain/text.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace rostersync {
+namespace {
+
+constexpr std::array<std::string_view, 9> kSecretNames = {"access_token", "token", "ltik", "key", "api_key",
+                                                          "secret", "password", "signature", "sig"};
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+  return out;
+}
+
+bool is_secret_name(std::string_view name) {
+  std::string n = lower(name);
+  return std::find(kSecretNames.begin(), kSecretNames.end(), n) != kSecretNames.end();
+}
+
+// Redacts "name=value" pairs separated by `amp` (either "&" or "%26") and
+// name/value separated by `eq` ("=" or "%3D").
+std::string redact_pairs(std::string_view query, std::string_view amp, std::string_view eq) {
+  std::string out;
+  std::size_t pos = 0;
+  while (pos <= query.size()) {
+    std::size_t end = query.find(amp, pos);
+    if (end == std::string_view::npos) end = query.size();
+    std::string_view pair = query.substr(pos, end - pos);
+    std::size_t split = pair.find(eq);
+    if (split != std::string_view::npos && is_secret_name(pair.substr(0, split))) {
+      out.append(pair.substr(0, split + eq.size()));
+      out += "REDACTED";
+    } else {
+      out.append(pair);
+    }
+    if (end == query.size()) break;
+    out.append(amp);
+    pos = end + amp.size();
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string redact_url(std::string_view url) {
+  std::string out(url);
+  // userinfo: scheme://user:pass@host
+  if (auto scheme = out.find("://"); scheme != std::string::npos) {
+    auto host_end = out.find_first_of("/?#", scheme + 3);
+    auto at = out.find('@', scheme + 3);
+    if (at != std::string::npos && (host_end == std::string::npos || at < host_end)) {
+      out.replace(scheme + 3, at - (scheme + 3), "REDACTED");
+    }
+  }
+  auto q = out.find('?');
+  if (q == std::string::npos) return out;
+  std::string query = redact_pairs(std::string_view(out).substr(q + 1), "&", "=");
+  // A nested URL passed percent-encoded (LTIAAS's url=<next>) has its own
+  // query after an encoded '?': redact its %26-separated pairs as well.
+  std::string nested;
+  std::size_t pos = 0;
+  while (pos < query.size()) {
+    auto enc_q = lower(query.substr(pos)).find("%3f");
+    if (enc_q == std::string::npos) break;
+    nested += query.substr(pos, enc_q + 3);
+    pos += enc_q + 3;
+    std::size_t stop = query.find('&', pos);
+    if (stop == std::string::npos) stop = query.size();
+    std::string inner = query.substr(pos, stop - pos);
+    for (std::size_t i = 0; i + 2 < inner.size(); ++i) {  // %26/%3d -> %26/%3D
+      if (inner[i] == '%') {
+        inner[i + 1] = static_cast<char>(std::toupper(static_cast<unsigned char>(inner[i + 1])));
+        inner[i + 2] = static_cast<char>(std::toupper(static_cast<unsigned char>(inner[i + 2])));
+      }
+    }
+    nested += redact_pairs(inner, "%26", "%3D");
+    pos = stop;
+  }
+  nested += query.substr(pos);
+  return out.substr(0, q + 1) + nested;
+}
+
+std::size_t utf8_sequence_length(std::string_view s) {
+  if (s.empty()) return 0;
+  auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+  auto cont = [&](std::size_t i) { return i < s.size() && (b(i) & 0xC0) == 0x80; };
+  unsigned char c = b(0);
+  if (c < 0x80) return 1;
+  if (c >= 0xC2 && c <= 0xDF) return cont(1) ? 2 : 0;
+  if (c >= 0xE0 && c <= 0xEF) {
+    if (!cont(1) || !cont(2)) return 0;
+    if ((c == 0xE0 && b(1) < 0xA0) || (c == 0xED && b(1) > 0x9F)) return 0;  // overlong, surrogate
+    return 3;
+  }
+  if (c >= 0xF0 && c <= 0xF4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if ((c == 0xF0 && b(1) < 0x90) || (c == 0xF4 && b(1) > 0x8F)) return 0;  // overlong, above U+10FFFF
+    return 4;
+  }
+  return 0;
+}
+
+bool is_xml_safe(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    std::size_t n = utf8_sequence_length(text.substr(i));
+    if (n == 0) return false;
+    auto c = static_cast<unsigned char>(text[i]);
+    if (n == 1 && c < 0x20 && c != '\t' && c != '\n' && c != '\r') return false;
+    // U+FFFE and U+FFFF (EF BF BE / EF BF BF) are not XML characters.
+    if (n == 3 && c == 0xEF && static_cast<unsigned char>(text[i + 1]) == 0xBF &&
+        static_cast<unsigned char>(text[i + 2]) >= 0xBE) {
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+std::string clip_for_message(std::string_view text, std::size_t max) {
+  // Peer text reaches logs and the database: control characters become
+  // spaces and invalid UTF-8 becomes '?', so neither a terminal nor a journal
+  // field ever gets raw bytes from the network.
+  std::string out;
+  std::string_view head = text.substr(0, max);
+  for (std::size_t i = 0; i < head.size();) {
+    unsigned char c = static_cast<unsigned char>(head[i]);
+    std::size_t n = utf8_sequence_length(head.substr(i));
+    if (n == 0) {
+      out += '?';
+      ++i;
+    } else if (n == 1) {
+      out += (c < 0x20 || c == 0x7F) ? ' ' : static_cast<char>(c);
+      ++i;
+    } else {
+      out.append(head.substr(i, n));
+      i += n;
+    }
+  }
+  if (text.size() > max) out += "...";
+  return out;
+}
+
+}  // namespace rostersync

@@ -1,0 +1,122 @@
+#include "store/migrations.hpp"
+
+#include <iterator>
+#include <string>
+
+namespace rostersync::store {
+namespace {
+
+// Schema migrations; migration i takes the schema from version i to i+1.
+// Never edit a released entry: append a new one.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE roster_member (
+  job            TEXT NOT NULL,
+  user_id        TEXT NOT NULL,
+  person_key     TEXT,              -- NULL when the member has none (or an unusable one)
+  roles          TEXT NOT NULL,     -- space-separated LTI roles as received
+  status         TEXT NOT NULL,     -- Active / Inactive
+  outcome        TEXT NOT NULL,     -- eligible, or the reason it was skipped
+  first_seen_run INTEGER NOT NULL,
+  last_seen_run  INTEGER NOT NULL,
+  last_seen_at   TEXT NOT NULL,
+  PRIMARY KEY (job, user_id)
+) WITHOUT ROWID;
+
+CREATE TABLE membership (
+  target         TEXT NOT NULL,     -- configured target name (one itslearning site)
+  membership_id  TEXT NOT NULL,     -- the id sent to itslearning; never shown there again
+  hierarchy_id   TEXT NOT NULL,
+  person_key     TEXT NOT NULL,
+  role_type      TEXT NOT NULL,
+  job            TEXT NOT NULL,     -- the job that first planned it
+  state          TEXT NOT NULL CHECK (state IN ('pending', 'created', 'failed')),
+  attempts       INTEGER NOT NULL DEFAULT 0,
+  last_error     TEXT,
+  queued_run     INTEGER,           -- last run that queued it for sending
+  created_at     TEXT NOT NULL,     -- when the id was chosen
+  updated_at     TEXT NOT NULL,
+  PRIMARY KEY (target, membership_id),
+  UNIQUE (target, hierarchy_id, person_key)
+);
+CREATE INDEX membership_by_job_state ON membership (job, state);
+
+CREATE TABLE run (
+  run_id                      INTEGER PRIMARY KEY AUTOINCREMENT,
+  job                         TEXT NOT NULL,
+  started_at                  TEXT NOT NULL,
+  ended_at                    TEXT,
+  outcome                     TEXT NOT NULL
+                              CHECK (outcome IN ('running', 'ok', 'partial', 'failed', 'interrupted')),
+  pages                       INTEGER NOT NULL DEFAULT 0,
+  members_seen                INTEGER NOT NULL DEFAULT 0,
+  new_members                 INTEGER NOT NULL DEFAULT 0,
+  already_present             INTEGER NOT NULL DEFAULT 0,
+  creates_planned             INTEGER NOT NULL DEFAULT 0,
+  created                     INTEGER NOT NULL DEFAULT 0,
+  failed                      INTEGER NOT NULL DEFAULT 0,
+  pending                     INTEGER NOT NULL DEFAULT 0,
+  skipped_inactive            INTEGER NOT NULL DEFAULT 0,
+  skipped_test_user           INTEGER NOT NULL DEFAULT 0,
+  skipped_no_person_key       INTEGER NOT NULL DEFAULT 0,
+  skipped_invalid_person_key  INTEGER NOT NULL DEFAULT 0,
+  skipped_unmapped_role       INTEGER NOT NULL DEFAULT 0,
+  skipped_malformed           INTEGER NOT NULL DEFAULT 0,
+  error                       TEXT
+);
+CREATE INDEX run_by_job ON run (job, run_id);
+)sql",
+    R"sql(
+-- When `rostersync run` will next start each job (for `rostersync status`).
+CREATE TABLE job_schedule (
+  job          TEXT PRIMARY KEY,
+  next_run_at  TEXT NOT NULL       -- UTC ISO 8601
+) WITHOUT ROWID;
+)sql",
+    R"sql(
+-- Per-item retries: an item itslearning refused waits before its next send
+-- and is parked (state 'failed') after too many refusals. Earlier 'failed'
+-- rows were resent every run; they start over as pending.
+ALTER TABLE membership ADD COLUMN refusals INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE membership ADD COLUMN next_attempt_at TEXT;  -- UTC ISO 8601; NULL = at the next run
+UPDATE membership SET state='pending' WHERE state='failed';
+ALTER TABLE run ADD COLUMN deferred INTEGER NOT NULL DEFAULT 0;  -- items waiting for their next attempt or parked
+-- A job or target rostersync stopped sending to: 'blocked' after a
+-- configuration error, 'breaker' after failing nearly everything.
+CREATE TABLE hold (
+  scope   TEXT NOT NULL CHECK (scope IN ('job', 'target')),
+  name    TEXT NOT NULL,
+  kind    TEXT NOT NULL CHECK (kind IN ('blocked', 'breaker')),
+  reason  TEXT NOT NULL,
+  since   TEXT NOT NULL,             -- UTC ISO 8601
+  until   TEXT NOT NULL,             -- no new try before this (a reload clears holds)
+  PRIMARY KEY (scope, name)
+) WITHOUT ROWID;
+)sql",
+};
+
+}  // namespace
+
+int schema_version(Connection& db) {
+  Stmt s(db, "PRAGMA user_version");
+  s.step();
+  return static_cast<int>(s.integer(0));
+}
+
+void migrate(Connection& db) {
+  int version = schema_version(db);
+  constexpr int latest = static_cast<int>(std::size(kMigrations));
+  static_assert(latest == kSchemaVersion);
+  if (version > latest) {
+    throw StoreError(db.path() + ": schema version " + std::to_string(version) + " is newer than this rostersync (" +
+                     std::to_string(latest) + "); upgrade rostersync");
+  }
+  for (; version < latest; ++version) {
+    Transaction tx(db);
+    db.exec(kMigrations[version]);
+    db.exec("PRAGMA user_version=" + std::to_string(version + 1));
+    tx.commit();
+  }
+}
+
+}  // namespace rostersync::store

@@ -1,0 +1,133 @@
+#include "store/reports.hpp"
+
+#include "store/migrations.hpp"
+
+namespace rostersync::store {
+namespace {
+
+// A pending membership whose next send is due (not waiting after a refusal).
+const std::string kNotWaiting = std::string("COALESCE(next_attempt_at <= ") + kSqlNow + ", 1)";
+// What operators see: created, pending (goes out at the next run), waiting
+// (refused; tried again at next_try), parked (refused too often; `rostersync retry`).
+const std::string kDerivedState = "CASE WHEN m.state='created' THEN 'created' WHEN m.state='failed' THEN 'parked' WHEN " +
+                                  kNotWaiting + " THEN 'pending' ELSE 'waiting' END";
+
+}  // namespace
+
+int PassTotals::skipped_total() const {
+  int total = 0;
+  for (int n : skipped) total += n;
+  return total;
+}
+
+Reports::Reports(const std::string& path) : db_(path, Connection::Mode::read_only, 5000) {
+  int version = schema_version(db_);
+  if (version < kSchemaVersion) {
+    throw StoreError(path + " has schema version " + std::to_string(version) +
+                     "; run `rostersync sync` (or the daemon) once to upgrade it");
+  }
+}
+
+ReportTable Reports::query(const std::string& sql, const std::vector<std::string>& binds) {
+  Stmt st(db_, sql);
+  for (std::size_t i = 0; i < binds.size(); ++i) st.bind(static_cast<int>(i + 1), binds[i]);
+  ReportTable t;
+  for (int c = 0; c < st.columns(); ++c) t.columns.push_back(st.column_name(c));
+  while (st.step()) {
+    std::vector<ReportTable::Cell> row;
+    for (int c = 0; c < st.columns(); ++c) {
+      switch (st.type(c)) {
+        case Stmt::Type::integer: row.emplace_back(st.integer(c)); break;
+        case Stmt::Type::null: row.emplace_back(std::monostate{}); break;
+        case Stmt::Type::text: row.emplace_back(st.text(c)); break;
+      }
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+ReportTable Reports::status(const std::vector<JobRef>& jobs) {
+  const std::string sql =
+      "SELECT ?1 AS job, r.started_at AS last_run, r.outcome AS last_outcome, r.created AS last_created, "
+      "r.failed AS last_failed, (SELECT next_run_at FROM job_schedule WHERE job=?1) AS next_run, "
+      "(SELECT count(*) FROM roster_member WHERE job=?1) AS members, "
+      "(SELECT count(*) FROM membership WHERE job=?1 AND state='created') AS created, "
+      "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND " + kNotWaiting + ") AS pending, "
+      "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND NOT " + kNotWaiting + ") AS waiting, "
+      "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS failed, "
+      "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
+      "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
+      "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
+      "AND h.until > " + std::string(kSqlNow) + " ORDER BY h.scope LIMIT 1) AS hold "
+      "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r";
+  ReportTable out;
+  for (const auto& job : jobs) {
+    ReportTable t = query(sql, {job.name, job.target});
+    out.columns = std::move(t.columns);
+    for (auto& row : t.rows) out.rows.push_back(std::move(row));
+  }
+  if (out.columns.empty()) out.columns = query(sql, {"", ""}).columns;
+  return out;
+}
+
+ReportTable Reports::runs(const std::optional<std::string>& job, int limit) {
+  std::string sql =
+      "SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, created, already_present, "
+      "failed, pending, deferred, skipped_inactive + skipped_test_user + skipped_no_person_key + skipped_invalid_person_key + "
+      "skipped_unmapped_role + skipped_malformed AS skipped, error FROM run ";
+  std::vector<std::string> binds;
+  if (job) {
+    sql += "WHERE job=? ";
+    binds.push_back(*job);
+  }
+  sql += "ORDER BY run_id DESC LIMIT " + std::to_string(limit);
+  return query(sql, binds);
+}
+
+ReportTable Reports::members(const JobRef& job) {
+  return query("SELECT r.user_id, r.person_key, r.status, r.outcome, m.membership_id, m.role_type, " + kDerivedState +
+                   " AS state FROM roster_member r LEFT JOIN membership m ON m.target=?2 AND m.hierarchy_id=?3 AND "
+                   "m.person_key=r.person_key WHERE r.job=?1 ORDER BY r.user_id",
+               {job.name, job.target, job.hierarchy_id});
+}
+
+ReportTable Reports::failures(const std::optional<std::string>& job) {
+  std::string sql = "SELECT m.job, m.membership_id, m.person_key, m.hierarchy_id, m.role_type, " + kDerivedState +
+                    " AS state, m.attempts, m.refusals, m.last_error, m.updated_at, "
+                    "CASE WHEN m.state='failed' THEN NULL WHEN " + kNotWaiting + " THEN s.next_run_at ELSE m.next_attempt_at END "
+                    "AS next_try FROM membership m LEFT JOIN job_schedule s ON s.job=m.job WHERE m.state <> 'created' ";
+  std::vector<std::string> binds;
+  if (job) {
+    sql += "AND m.job=? ";
+    binds.push_back(*job);
+  }
+  sql += "ORDER BY m.job, m.state, m.person_key";
+  return query(sql, binds);
+}
+
+PassTotals Reports::totals_since(std::int64_t after_run) {
+  Stmt st(db_,
+          "SELECT members_seen, created, already_present, failed, pending, skipped_inactive, skipped_test_user, "
+          "skipped_no_person_key, skipped_invalid_person_key, skipped_unmapped_role, skipped_malformed FROM run "
+          "WHERE run_id > ?");
+  st.bind(1, after_run);
+  static_assert(kSkipReasonCount == 6, "one skipped_* column per SkipReason");
+  PassTotals t;
+  while (st.step()) {
+    t.members += static_cast<int>(st.integer(0));
+    t.created += static_cast<int>(st.integer(1));
+    t.present += static_cast<int>(st.integer(2));
+    t.failed += static_cast<int>(st.integer(3));
+    t.pending += static_cast<int>(st.integer(4));
+    for (std::size_t i = 0; i < kSkipReasonCount; ++i) t.skipped[i] += static_cast<int>(st.integer(5 + static_cast<int>(i)));
+  }
+  return t;
+}
+
+std::int64_t Reports::latest_run_id() {
+  Stmt st(db_, "SELECT COALESCE(MAX(run_id), 0) FROM run");
+  return st.step() ? st.integer(0) : 0;
+}
+
+}  // namespace rostersync::store

@@ -1,0 +1,68 @@
+// Read-only reports over the state database: what `rostersync status`,
+// `runs`, `members` and `failures` print, and the demo's pass totals.
+//
+// A Reports object holds its own read-only connection (WAL readers never
+// block the daemon's writes; a busy timeout covers checkpoints), so it is
+// safe while the daemon runs. Every method throws StoreError on failure.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/domain/roster.hpp"
+#include "store/sqlite.hpp"
+
+namespace rostersync::store {
+
+// A query result: column names and typed cells (null, integer or text).
+struct ReportTable {
+  using Cell = std::variant<std::monostate, std::int64_t, std::string>;
+  std::vector<std::string> columns;
+  std::vector<std::vector<Cell>> rows;
+};
+
+// What a report needs to know of a configured job.
+struct JobRef {
+  std::string name;
+  std::string target;
+  std::string hierarchy_id;
+};
+
+// Sums over runs, for the demo's summary.
+struct PassTotals {
+  int members = 0, created = 0, present = 0, failed = 0, pending = 0;
+  std::array<int, kSkipReasonCount> skipped{};
+  int skipped_total() const;
+};
+
+class Reports {
+ public:
+  // Opens `path` read-only. Throws StoreError when it cannot be opened or
+  // its schema is older than this rostersync's (the message says how to
+  // upgrade it: one `rostersync sync`).
+  explicit Reports(const std::string& path);
+
+  // One row per job: last run, next run, membership counts by state, hold.
+  ReportTable status(const std::vector<JobRef>& jobs);
+  // The newest `limit` runs, of one job or all.
+  ReportTable runs(const std::optional<std::string>& job, int limit);
+  // The job's roster snapshot joined with its memberships.
+  ReportTable members(const JobRef& job);
+  // Memberships not created yet (pending, waiting, parked) with their errors.
+  ReportTable failures(const std::optional<std::string>& job);
+
+  // Totals of every run after `after_run`.
+  PassTotals totals_since(std::int64_t after_run);
+  // The newest run id, 0 when there is none.
+  std::int64_t latest_run_id();
+
+ private:
+  ReportTable query(const std::string& sql, const std::vector<std::string>& binds = {});
+  Connection db_;
+};
+
+}  // namespace rostersync::store

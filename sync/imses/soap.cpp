@@ -1,0 +1,229 @@
+#include "sync/imses/soap.hpp"
+#include "config/domain/text.hpp"
+#include "sync/policy/retry_policy.hpp"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+
+#include <memory>
+
+namespace rostersync::sync::soap {
+namespace {
+
+// Longest text kept from any one element of a response (a fault string, a
+// status description); itslearning's own are a sentence long.
+constexpr std::size_t kMaxPeerText = 1000;
+
+using DocPtr = std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)>;
+
+bool is(const xmlNode* n, std::string_view ns, std::string_view name) {
+  if (!n || n->type != XML_ELEMENT_NODE) return false;
+  if (name != reinterpret_cast<const char*>(n->name)) return false;
+  std::string_view actual = n->ns && n->ns->href ? reinterpret_cast<const char*>(n->ns->href) : "";
+  return actual == ns;
+}
+
+const xmlNode* child(const xmlNode* parent, std::string_view ns, std::string_view name) {
+  for (const xmlNode* c = parent ? parent->children : nullptr; c; c = c->next) {
+    if (is(c, ns, name)) return c;
+  }
+  return nullptr;
+}
+
+std::vector<const xmlNode*> children(const xmlNode* parent, std::string_view ns, std::string_view name) {
+  std::vector<const xmlNode*> out;
+  for (const xmlNode* c = parent ? parent->children : nullptr; c; c = c->next) {
+    if (is(c, ns, name)) out.push_back(c);
+  }
+  return out;
+}
+
+std::string text(const xmlNode* n) {
+  if (!n) return {};
+  xmlChar* content = xmlNodeGetContent(n);
+  std::string out = content ? reinterpret_cast<const char*>(content) : "";
+  xmlFree(content);
+  auto first = out.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return {};
+  // Everything read here ends up in logs and the database: made safe (no
+  // control characters, valid UTF-8) and bounded where it enters.
+  return clip_for_message(std::string_view(out).substr(first, out.find_last_not_of(" \t\r\n") - first + 1),
+                          kMaxPeerText);
+}
+
+// Fault children are unqualified in SOAP 1.1, but some stacks qualify them.
+const xmlNode* fault_child(const xmlNode* fault, std::string_view name) {
+  if (const xmlNode* n = child(fault, "", name)) return n;
+  return child(fault, kNsEnvelope, name);
+}
+
+StatusInfo read_status(const xmlNode* n) {
+  StatusInfo s;
+  s.code_major = text(child(n, kNsMessBind, "codeMajor"));
+  s.severity = text(child(n, kNsMessBind, "severity"));
+  for (const xmlNode* field : children(child(n, kNsMessBind, "codeMinor"), kNsMessBind, "codeMinorField")) {
+    if (!s.code_minor.empty()) s.code_minor += "; ";
+    s.code_minor += text(child(field, kNsMessBind, "codeMinorName"));
+    std::string value = text(child(field, kNsMessBind, "codeMinorValue"));
+    if (!value.empty()) s.code_minor += "=" + value;
+  }
+  if (const xmlNode* d = child(n, kNsMessBind, "description")) s.description = text(child(d, kNsCommon, "text"));
+  return s;
+}
+
+
+std::string local_part(std::string_view qname) {
+  auto colon = qname.rfind(':');
+  return std::string(colon == std::string_view::npos ? qname : qname.substr(colon + 1));
+}
+
+std::string describe(const StatusInfo& s) {
+  std::string out = s.code_major + "/" + s.severity;
+  if (!s.code_minor.empty()) out += " " + s.code_minor;
+  if (!s.description.empty()) out += ": " + s.description;
+  return out;
+}
+
+}  // namespace
+
+std::string xml_escape(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (char c : text) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string build_create_memberships(const Credentials& credentials, std::string_view message_id,
+                                     std::span<const CreateItem> items) {
+  std::string x;
+  x.reserve(1024 + items.size() * 600);
+  x += R"(<?xml version="1.0" encoding="utf-8"?>)";
+  x += R"(<soapenv:Envelope xmlns:soapenv=")";
+  x += kNsEnvelope;
+  x += R"(" xmlns:wsse=")";
+  x += kNsWsse;
+  x += R"(" xmlns:mb=")";
+  x += kNsMessBind;
+  x += R"(" xmlns:mms=")";
+  x += kNsMms;
+  x += R"(" xmlns:mmd=")";
+  x += kNsMmd;
+  x += R"(" xmlns:cmn=")";
+  x += kNsCommon;
+  x += R"("><soapenv:Header><wsse:Security soapenv:mustUnderstand="1"><wsse:UsernameToken><wsse:Username>)";
+  x += xml_escape(credentials.username);
+  x += R"(</wsse:Username><wsse:Password Type=")";
+  x += kPasswordText;
+  x += R"(">)";
+  x += xml_escape(credentials.password);
+  x += R"(</wsse:Password></wsse:UsernameToken></wsse:Security><mb:syncRequestHeaderInfo><mb:messageIdentifier>)";
+  x += xml_escape(message_id);
+  x += R"(</mb:messageIdentifier></mb:syncRequestHeaderInfo></soapenv:Header><soapenv:Body>)";
+  x += R"(<mms:createMembershipsRequest><mms:membershipIdPairSet>)";
+  for (const CreateItem& item : items) {
+    x += "<mms:membershipIdPair><mms:sourcedId><cmn:identifier>";
+    x += xml_escape(item.membership_id);
+    x += "</cmn:identifier></mms:sourcedId><mms:membership><mmd:groupSourcedId><cmn:identifier>";
+    x += xml_escape(item.group_id);
+    x += "</cmn:identifier></mmd:groupSourcedId><mmd:member><mmd:memberSourcedId><cmn:identifier>";
+    x += xml_escape(item.person_id);
+    x += "</cmn:identifier></mmd:memberSourcedId><mmd:role><mmd:roleType>";
+    x += xml_escape(item.role_type);
+    x += "</mmd:roleType></mmd:role></mmd:member></mms:membership></mms:membershipIdPair>";
+  }
+  x += "</mms:membershipIdPairSet></mms:createMembershipsRequest></soapenv:Body></soapenv:Envelope>";
+  return x;
+}
+
+Result<Response> parse_response(std::string_view body) {
+  if (body.empty()) return fail(FailureKind::bad_response, "empty SOAP response body");
+  // NONET: never fetch anything; no NOENT: entities are not expanded (XXE).
+  DocPtr doc(xmlReadMemory(body.data(), static_cast<int>(body.size()), "response.xml", nullptr,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING),
+             &xmlFreeDoc);
+  if (!doc) return fail(FailureKind::bad_response, "response is not well-formed XML: " + clip_for_message(body, 120));
+  const xmlNode* envelope = xmlDocGetRootElement(doc.get());
+  if (!is(envelope, kNsEnvelope, "Envelope")) {
+    return fail(FailureKind::bad_response, "response is not a SOAP 1.1 Envelope");
+  }
+  Response r;
+  const xmlNode* soap_body = child(envelope, kNsEnvelope, "Body");
+  if (const xmlNode* fault = child(soap_body, kNsEnvelope, "Fault")) {
+    r.is_fault = true;
+    r.fault_code = text(fault_child(fault, "faultcode"));
+    r.fault_string = text(fault_child(fault, "faultstring"));
+    return r;
+  }
+  const xmlNode* info = child(child(envelope, kNsEnvelope, "Header"), kNsMessBind, "syncResponseHeaderInfo");
+  if (!info) return fail(FailureKind::bad_response, "SOAP response has no syncResponseHeaderInfo header");
+  r.message_id = text(child(info, kNsMessBind, "messageIdentifier"));
+  if (const xmlNode* set = child(info, kNsMessBind, "statusInfoSet")) {
+    r.has_status_set = true;
+    for (const xmlNode* s : children(set, kNsMessBind, "statusInfo")) r.statuses.push_back(read_status(s));
+  } else if (const xmlNode* single = child(info, kNsMessBind, "statusInfo")) {
+    r.statuses.push_back(read_status(single));
+  }
+  return r;
+}
+
+BatchOutcome interpret_response(int http_status, std::string_view body, std::size_t sent) {
+  BatchOutcome out;
+  Result<Response> parsed = parse_response(body);
+  if (!parsed) {
+    if (http_status < 200 || http_status >= 300) {
+      out.kind = classify_http_status(http_status) == FailureClass::configuration ? BatchOutcome::Kind::rejected
+                                                                                  : BatchOutcome::Kind::fault;
+      out.error = "HTTP " + std::to_string(http_status) + ": " + clip_for_message(body);
+    } else {
+      out.kind = BatchOutcome::Kind::unknown;
+      out.error = "unreadable createMemberships response: " + parsed.failure().message;
+    }
+    return out;
+  }
+  const Response& r = *parsed;
+  if (r.is_fault) {
+    std::string code = local_part(r.fault_code);
+    bool rejected = code == "InvalidSecurity" || code == "FailedAuthentication" || code == "FailedCheck" ||
+                    code == "Client" || code == "InvalidSecurityToken";
+    out.kind = rejected ? BatchOutcome::Kind::rejected : BatchOutcome::Kind::fault;
+    out.error = "SOAP Fault " + r.fault_code + ": " + r.fault_string + " (HTTP " + std::to_string(http_status) + ")";
+    return out;
+  }
+  if (http_status < 200 || http_status >= 300) {
+    out.kind = classify_http_status(http_status) == FailureClass::configuration ? BatchOutcome::Kind::rejected
+                                                                                : BatchOutcome::Kind::fault;
+    out.error = "HTTP " + std::to_string(http_status) + " without a SOAP Fault";
+    return out;
+  }
+  if (r.statuses.size() != sent) {
+    out.kind = BatchOutcome::Kind::unknown;
+    out.error = "statusInfoSet holds " + std::to_string(r.statuses.size()) + " statuses for " + std::to_string(sent) +
+                " items; outcome unknown";
+    return out;
+  }
+  out.kind = BatchOutcome::Kind::per_item;
+  for (const StatusInfo& s : r.statuses) {
+    if (s.code_major == "success") {
+      out.items.push_back(ItemOutcome::created);
+      out.item_errors.emplace_back();
+    } else if (s.code_major == "failure" || s.code_major == "unsupported") {
+      out.items.push_back(ItemOutcome::failed);
+      out.item_errors.push_back(describe(s));
+    } else {  // processing, or anything not final
+      out.items.push_back(ItemOutcome::unknown);
+      out.item_errors.push_back(describe(s));
+    }
+  }
+  return out;
+}
+
+}  // namespace rostersync::sync::soap

@@ -1,0 +1,479 @@
+#include "sync/io/engine.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "config/domain/text.hpp"
+#include "sync/imses/request.hpp"
+#include "sync/imses/soap.hpp"
+#include "sync/io/http_client.hpp"
+#include "sync/io/log_fields.hpp"
+#include "sync/ltiaas/pager.hpp"
+#include "sync/ltiaas/request.hpp"
+#include "sync/machines/batch_send.hpp"
+#include "sync/machines/page_fetch.hpp"
+#include "sync/machines/run_outcome.hpp"
+#include "sync/planning/planner.hpp"
+#include "sync/policy/retry_policy.hpp"
+
+namespace rostersync::sync {
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// Wakes every coroutine waiting on it. Waiters re-check their condition in a
+// loop; the timer never expires by itself, only cancel() wakes it.
+class AsyncSignal {
+ public:
+  explicit AsyncSignal(asio::any_io_executor ex) : timer_(ex, asio::steady_timer::time_point::max()) {}
+  asio::awaitable<void> wait() { co_await timer_.async_wait(nothrow); }
+  void notify_all() { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+// In-flight operations towards one target, shared by all jobs writing to it.
+class OperationBudget {
+ public:
+  OperationBudget(asio::any_io_executor ex, int capacity) : capacity_(capacity), changed_(ex) {}
+  asio::awaitable<void> acquire(int n) {
+    while (in_use_ + n > capacity_) co_await changed_.wait();
+    in_use_ += n;
+  }
+  void release(int n) {
+    in_use_ -= n;
+    changed_.notify_all();
+  }
+
+ private:
+  int capacity_;
+  int in_use_ = 0;
+  AsyncSignal changed_;
+};
+
+struct SourceLink {
+  const config::Source* config;
+  std::unique_ptr<HttpClient> http;
+};
+
+struct TargetLink {
+  const config::Target* config;
+  std::unique_ptr<HttpClient> http;
+  std::unique_ptr<OperationBudget> budget;
+  std::unique_ptr<Breaker> breaker;  // across runs of every job writing to this target
+};
+
+Hold make_hold(HoldScope scope, const std::string& name, HoldKind kind, const std::string& reason) {
+  Hold h;
+  h.scope = scope;
+  h.name = name;
+  h.kind = kind;
+  h.reason = clip_for_message(reason, 1000);
+  return h;
+}
+
+std::chrono::seconds whole_seconds(Millis m) {
+  return std::max(std::chrono::seconds(1), std::chrono::duration_cast<std::chrono::seconds>(m));
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  asio::any_io_executor executor;
+  const config::Config& config;
+  store::Store& store;
+  std::map<std::string, SourceLink> sources;
+  std::map<std::string, TargetLink> targets;
+  std::function<void(const Progress&)> progress;
+  bool stopping = false;
+  std::set<asio::steady_timer*> sleepers;  // retry back-offs, cut short by request_stop()
+  std::mt19937_64 rng{std::random_device{}()};
+
+  Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st) : executor(ex), config(cfg), store(st) {
+    for (const auto& [name, s] : cfg.sources) sources[name] = {&s, std::make_unique<HttpClient>(ex, s.http)};
+    for (const auto& [name, t] : cfg.targets) {
+      targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), std::make_unique<OperationBudget>(ex, t.in_flight_budget),
+                       std::make_unique<Breaker>(t.breaker)};
+    }
+  }
+
+  double draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
+
+  // Waits `delay`, or less if a stop is requested meanwhile.
+  asio::awaitable<void> sleep(std::chrono::milliseconds delay) {
+    if (stopping) co_return;
+    asio::steady_timer timer(executor, delay);
+    sleepers.insert(&timer);
+    co_await timer.async_wait(nothrow);
+    sleepers.erase(&timer);
+  }
+
+  void request_stop() {
+    stopping = true;
+    for (auto* timer : sleepers) timer->cancel();
+  }
+
+  void abort_in_flight() {
+    request_stop();
+    for (auto& [name, link] : sources) link.http->abort_all();
+    for (auto& [name, link] : targets) link.http->abort_all();
+  }
+
+  asio::awaitable<void> fetch_page(SourceLink& source, const std::string& url, const std::string& authorization,
+                                   PageFetchMachine& fetch);
+  asio::awaitable<JobReport> run_job(const config::Job& job);
+};
+
+namespace {
+
+// State of one job run, shared by the walk and the batch senders.
+struct RunState {
+  RunState(const config::Job& j, TargetLink& t, store::Store& s, Engine::Impl& e, std::int64_t id)
+      : job(j), target(t), store(s), engine(e), run_id(id) {}
+
+  const config::Job& job;
+  TargetLink& target;
+  store::Store& store;
+  Engine::Impl& engine;
+  std::int64_t run_id;
+  RunStats stats;
+  Progress progress;
+  std::string target_error;    // why sending stopped (hold, store failure)
+  bool target_stopped = false;  // no more sends in this run
+  bool probing = false;         // the breaker was open: one batch at a time until one succeeds
+  std::optional<Millis> hold_set_for;  // a hold was set during this run, for this long
+
+  void report() {
+    progress.created = stats.created;
+    progress.failed = stats.failed;
+    if (engine.progress) engine.progress(progress);
+  }
+
+  void stop_target(std::string why) {
+    if (target_stopped) return;
+    target_stopped = true;
+    target_error = std::move(why);
+  }
+
+  // Stops sending to the target for the request's duration (every job that uses it).
+  void hold_target(const HoldRequest& request) {
+    Hold hold = make_hold(HoldScope::target, target.config->name, request.kind, request.reason);
+    store.set_hold(hold, whole_seconds(request.duration));
+    hold_set_for = request.duration;
+    stop_target(describe(hold) + " (next try in " + std::to_string(whole_seconds(request.duration).count()) + " s)");
+  }
+};
+
+// Drives BatchQueue and one BatchSendMachine per batch, at most the target's
+// budget of operations in flight (retries included: a retry keeps its budget).
+class BatchSender {
+ public:
+  BatchSender(asio::any_io_executor ex, RunState& run)
+      : ex_(ex), run_(run), changed_(ex),
+        queue_(static_cast<std::size_t>(run.target.config->batch_size),
+               static_cast<std::size_t>(2 * std::max(run.target.config->in_flight_budget, run.target.config->batch_size))) {}
+
+  void enqueue(PlannedCreate create) {
+    queue_.push(std::move(create));
+    pump();
+  }
+
+  // Waits until few enough items are queued or in flight (bounds memory).
+  asio::awaitable<void> wait_for_room() {
+    while (!run_.target_stopped && queue_.over_high_water()) co_await changed_.wait();
+  }
+
+  // No more items will come: send the last partial batch and wait for all.
+  asio::awaitable<void> finish() {
+    queue_.close();
+    pump();
+    while (queue_.active_batches() > 0) co_await changed_.wait();
+  }
+
+ private:
+  void pump() {
+    while (auto batch = queue_.take(run_.probing, run_.target_stopped)) {
+      // send_batch catches everything; should anything escape, the event
+      // loop's run() rethrows it and the process ends visibly.
+      asio::co_spawn(ex_, send_batch(std::move(*batch), ++sequence_), [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);
+      });
+    }
+  }
+
+  asio::awaitable<void> send_batch(std::vector<PlannedCreate> batch, int sequence) {
+    const int n = static_cast<int>(batch.size());
+    bool acquired = false;
+    try {
+      co_await run_.target.budget->acquire(n);
+      acquired = true;
+      co_await send_with_retries(batch, sequence);
+    } catch (const std::exception& e) {  // StoreError: the database failed under us
+      run_.stop_target(e.what());
+    } catch (...) {
+      run_.stop_target("unexpected error while sending a batch");
+    }
+    if (acquired) run_.target.budget->release(n);
+    queue_.finished(batch.size());
+    run_.report();
+    pump();
+    changed_.notify_all();
+  }
+
+  // Applies the breaker's verdict on one batch.
+  void judge(const BreakerSample& sample) {
+    const config::Target& target = *run_.target.config;
+    BreakerVerdict verdict = judge_batch(*run_.target.breaker, target.breaker, run_.probing, run_.target_stopped, sample);
+    if (verdict.kind == BreakerVerdict::Kind::close) {
+      run_.probing = false;
+      run_.store.clear_hold(HoldScope::target, target.name);
+      spdlog::info("job {}: probe batch to target {} succeeded; circuit breaker closed", run_.job.name, target.name);
+      pump();
+    } else if (verdict.kind == BreakerVerdict::Kind::trip) {
+      run_.hold_target(verdict.hold);
+      spdlog::warn("job {}: {}", run_.job.name, run_.target_error);
+    }
+  }
+
+  asio::awaitable<void> send_with_retries(const std::vector<PlannedCreate>& batch, int sequence) {
+    const config::Target& target = *run_.target.config;
+    const config::Job& job = run_.job;
+    std::vector<soap::CreateItem> items;
+    std::vector<BatchItem> tracked;
+    std::vector<std::string> ids;
+    for (const auto& c : batch) {
+      items.push_back({c.membership_id, job.hierarchy_id, c.person_key, c.role_type});
+      tracked.push_back({c.membership_id, c.refusals});
+      ids.push_back(c.membership_id);
+    }
+    soap::Credentials credentials{target.username, target.password.reveal()};
+    BatchSendMachine machine(target, redact_url(target.endpoint), std::move(tracked));
+    std::string message_id;
+    auto started = Clock::now();
+    BatchSendAction action = machine.resume(BatchSendMachine::Start{run_.target_stopped});
+    while (action.kind != BatchSendAction::Kind::finish) {
+      if (action.kind == BatchSendAction::Kind::send) {
+        message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +
+                     std::to_string(action.attempt);
+        run_.store.mark_attempt(target.name, ids);
+        HttpRequest request = soap_request(target.endpoint, soap::kCreateMembershipsAction,
+                                           soap::build_create_memberships(credentials, message_id, items));
+        started = Clock::now();
+        Result<HttpResponse> response = co_await run_.target.http->send(std::move(request));
+        action = machine.resume(BatchSendMachine::Responded{response, run_.engine.draw(), std::chrono::system_clock::now(),
+                                                            run_.engine.stopping, run_.target_stopped});
+        if (action.kind == BatchSendAction::Kind::wait) {
+          spdlog::debug("job {} batch {} ({} items) attempt {}: {}", job.name, message_id, items.size(),
+                        action.attempt, machine.result().error);
+        }
+      } else {
+        co_await run_.engine.sleep(action.delay);
+        action = machine.resume(BatchSendMachine::Waited{run_.engine.stopping, run_.target_stopped});
+      }
+    }
+    const BatchResult& result = machine.result();
+    if (result.hold) {
+      run_.hold_target(*result.hold);
+      spdlog::error("job {}: {}", job.name, run_.target_error);
+    }
+    run_.store.record_results(target.name, result.items);
+    run_.stats.created += result.created;
+    run_.stats.failed += result.refused;
+    if (result.answered) {
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+      spdlog::debug("job {} batch {}: {} items, {} created, {} refused, {} unknown in {} ms", job.name, message_id,
+                    items.size(), result.created, result.refused, result.unknown, ms);
+    } else if (!result.gave_up) {
+      spdlog::warn("job {}: batch of {} items left pending: {}", job.name, items.size(), result.error);
+    }
+    if (result.parked > 0) {
+      spdlog::warn("job {}: {} item(s) parked after {} refusals; `rostersync failures` lists them, `rostersync retry` "
+                   "puts them back", job.name, result.parked, target.items.max_failures);
+    }
+    if (result.breaker_sample) judge(*result.breaker_sample);
+  }
+
+  asio::any_io_executor ex_;
+  RunState& run_;
+  AsyncSignal changed_;
+  BatchQueue queue_;
+  int sequence_ = 0;
+};
+
+std::string page_error(int page_number, const std::string& url, const std::string& what) {
+  return "roster walk failed at page " + std::to_string(page_number) + ": GET " + redact_url(url) + ": " + what;
+}
+
+}  // namespace
+
+asio::awaitable<void> Engine::Impl::fetch_page(SourceLink& source, const std::string& url,
+                                               const std::string& authorization, PageFetchMachine& fetch) {
+  PageFetchAction action = fetch.resume(PageFetchMachine::Start{});
+  while (action.kind == PageFetchAction::Kind::send || action.kind == PageFetchAction::Kind::wait) {
+    if (action.kind == PageFetchAction::Kind::send) {
+      Result<HttpResponse> response = co_await source.http->send(roster_page_request(url, authorization));
+      action = fetch.resume(PageFetchMachine::Responded{response, draw(), std::chrono::system_clock::now(), stopping});
+    } else {
+      co_await sleep(action.delay);
+      action = fetch.resume(PageFetchMachine::Waited{stopping});
+    }
+  }
+}
+
+asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
+  auto started = Clock::now();
+  SourceLink& source = sources.at(job.source);
+  TargetLink& target = targets.at(job.target);
+  JobReport report;
+  report.job = job.name;
+
+  // A hold (configuration error, open breaker) means no run before its time.
+  // The database may fail here (locked by another process for longer than the
+  // busy timeout, disk full): that ends this run as failed, visibly, and the
+  // caller schedules the next one.
+  RunStart start;
+  try {
+    std::optional<Hold> job_hold = store.find_hold(HoldScope::job, job.name);
+    std::optional<Hold> target_hold = store.find_hold(HoldScope::target, target.config->name);
+    start = decide_start(job_hold, target_hold);
+    if (start.run) report.run_id = store.begin_run(job.name);
+  } catch (const std::exception& e) {
+    report.outcome = RunOutcome::failed;
+    report.error = std::string("cannot start a run: ") + e.what();
+    report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+    spdlog::error("job {}: {}", job.name, report.error);
+    co_return report;
+  }
+  if (!start.run) {
+    report.held = true;
+    report.error = start.held_because;
+    report.retry_in = start.retry_in;
+    spdlog::warn("job {}: not run, {} (next try in {} s)", job.name, report.error,
+                 std::chrono::duration_cast<std::chrono::seconds>(start.retry_in).count());
+    co_return report;
+  }
+
+  ScopedLogFields log_fields(job.name, report.run_id);
+  RunState run(job, target, store, *this, report.run_id);
+  run.progress.job = job.name;
+  run.probing = start.probing;
+  if (run.probing) spdlog::info("job {}: circuit breaker for target {} half-open: one probe batch first", job.name, target.config->name);
+  spdlog::debug("job {}: run {} started", job.name, report.run_id);
+
+  std::string walk_error;
+  bool walk_complete = false;
+  BatchSender sender(executor, run);
+  LtiaasPager pager({source.config->base_url, job.role_filter, job.resource_link_id, job.page_limit, job.max_pages,
+                     job.max_members});
+  const std::string authorization = ltiaas_authorization(*source.config, job);
+  const PlanOptions plan_opts = plan_options(job);
+  auto lookup = [&](const std::string& person_key) {
+    return store.find_membership(target.config->name, job.hierarchy_id, person_key);
+  };
+
+  try {
+    while (!stopping && !run.target_stopped) {
+      std::string url = pager.next_url();
+      auto page_started = Clock::now();
+      PageFetchMachine fetch(source.config->retry);
+      co_await fetch_page(source, url, authorization, fetch);
+      if (fetch.stopped()) break;
+      if (!fetch.page_ready()) {
+        walk_error = page_error(pager.pages() + 1, url, fetch.error());
+        if (auto hold_for = fetch.hold_for()) {  // a configuration error: hold the job
+          Hold hold = make_hold(HoldScope::job, job.name, HoldKind::blocked, walk_error);
+          store.set_hold(hold, whole_seconds(*hold_for));
+          run.hold_set_for = *hold_for;
+          walk_error = describe(hold);
+        }
+        break;
+      }
+      const RosterPage& page = fetch.page();
+      Result<LtiaasPager::Step> step = pager.on_page(page);
+      if (!step) {
+        walk_error = "roster walk failed: " + step.failure().message;
+        break;
+      }
+      PagePlan plan = plan_page(page, plan_opts, report.run_id, lookup);
+      run.stats.new_members += store.commit_page(report.run_id, job.name, target.config->name, job.hierarchy_id, plan);
+      run.stats.pages = pager.pages();
+      run.stats.add_page(plan);
+      spdlog::debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
+                    pager.pages(), plan.members, plan.creates.size(), plan.already_present, plan.deferred,
+                    plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.creates.size()),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - page_started).count());
+      run.progress.pages = run.stats.pages;
+      run.progress.members = run.stats.members_seen;
+      run.progress.queued = run.stats.creates_planned;
+      run.report();
+      for (auto& c : plan.creates) sender.enqueue(std::move(c));
+      if (*step == LtiaasPager::Step::done) {
+        walk_complete = true;
+        break;
+      }
+      co_await sender.wait_for_room();
+    }
+  } catch (const std::exception& e) {  // StoreError; batches in flight are still drained below
+    walk_error = e.what();
+  }
+  co_await sender.finish();
+
+  run.stats.pending = run.stats.creates_planned - run.stats.created - run.stats.failed;
+  RunVerdict verdict = decide_outcome({walk_complete, walk_error, run.target_error, stopping, run.stats.pending,
+                                       run.stats.failed});
+  try {
+    if (verdict.prune_snapshot) store.prune_snapshot(job.name, report.run_id);
+    store.finish_run(report.run_id, run.stats, verdict.outcome, verdict.error);
+  } catch (const std::exception& e) {
+    verdict.outcome = RunOutcome::failed;
+    verdict.error = e.what();
+  }
+
+  report.outcome = verdict.outcome;
+  report.stats = run.stats;
+  report.error = verdict.error;
+  report.retry_in = run.hold_set_for;
+  report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  auto level = verdict.outcome == RunOutcome::ok ? spdlog::level::info : spdlog::level::warn;
+  spdlog::log(level,
+              "job {} run {} {}: {} pages, {} members ({} new), {} created, {} already present, {} skipped, {} deferred, "
+              "{} failed, {} pending in {:.1f}s{}{}",
+              job.name, report.run_id, to_string(verdict.outcome), run.stats.pages, run.stats.members_seen,
+              run.stats.new_members, run.stats.created, run.stats.already_present, run.stats.skipped_total(),
+              run.stats.deferred, run.stats.failed, run.stats.pending, report.seconds, report.error.empty() ? "" : ": ",
+              report.error);
+  co_return report;
+}
+
+Engine::Engine(asio::any_io_executor executor, const config::Config& config, store::Store& store)
+    : impl_(std::make_unique<Impl>(std::move(executor), config, store)) {}
+
+Engine::~Engine() = default;
+
+asio::awaitable<JobReport> Engine::run_job(const config::Job& job) { co_return co_await impl_->run_job(job); }
+
+void Engine::on_progress(std::function<void(const Progress&)> callback) { impl_->progress = std::move(callback); }
+
+void Engine::request_stop() { impl_->request_stop(); }
+
+void Engine::abort_in_flight() { impl_->abort_in_flight(); }
+
+bool Engine::stop_requested() const { return impl_->stopping; }
+
+}  // namespace rostersync::sync

@@ -1,0 +1,83 @@
+// The sync engine: runs one job end to end on an Asio event loop.
+//
+// A driver, not a decider: it performs what the sans-I/O machines ask for
+// (sync/machines: page fetch, batch send, run start and outcome) and records
+// what they decide. For each roster page it plans creates (sync/planning),
+// commits their ids as pending in the state database BEFORE any request
+// carries them, and hands them to the batch sender, so sends for early pages
+// overlap fetching later ones. Memory stays bounded: the walk pauses while
+// too many items wait. Every target has one in-flight budget (in operations,
+// i.e. memberships) shared by all jobs that write to it, never exceeded,
+// retries included.
+//
+// Errors: network failures are values and end up in the run record; a state
+// database failure ends the run as failed with SQLite's message. run_job()
+// does not throw (but for std::bad_alloc); the Engine must outlive every
+// run_job() it started.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <memory>
+#include <string>
+
+#include "config/config.hpp"
+#include "config/domain/run.hpp"
+#include "store/store.hpp"
+
+namespace rostersync::sync {
+
+struct JobReport {
+  std::string job;
+  std::int64_t run_id = 0;  // 0 when held: no run was started
+  RunOutcome outcome = RunOutcome::failed;
+  RunStats stats;
+  std::string error;
+  double seconds = 0;
+  bool held = false;  // not run: the job or its target is blocked or its breaker is open (see error)
+  // When a hold applies (found, or set during this run): how long until the next try.
+  std::optional<std::chrono::milliseconds> retry_in;
+};
+
+struct Progress {
+  std::string job;
+  int pages = 0;
+  int members = 0;
+  int queued = 0;   // creates planned so far
+  int created = 0;
+  int failed = 0;
+};
+
+class Engine {
+ public:
+  Engine(boost::asio::any_io_executor executor, const config::Config& config, store::Store& store);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Walks the job's roster and sends every create; records and returns the run.
+  boost::asio::awaitable<JobReport> run_job(const config::Job& job);
+
+  // Called after each page and each batch.
+  void on_progress(std::function<void(const Progress&)> callback);
+
+  // Stop early: no new pages or retries; in-flight batches finish; runs end
+  // as interrupted.
+  void request_stop();
+  // After request_stop(), when the grace period is over: cut off requests
+  // still in flight. Their items stay pending, to be resent with the same ids.
+  void abort_in_flight();
+  bool stop_requested() const;
+
+  struct Impl;  // opaque: keeps Asio/Beast out of this header
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rostersync::sync

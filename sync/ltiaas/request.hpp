@@ -1,0 +1,18 @@
+// The HTTP requests of the LTIAAS source: GET /api/memberships pages with the
+// job's Authorization header. Pure; the header holds secrets and is never logged.
+#pragma once
+
+#include <string>
+
+#include "config/config.hpp"
+#include "config/domain/http_message.hpp"
+
+namespace rostersync::sync {
+
+// `SERVICE-AUTH-V1 <API_KEY>:<SERVICE_KEY>` or `LTIK-AUTH-V2 <API_KEY>:<LTIK>`.
+std::string ltiaas_authorization(const config::Source& source, const config::Job& job);
+
+// GET `url` (from LtiaasPager::next_url) asking for JSON.
+HttpRequest roster_page_request(const std::string& url, const std::string& authorization);
+
+}  // namespace rostersync::sync

@@ -1,0 +1,74 @@
+#include "sync/machines/page_fetch.hpp"
+
+#include "sync/ltiaas/error_body.hpp"
+#include "sync/nrps/container.hpp"
+#include "sync/policy/retry_policy.hpp"
+
+namespace rostersync::sync {
+
+PageFetchAction PageFetchMachine::resume(Start) {
+  attempt_ = 1;
+  return {PageFetchAction::Kind::send};
+}
+
+PageFetchAction PageFetchMachine::judge(const Responded& event) {
+  unit_random_ = event.unit_random;
+  retry_after_.reset();
+  const Result<HttpResponse>& response = event.response;
+  if (!response) {
+    error_ = response.failure().message;
+    FailureKind kind = response.failure().kind;
+    // A local limit (oversized body) or a refused URL will not change on a resend.
+    if (kind == FailureKind::limit || kind == FailureKind::config) return fail(false);
+    return retry_or_fail();
+  }
+  if (response->status != 200) {
+    error_ = describe_error_body(response->status, response->body);
+    if (classify_http_status(response->status) == FailureClass::configuration) return fail(true);
+    retry_after_ = parse_retry_after(response->retry_after, event.now);
+    return retry_or_fail();
+  }
+  Result<RosterPage> page = parse_roster_page(response->body);
+  if (!page) {  // truncated or garbled on the way: worth another try
+    error_ = page.failure().message;
+    return retry_or_fail();
+  }
+  page_ = std::move(page.value());
+  error_.clear();
+  return {PageFetchAction::Kind::done};
+}
+
+PageFetchAction PageFetchMachine::resume(const Responded& event) {
+  PageFetchAction action = judge(event);
+  if (action.kind != PageFetchAction::Kind::done && event.stopping) {
+    stopped_ = true;
+    return {PageFetchAction::Kind::failed};
+  }
+  return action;
+}
+
+PageFetchAction PageFetchMachine::resume(Waited event) {
+  if (event.stopping) {
+    stopped_ = true;
+    return {PageFetchAction::Kind::failed};
+  }
+  ++attempt_;
+  return {PageFetchAction::Kind::send};
+}
+
+PageFetchAction PageFetchMachine::retry_or_fail() {
+  if (attempt_ >= retry_.max_attempts) return fail(false);
+  std::optional<std::chrono::milliseconds> wait = retry_wait(retry_, attempt_ + 1, unit_random_, retry_after_);
+  if (!wait) {
+    error_ += " (Retry-After is longer than max_retry_delay)";
+    return fail(false);
+  }
+  return {PageFetchAction::Kind::wait, *wait};
+}
+
+PageFetchAction PageFetchMachine::fail(bool configuration) {
+  if (configuration) hold_for_ = retry_.blocked_retry_interval;
+  return {PageFetchAction::Kind::failed};
+}
+
+}  // namespace rostersync::sync

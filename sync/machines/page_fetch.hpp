@@ -1,0 +1,86 @@
+// Fetching one roster page, with retries, as a sans-I/O state machine.
+//
+// The driver (sync/io/engine) performs what resume() asks for and reports
+// back: `send` means GET the page now, `wait` means sleep for the delay
+// (cut short by a stop), and the terminal actions `done` and `failed` end the
+// fetch. Every decision lives here: which failures are retried (transport
+// errors, 408/429/5xx, bodies that do not parse), how long to wait (full
+// jitter, never less than Retry-After), when to give up, and when a failure
+// is a configuration error that must hold the job instead of being retried.
+//
+// No clock reads, no randomness, no I/O: the driver passes the random draw
+// and the wall-clock time with each response, so tests replay any sequence.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "config/config.hpp"
+#include "config/domain/http_message.hpp"
+#include "config/domain/result.hpp"
+#include "config/domain/roster.hpp"
+
+namespace rostersync::sync {
+
+struct PageFetchAction {
+  enum class Kind {
+    send,    // GET the page (again)
+    wait,    // sleep `delay`, then resume(Waited)
+    done,    // page() holds the parsed page
+    failed,  // error() says why; hold_for() is set for a configuration error
+  };
+  Kind kind = Kind::send;
+  std::chrono::milliseconds delay{0};
+};
+
+class PageFetchMachine {
+ public:
+  struct Start {};
+  // The exchange's result. `unit_random` in [0,1) jitters the back-off;
+  // `now` dates Retry-After given as an HTTP-date.
+  struct Responded {
+    const Result<HttpResponse>& response;
+    double unit_random = 0;
+    std::chrono::system_clock::time_point now{};
+    bool stopping = false;  // a stop was requested meanwhile: a failure now is the stop's, not the peer's
+  };
+  // The wait is over; `stopping` when the process is shutting down.
+  struct Waited {
+    bool stopping = false;
+  };
+
+  explicit PageFetchMachine(config::RetrySettings retry) : retry_(retry) {}
+
+  PageFetchAction resume(Start);
+  PageFetchAction resume(const Responded& event);
+  PageFetchAction resume(Waited event);
+
+  int attempts() const { return attempt_; }
+  // After `done`: the page.
+  bool page_ready() const { return page_.has_value(); }
+  const RosterPage& page() const { return *page_; }
+  // After `failed`: our text, with the peer's (log-safe) text quoted in it.
+  const std::string& error() const { return error_; }
+  // After `failed`: resending cannot help (a 4xx other than 408/429, a local
+  // limit or configuration problem); the job is held this long.
+  std::optional<std::chrono::milliseconds> hold_for() const { return hold_for_; }
+  // After `failed`: the fetch ended because of a stop request, not a failure.
+  bool stopped() const { return stopped_; }
+
+ private:
+  PageFetchAction judge(const Responded& event);
+  PageFetchAction retry_or_fail();
+  PageFetchAction fail(bool configuration);
+
+  config::RetrySettings retry_;
+  int attempt_ = 0;
+  double unit_random_ = 0;
+  std::optional<std::chrono::milliseconds> retry_after_;
+  std::optional<RosterPage> page_;
+  std::string error_;
+  std::optional<std::chrono::milliseconds> hold_for_;
+  bool stopped_ = false;
+};
+
+}  // namespace rostersync::sync

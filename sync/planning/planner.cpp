@@ -1,0 +1,78 @@
+#include "sync/planning/planner.hpp"
+
+#include <unordered_set>
+
+#include "config/domain/text.hpp"
+#include "sync/imses/membership_id.hpp"
+#include "sync/planning/roles.hpp"
+
+namespace rostersync::sync {
+
+PlanOptions plan_options(const config::Job& job) {
+  return {job.person_key, job.person_key_prefix, job.role_map, job.skip_test_users, job.hierarchy_id};
+}
+
+Classification classify(const Member& member, const PlanOptions& job) {
+  Classification c;
+  const std::string* key = &member.lis_person_sourcedid;
+  if (job.person_key == config::PersonKeyField::user_id) key = &member.user_id;
+  if (job.person_key == config::PersonKeyField::email) key = &member.email;
+  if (!key->empty()) c.person_key = job.person_key_prefix + *key;
+
+  if (!member.active) {
+    c.reason = SkipReason::inactive;
+  } else if (job.skip_test_users && has_test_user_role(member.roles)) {
+    c.reason = SkipReason::test_user;
+  } else if (key->empty()) {
+    c.reason = SkipReason::no_person_key;
+  } else if (!is_xml_safe(c.person_key) || c.person_key.size() > 255) {
+    c.reason = SkipReason::invalid_person_key;
+  } else if (auto role = map_roles(member.roles, job.role_map)) {
+    c.eligible = true;
+    c.role_type = std::move(*role);
+  } else {
+    c.reason = SkipReason::unmapped_role;
+  }
+  return c;
+}
+
+PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t run_id,
+                   const MembershipLookup& lookup) {
+  PagePlan plan;
+  plan.members = static_cast<int>(page.members.size()) + page.malformed_members;
+  plan.skipped[static_cast<std::size_t>(SkipReason::malformed)] += page.malformed_members;
+  std::unordered_set<std::string> planned_on_page;  // a page may repeat a person too
+
+  for (const Member& m : page.members) {
+    Classification c = classify(m, job);
+    SnapshotRow row;
+    row.user_id = m.user_id;
+    row.person_key = is_xml_safe(c.person_key) ? c.person_key : std::string();
+    for (const auto& r : m.roles) row.roles += (row.roles.empty() ? "" : " ") + r;
+    row.status = m.status.empty() ? "Active" : m.status;
+    row.outcome = c.eligible ? "eligible" : to_string(c.reason);
+    plan.snapshot.push_back(std::move(row));
+
+    if (!c.eligible) {
+      ++plan.skipped[static_cast<std::size_t>(c.reason)];
+      continue;
+    }
+    if (!planned_on_page.insert(c.person_key).second) {
+      ++plan.already_present;
+      continue;
+    }
+    std::optional<StoredMembership> stored = lookup(c.person_key);
+    if (!stored) {
+      plan.creates.push_back({membership_id(c.person_key, job.hierarchy_id), c.person_key, c.role_type, true, 0});
+    } else if (stored->state == MembershipState::created || stored->queued_run == run_id) {
+      ++plan.already_present;
+    } else if (stored->state == MembershipState::failed || stored->waiting) {
+      ++plan.deferred;
+    } else {
+      plan.creates.push_back({stored->membership_id, c.person_key, c.role_type, false, stored->refusals});
+    }
+  }
+  return plan;
+}
+
+}  // namespace rostersync::sync

@@ -1,0 +1,51 @@
+// The diff planner: which roster members become createMemberships items.
+//
+// Pure logic, no I/O. classify() decides per member whether it is eligible
+// (and with which person key and roleType) or skipped and why. plan_page()
+// applies that to one page and, given what the state database already holds
+// for each (person, hierarchy) pair, decides between a new create, a resend of
+// a stored id (pending), or nothing: already created, already queued in this
+// run (offset paging repeated a member), parked after too many refusals, or
+// refused recently and not due for another try yet.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "config/domain/roster.hpp"
+
+namespace rostersync::sync {
+
+struct Classification {
+  bool eligible = false;
+  SkipReason reason = SkipReason::malformed;  // when !eligible
+  std::string person_key;                     // with prefix; "" when missing
+  std::string role_type;                      // when eligible
+};
+
+// What planning needs of a job: which field is the person key, the roles
+// that map to roleTypes, and the hierarchy the memberships go into.
+struct PlanOptions {
+  config::PersonKeyField person_key = config::PersonKeyField::lis_person_sourcedid;
+  std::string person_key_prefix;  // prepended to the person key
+  std::vector<config::RoleRule> role_map = config::default_role_map();
+  bool skip_test_users = true;
+  std::string hierarchy_id;
+};
+PlanOptions plan_options(const config::Job& job);
+
+Classification classify(const Member& member, const PlanOptions& options);
+
+using MembershipLookup = std::function<std::optional<StoredMembership>(const std::string& person_key)>;
+
+// Plans one page. `lookup` tells what the state database holds per person key;
+// `run_id` is the current run (a membership it already queued is not queued twice).
+PagePlan plan_page(const RosterPage& page, const PlanOptions& options, std::int64_t run_id,
+                   const MembershipLookup& lookup);
+
+}  // namespace rostersync::sync
