@@ -1,0 +1,135 @@
+// PageFetchMachine with synthetic events: every retry, wait, give-up and hold
+// decision of one roster page fetch, without sockets.
+#include <gtest/gtest.h>
+
+#include "sync/machines/page_fetch.hpp"
+
+using namespace rostersync;
+using namespace rostersync::sync;
+using Kind = PageFetchAction::Kind;
+using std::chrono::milliseconds;
+
+namespace {
+
+const std::string kPage = R"({"id":"https://lms/ctx/1","context":{"id":"c1"},"members":[{"user_id":"u1","roles":["Learner"]}]})";
+
+config::RetrySettings retry(int attempts = 3) {
+  config::RetrySettings r;
+  r.max_attempts = attempts;
+  r.retry_delay = milliseconds(1000);
+  r.max_retry_delay = milliseconds(60'000);
+  r.blocked_retry_interval = milliseconds(3'600'000);
+  return r;
+}
+
+Result<HttpResponse> reply(int status, std::string body = kPage, std::string retry_after = "") {
+  return HttpResponse{status, std::move(body), "application/json", std::move(retry_after)};
+}
+
+Result<HttpResponse> network_error() { return fail(FailureKind::transport, "GET https://ltiaas/x: connection reset"); }
+
+PageFetchAction respond(PageFetchMachine& m, const Result<HttpResponse>& r, double draw = 0.5, bool stopping = false) {
+  return m.resume(PageFetchMachine::Responded{r, draw, std::chrono::system_clock::now(), stopping});
+}
+
+}  // namespace
+
+TEST(PageFetch, AGoodPageIsDoneAfterOneSend) {
+  PageFetchMachine m(retry());
+  EXPECT_EQ(m.resume(PageFetchMachine::Start{}).kind, Kind::send);
+  EXPECT_EQ(respond(m, reply(200)).kind, Kind::done);
+  ASSERT_TRUE(m.page_ready());
+  EXPECT_EQ(m.page().members.size(), 1u);
+  EXPECT_EQ(m.attempts(), 1);
+}
+
+// A transient failure at attempt n (1..max) is followed by a jittered wait and
+// a resend; after max_attempts failures the fetch fails with the last error.
+class PageFetchTransient : public ::testing::TestWithParam<int> {};
+
+TEST_P(PageFetchTransient, NetworkErrorAtEveryAttemptThenSuccessOrGiveUp) {
+  const int failures = GetParam();
+  PageFetchMachine m(retry(3));
+  ASSERT_EQ(m.resume(PageFetchMachine::Start{}).kind, Kind::send);
+  for (int attempt = 1; attempt <= failures; ++attempt) {
+    PageFetchAction a = respond(m, network_error(), 0.5);
+    if (attempt == 3) {
+      EXPECT_EQ(a.kind, Kind::failed);
+      EXPECT_FALSE(m.hold_for()) << "a network error is not a configuration error";
+      EXPECT_FALSE(m.stopped());
+      EXPECT_NE(m.error().find("connection reset"), std::string::npos) << m.error();
+      return;
+    }
+    ASSERT_EQ(a.kind, Kind::wait);
+    // Full jitter: half of retry_delay x 2^(attempt-1) for a draw of 0.5.
+    EXPECT_EQ(a.delay, milliseconds(500 << (attempt - 1)));
+    ASSERT_EQ(m.resume(PageFetchMachine::Waited{false}).kind, Kind::send);
+  }
+  EXPECT_EQ(respond(m, reply(200)).kind, Kind::done);
+  EXPECT_EQ(m.attempts(), failures + 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Attempts, PageFetchTransient, ::testing::Values(1, 2, 3),
+                         [](const auto& info) { return "fails_" + std::to_string(info.param) + "_times"; });
+
+TEST(PageFetch, ServerErrorsAndGarbledBodiesAreRetried) {
+  for (auto bad : {reply(503, "busy"), reply(429, "{}", "2"), reply(200, "{\"members\": [tru"), reply(200, "")}) {
+    PageFetchMachine m(retry());
+    m.resume(PageFetchMachine::Start{});
+    PageFetchAction a = respond(m, bad, 0.0);
+    EXPECT_EQ(a.kind, Kind::wait);
+  }
+}
+
+TEST(PageFetch, RetryAfterIsAFloorAndTooLongARetryAfterGivesUp) {
+  PageFetchMachine m(retry());
+  m.resume(PageFetchMachine::Start{});
+  PageFetchAction a = respond(m, reply(429, "{}", "7"), 0.0);
+  ASSERT_EQ(a.kind, Kind::wait);
+  EXPECT_EQ(a.delay, milliseconds(7000));
+
+  PageFetchMachine far(retry());
+  far.resume(PageFetchMachine::Start{});
+  EXPECT_EQ(respond(far, reply(503, "{}", "3600"), 0.0).kind, Kind::failed);
+  EXPECT_NE(far.error().find("Retry-After is longer than max_retry_delay"), std::string::npos) << far.error();
+  EXPECT_FALSE(far.hold_for());
+}
+
+TEST(PageFetch, AClientErrorIsAConfigurationErrorThatHoldsTheJob) {
+  PageFetchMachine m(retry());
+  m.resume(PageFetchMachine::Start{});
+  PageFetchAction a = respond(m, reply(401, R"({"status":401,"error":"INVALID_SERVICE_KEY"})"));
+  EXPECT_EQ(a.kind, Kind::failed);
+  ASSERT_TRUE(m.hold_for());
+  EXPECT_EQ(*m.hold_for(), milliseconds(3'600'000));
+  EXPECT_NE(m.error().find("HTTP 401 INVALID_SERVICE_KEY"), std::string::npos) << m.error();
+}
+
+TEST(PageFetch, LocalLimitsAreNotRetriedNorHeld) {
+  for (auto kind : {FailureKind::limit, FailureKind::config}) {
+    PageFetchMachine m(retry());
+    m.resume(PageFetchMachine::Start{});
+    EXPECT_EQ(respond(m, fail(kind, "response larger than 16777216 bytes")).kind, Kind::failed);
+    EXPECT_FALSE(m.hold_for());
+    EXPECT_EQ(m.attempts(), 1);
+  }
+}
+
+TEST(PageFetch, AStopDuringAWaitOrARequestEndsTheFetchAsStopped) {
+  PageFetchMachine waiting(retry());
+  waiting.resume(PageFetchMachine::Start{});
+  ASSERT_EQ(respond(waiting, network_error()).kind, Kind::wait);
+  EXPECT_EQ(waiting.resume(PageFetchMachine::Waited{true}).kind, Kind::failed);
+  EXPECT_TRUE(waiting.stopped());
+
+  PageFetchMachine cut(retry());
+  cut.resume(PageFetchMachine::Start{});
+  EXPECT_EQ(respond(cut, fail(FailureKind::transport, "aborted"), 0.5, true).kind, Kind::failed);
+  EXPECT_TRUE(cut.stopped());
+  EXPECT_FALSE(cut.hold_for());
+
+  // A page that did arrive still counts, stop or not.
+  PageFetchMachine arrived(retry());
+  arrived.resume(PageFetchMachine::Start{});
+  EXPECT_EQ(respond(arrived, reply(200), 0.5, true).kind, Kind::done);
+}
