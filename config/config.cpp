@@ -31,14 +31,19 @@ struct Context {
   std::string file;
   std::string base_dir;
 
-  [[noreturn]] void error(const YAML::Node& node, const std::string& key_path, const std::string& what) const {
+  // "file:line:col: key.path", the prefix of every message about a key.
+  std::string where(const YAML::Node& node, const std::string& key_path) const {
     std::ostringstream out;
     out << file;
     if (node.IsDefined() && node.Mark().line >= 0) {
       out << ':' << node.Mark().line + 1 << ':' << node.Mark().column + 1;
     }
-    out << ": " << key_path << ": " << what;
-    throw ConfigError(out.str());
+    out << ": " << key_path;
+    return out.str();
+  }
+
+  [[noreturn]] void error(const YAML::Node& node, const std::string& key_path, const std::string& what) const {
+    throw ConfigError(where(node, key_path) + ": " + what);
   }
 };
 
@@ -150,33 +155,10 @@ class MapReader {
     return value;
   }
 
-  // Reads a secret from the file named by `key`.
+  // A reference to the secret file named by `key`, read by resolve().
   Secret secret_file(const std::string& key) {
     std::string raw = required_string(key);
-    YAML::Node n = node(key);
-    std::string path = expand_env(raw, n, child_path(key));
-    if (fs::path(path).is_relative()) path = (fs::path(ctx_.base_dir) / path).lexically_normal().string();
-    // Only regular files, and only so much: a path to /dev/zero, a FIFO or a
-    // huge file must be an error, not a hang or an exhausted memory.
-    std::error_code ec;
-    fs::file_status st = fs::status(path, ec);
-    if (ec || !fs::exists(st)) ctx_.error(n, child_path(key), "cannot read secret file '" + path + "'");
-    if (!fs::is_regular_file(st)) ctx_.error(n, child_path(key), "secret file '" + path + "' is not a regular file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) ctx_.error(n, child_path(key), "cannot read secret file '" + path + "'");
-    std::string value(kMaxSecretBytes + 1, '\0');
-    in.read(value.data(), static_cast<std::streamsize>(value.size()));
-    value.resize(static_cast<std::size_t>(in.gcount()));
-    if (value.size() > kMaxSecretBytes) {
-      ctx_.error(n, child_path(key), "secret file '" + path + "' is larger than " +
-                                         std::to_string(kMaxSecretBytes / 1024) + " KiB");
-    }
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
-    if (value.empty()) ctx_.error(n, child_path(key), "secret file '" + path + "' is empty");
-    if (value.find_first_of("\r\n") != std::string::npos) {
-      ctx_.error(n, child_path(key), "secret file '" + path + "' must hold a single line");
-    }
-    return Secret(std::move(value), path);
+    return Secret::reference(std::move(raw), ctx_.where(node(key), child_path(key)));
   }
 
   // Rejects keys this reader never asked for.
@@ -188,24 +170,6 @@ class MapReader {
   }
 
  private:
-  std::string expand_env(const std::string& text, const YAML::Node& n, const std::string& path) const {
-    std::string out;
-    for (std::size_t i = 0; i < text.size();) {
-      if (text.compare(i, 2, "${") == 0) {
-        std::size_t end = text.find('}', i);
-        if (end == std::string::npos) ctx_.error(n, path, "unterminated ${ in '" + text + "'");
-        std::string name = text.substr(i + 2, end - i - 2);
-        const char* value = std::getenv(name.c_str());
-        if (!value) ctx_.error(n, path, "environment variable " + name + " is not set");
-        out += value;
-        i = end + 1;
-      } else {
-        out += text[i++];
-      }
-    }
-    return out;
-  }
-
   const Context& ctx_;
   YAML::Node node_;
   std::string path_;
@@ -240,10 +204,8 @@ HttpSettings read_http(MapReader& parent) {
   http.max_response_bytes =
       static_cast<std::size_t>(r.integer("max_response_bytes", static_cast<long>(http.max_response_bytes), 1024, 1L << 31));
   http.ca_file = r.string("ca_file", "");
+  if (!http.ca_file.empty()) http.ca_file_where = r.ctx().where(r.node("ca_file"), r.child_path("ca_file"));
   http.allow_insecure_http = r.boolean("allow_insecure_http", false);
-  if (!http.ca_file.empty() && !fs::exists(http.ca_file)) {
-    r.ctx().error(r.node("ca_file"), r.child_path("ca_file"), "file '" + http.ca_file + "' does not exist");
-  }
   r.finish();
   return http;
 }
@@ -435,7 +397,7 @@ namespace {
 Config read_config(const Context& ctx, const YAML::Node& root);
 }  // namespace
 
-Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir) {
+Config parse(const std::string& yaml, const std::string& name, const std::string& base_dir) {
   Context ctx{name, base_dir};
   YAML::Node root;
   try {
@@ -462,6 +424,7 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
   const std::string& base_dir = ctx.base_dir;
   Config cfg;
   cfg.path = ctx.file;
+  cfg.base_dir = base_dir;
   MapReader r(ctx, root, "");
   cfg.state_db = r.string("state_db", cfg.state_db);
   if (cfg.state_db.empty()) ctx.error(r.node("state_db"), "state_db", "must not be empty");
@@ -507,13 +470,94 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
 
 }  // namespace
 
-Config load_file(const std::string& path) {
+Config parse_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError(path + ": cannot open the configuration file");
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string base = fs::absolute(path).parent_path().string();
-  return load_string(buffer.str(), path, base);
+  return parse(buffer.str(), path, base);
+}
+
+Environment process_environment() {
+  return [](const std::string& name) -> const char* { return std::getenv(name.c_str()); };
+}
+
+namespace {
+
+std::string expand_variables(const std::string& text, const std::string& where, const Environment& env) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text.compare(i, 2, "${") == 0) {
+      std::size_t end = text.find('}', i);
+      if (end == std::string::npos) throw ConfigError(where + ": unterminated ${ in '" + text + "'");
+      std::string name = text.substr(i + 2, end - i - 2);
+      const char* value = env(name);
+      if (!value) throw ConfigError(where + ": environment variable " + name + " is not set");
+      out += value;
+      i = end + 1;
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+void resolve_secret(Secret& secret, const std::string& base_dir, const Environment& env) {
+  const std::string& where = secret.where();
+  std::string path = expand_variables(secret.spec(), where, env);
+  if (fs::path(path).is_relative()) path = (fs::path(base_dir) / path).lexically_normal().string();
+  auto fail = [&](const std::string& what) { throw ConfigError(where + ": " + what); };
+  // Only regular files, and only so much: a path to /dev/zero, a FIFO or a
+  // huge file must be an error, not a hang or an exhausted memory.
+  std::error_code ec;
+  fs::file_status st = fs::status(path, ec);
+  if (ec || !fs::exists(st)) fail("cannot read secret file '" + path + "'");
+  if (!fs::is_regular_file(st)) fail("secret file '" + path + "' is not a regular file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot read secret file '" + path + "'");
+  std::string value(kMaxSecretBytes + 1, '\0');
+  in.read(value.data(), static_cast<std::streamsize>(value.size()));
+  value.resize(static_cast<std::size_t>(in.gcount()));
+  if (value.size() > kMaxSecretBytes) {
+    fail("secret file '" + path + "' is larger than " + std::to_string(kMaxSecretBytes / 1024) + " KiB");
+  }
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
+  if (value.empty()) fail("secret file '" + path + "' is empty");
+  if (value.find_first_of("\r\n") != std::string::npos) fail("secret file '" + path + "' must hold a single line");
+  secret.set(std::move(value), std::move(path));
+}
+
+void check_ca_file(const HttpSettings& http) {
+  if (!http.ca_file.empty() && !fs::exists(http.ca_file)) {
+    throw ConfigError(http.ca_file_where + ": file '" + http.ca_file + "' does not exist");
+  }
+}
+
+}  // namespace
+
+void resolve(Config& cfg, const Environment& env) {
+  for (auto& [name, source] : cfg.sources) {
+    check_ca_file(source.http);
+    resolve_secret(source.api_key, cfg.base_dir, env);
+  }
+  for (auto& [name, target] : cfg.targets) {
+    check_ca_file(target.http);
+    resolve_secret(target.password, cfg.base_dir, env);
+  }
+  for (auto& job : cfg.jobs) resolve_secret(job.service_key, cfg.base_dir, env);
+}
+
+Config load_file(const std::string& path) {
+  Config cfg = parse_file(path);
+  resolve(cfg);
+  return cfg;
+}
+
+Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir) {
+  Config cfg = parse(yaml, name, base_dir);
+  resolve(cfg);
+  return cfg;
 }
 
 }  // namespace rostersync::config

@@ -1,14 +1,21 @@
 // Typed configuration for rostersync, loaded from YAML and validated up front.
 //
+// Two steps: parse() turns the text into a Config and validates every key
+// without touching anything but the text (secrets stay references to their
+// files), and resolve() does the I/O: ${VAR} expansion, secret files, the CA
+// file. Commands that only read the state database or talk to the daemon
+// need parse() alone, so they run without the unit's credentials.
+//
 // Every field has a default, a unit and a meaning stated next to it; the
 // commented example (config/rostersync.example.yaml) documents the same keys
-// for operators. Loading throws ConfigError whose message names the file,
+// for operators. Both steps throw ConfigError whose message names the file,
 // line, column and key path, and what was expected. Secrets are read from
 // files only and live in Secret, which has no way to be formatted or logged.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -24,19 +31,42 @@ class ConfigError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A secret read from a file. Only `reveal()` gives the value; the file path is
-// safe to show.
+// A secret kept in a file. After parse() it is a reference (the file as
+// written, and where it was written); after resolve() it holds the value.
+// Only `reveal()` gives the value; the file path is safe to show.
 class Secret {
  public:
   Secret() = default;
-  Secret(std::string value, std::string file) : value_(std::move(value)), file_(std::move(file)) {}
+  // A resolved secret (tests, tools).
+  Secret(std::string value, std::string file) : value_(std::move(value)), file_(std::move(file)), resolved_(true) {}
+  // An unresolved reference: `spec` may be relative and hold ${VAR};
+  // `where` ("file:line:col: key.path") prefixes messages about it.
+  static Secret reference(std::string spec, std::string where) {
+    Secret s;
+    s.spec_ = std::move(spec);
+    s.where_ = std::move(where);
+    return s;
+  }
   const std::string& reveal() const { return value_; }
-  const std::string& file() const { return file_; }
+  // The file it was read from; before resolve(), the file as written.
+  const std::string& file() const { return resolved_ ? file_ : spec_; }
+  const std::string& spec() const { return spec_; }
+  const std::string& where() const { return where_; }
+  bool resolved() const { return resolved_; }
   bool empty() const { return value_.empty(); }
+  void set(std::string value, std::string file) {
+    value_ = std::move(value);
+    file_ = std::move(file);
+    resolved_ = true;
+  }
+  bool operator==(const Secret&) const = default;
 
  private:
   std::string value_;
   std::string file_;
+  std::string spec_;
+  std::string where_;
+  bool resolved_ = false;
 };
 
 // Settings of the HTTP client towards one peer (a source or a target).
@@ -46,6 +76,8 @@ struct HttpSettings {
   std::size_t max_response_bytes{16u << 20};  // bytes; larger bodies are refused
   std::string ca_file;                        // PEM added to the system trust store; "" = none
   bool allow_insecure_http{false};            // allow http:// to a non-loopback host
+  std::string ca_file_where;                  // "file:line:col: key.path" of ca_file, for messages
+  bool operator==(const HttpSettings&) const = default;
 };
 
 // How failed requests to one peer are retried (see sync/retry_policy.hpp).
@@ -57,6 +89,7 @@ struct RetrySettings {
   Millis retry_delay{1'000};         // back-off ceiling before the 2nd send; doubles per send; full jitter
   Millis max_retry_delay{60'000};    // cap on one back-off; a longer Retry-After leaves the rest to the next run
   Millis blocked_retry_interval{3'600'000};  // after a configuration error, no new try before this (or a reload)
+  bool operator==(const RetrySettings&) const = default;
 };
 
 // Items itslearning refused one by one (e.g. the person does not exist yet).
@@ -64,6 +97,7 @@ struct ItemRetrySettings {
   int max_failures{5};                  // refusals before the item is parked as failed
   Millis retry_delay{15 * 60'000};      // wait after the 1st refusal; x4 after each further one
   Millis max_retry_delay{24 * 3'600'000};  // cap on that wait
+  bool operator==(const ItemRetrySettings&) const = default;
 };
 
 // Trips when a target fails nearly everything; the job then probes slowly.
@@ -73,6 +107,7 @@ struct BreakerSettings {
   int window_items{100};              // the most recent items considered
   int consecutive_failed_batches{5};  // or this many batches in a row failed outright
   Millis probe_interval{5 * 60'000};  // then one probe batch no sooner than this
+  bool operator==(const BreakerSettings&) const = default;
 };
 
 // An LTIAAS deployment serving NRPS rosters at <base_url>/api/memberships.
@@ -82,6 +117,7 @@ struct Source {
   Secret api_key;        // LTIAAS API key, from api_key_file
   HttpSettings http;
   RetrySettings retry;
+  bool operator==(const Source&) const = default;
 };
 
 // An itslearning IMS-ES MembershipManagementServiceSync endpoint.
@@ -97,6 +133,7 @@ struct Target {
   RetrySettings retry;
   ItemRetrySettings items;
   BreakerSettings breaker;
+  bool operator==(const Target&) const = default;
 };
 
 enum class AuthScheme { service_key, ltik };  // SERVICE-AUTH-V1 / LTIK-AUTH-V2
@@ -112,6 +149,7 @@ const char* to_string(PersonKeyField);
 struct RoleRule {
   std::string lti;
   std::string role_type;
+  bool operator==(const RoleRule&) const = default;
 };
 
 // The default role mapping in priority order: the first rule any of a member's
@@ -137,10 +175,12 @@ struct Job {
   bool skip_test_users{true};     // skip members with the LTI TestUser system role
   Millis interval{30 * 60'000};   // between runs of this job in `rostersync run`
   Millis jitter{60'000};          // up to this much random delay added to each interval
+  bool operator==(const Job&) const = default;
 };
 
 struct Config {
   std::string path;                                 // the file it was loaded from
+  std::string base_dir;                             // its directory: relative secret files resolve here
   std::string state_db{"/var/lib/rostersync/state.db"};
   std::string log_level{"info"};                    // trace|debug|info|warn|error|critical|off
   // Unix socket on which `rostersync run` takes `rostersync resync` requests;
@@ -154,17 +194,34 @@ struct Config {
   std::vector<Job> jobs;
 
   const Job* find_job(const std::string& name) const;
+  bool operator==(const Config&) const = default;
 };
 
 inline constexpr const char* kDefaultConfigPath = "/etc/rostersync/rostersync.yaml";
 
-// Loads and validates a configuration file. Relative *_file paths resolve
-// against the file's directory; ${VAR} in them expands from the environment
-// (e.g. ${CREDENTIALS_DIRECTORY} under systemd). Throws ConfigError.
+// Step 1, pure: parses and validates `yaml`; `name` stands for the file in
+// messages, `base_dir` resolves relative paths (state_db, control_socket; the
+// secret files' later). Secrets stay unresolved. Throws ConfigError.
+Config parse(const std::string& yaml, const std::string& name, const std::string& base_dir);
+
+// Reads `path` and parses it. Throws ConfigError (also when it cannot be read).
+Config parse_file(const std::string& path);
+
+// Looks up an environment variable; nullptr when unset.
+using Environment = std::function<const char*(const std::string& name)>;
+Environment process_environment();
+
+// Step 2, I/O: expands ${VAR} in the secret files' paths from `env` (e.g.
+// ${CREDENTIALS_DIRECTORY} under systemd), resolves relative ones against the
+// configuration's directory, reads every secret (a small, single-line
+// regular file) and checks that CA files exist. Throws ConfigError naming
+// the key that refers to the failing file.
+void resolve(Config& config, const Environment& env = process_environment());
+
+// parse_file() then resolve(): what `sync` and `run` need.
 Config load_file(const std::string& path);
 
-// Same, from text; `name` stands for the file in messages, `base_dir` resolves
-// relative paths.
+// parse() then resolve(), from text.
 Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir);
 
 // True for hosts plain http may reach without allow_insecure_http:

@@ -30,6 +30,7 @@
 #include <functional>
 #include <random>
 
+#include "config/config_json.hpp"
 #include "store/store.hpp"
 #include "daemon/control.hpp"
 #include "daemon/journal.hpp"
@@ -183,36 +184,6 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
 
 namespace {
 
-// What a reload changed, for the log: jobs added, removed and changed.
-std::string describe_changes(const config::Config& before, const config::Config& after) {
-  auto same = [](const config::Job& a, const config::Job& b) {
-    bool roles_same = a.role_map.size() == b.role_map.size() &&
-                      std::equal(a.role_map.begin(), a.role_map.end(), b.role_map.begin(), [](const auto& x, const auto& y) {
-                        return x.lti == y.lti && x.role_type == y.role_type;
-                      });
-    return a.source == b.source && a.target == b.target && a.service_key.reveal() == b.service_key.reveal() &&
-           a.auth == b.auth && a.role_filter == b.role_filter && a.resource_link_id == b.resource_link_id &&
-           a.page_limit == b.page_limit && a.max_pages == b.max_pages && a.max_members == b.max_members &&
-           a.hierarchy_id == b.hierarchy_id && a.person_key == b.person_key &&
-           a.person_key_prefix == b.person_key_prefix && roles_same && a.skip_test_users == b.skip_test_users &&
-           a.interval == b.interval && a.jitter == b.jitter;
-  };
-  std::string added, removed, changed;
-  for (const auto& j : after.jobs) {
-    const config::Job* old = before.find_job(j.name);
-    if (!old) added += " " + j.name;
-    else if (!same(*old, j)) changed += " " + j.name;
-  }
-  for (const auto& j : before.jobs) {
-    if (!after.find_job(j.name)) removed += " " + j.name;
-  }
-  std::string out;
-  if (!added.empty()) out += "added:" + added + "; ";
-  if (!removed.empty()) out += "removed:" + removed + "; ";
-  if (!changed.empty()) out += "changed:" + changed + "; ";
-  return out.empty() ? "no job changed (sources, targets or log level may have)" : out.substr(0, out.size() - 2);
-}
-
 // SIGHUP: loads `config_path` again. Returns the new configuration, or null
 // when it is invalid (the running one stays; the error is logged). Settings
 // that only a restart can change keep their running values.
@@ -232,7 +203,7 @@ std::unique_ptr<config::Config> reload(const config::Config& running, const std:
     spdlog::warn("reload: control_socket changed to {}; it takes effect only after a restart", fresh->control_socket);
     fresh->control_socket = running.control_socket;
   }
-  spdlog::info("reload: configuration {} applied: {}", config_path, describe_changes(running, *fresh));
+  spdlog::info("reload: configuration {} applied: {}", config_path, config::describe_changes(running, *fresh));
   if (int lifted = db.clear_holds()) {
     spdlog::info("reload: lifted {} hold(s) on blocked jobs or targets; they are tried again now", lifted);
   }

@@ -71,9 +71,13 @@ int main(int argc, char** argv) {
 
   if (check->parsed()) return daemon::cmd_check_config(check_path.empty() ? config_path : check_path, report.json);
 
+  // Only `sync` and `run` need the secrets; every other command reads the
+  // state database or talks to the daemon, and must work from a shell
+  // without the unit's credentials.
+  const bool needs_secrets = sync->parsed() || run->parsed();
   config::Config cfg;
   try {
-    cfg = config::load_file(config_path);
+    cfg = needs_secrets ? config::load_file(config_path) : config::parse_file(config_path);
   } catch (const config::ConfigError& e) {
     std::cerr << "rostersync: configuration error: " << e.what() << "\n";
     return daemon::kExitConfig;

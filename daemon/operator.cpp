@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "config/config_json.hpp"
 #include "config/domain/text.hpp"
 #include "daemon/commands.hpp"
 #include "store/reports.hpp"
@@ -126,51 +127,7 @@ int cmd_check_config(const std::string& path, bool as_json) {
     std::cerr << "rostersync: configuration error: " << e.what() << "\n";
     return kExitConfig;
   }
-  auto secret = [](const config::Secret& s) { return "(secret from " + s.file() + ")"; };
-  auto http = [](const config::HttpSettings& h) {
-    return json::object{{"connect_timeout_ms", h.connect_timeout.count()}, {"request_timeout_ms", h.request_timeout.count()},
-                        {"max_response_bytes", h.max_response_bytes}, {"ca_file", h.ca_file},
-                        {"allow_insecure_http", h.allow_insecure_http}};
-  };
-  auto retry = [](const config::RetrySettings& r) {
-    return json::object{{"max_attempts", r.max_attempts}, {"retry_delay_ms", r.retry_delay.count()},
-                        {"max_retry_delay_ms", r.max_retry_delay.count()},
-                        {"blocked_retry_interval_ms", r.blocked_retry_interval.count()}};
-  };
-  json::object sources, targets;
-  for (const auto& [name, s] : cfg.sources) {
-    sources[name] = json::object{{"base_url", s.base_url}, {"api_key", secret(s.api_key)}, {"http", http(s.http)},
-                                 {"retry", retry(s.retry)}};
-  }
-  for (const auto& [name, t] : cfg.targets) {
-    targets[name] = json::object{{"endpoint", t.endpoint}, {"username", t.username}, {"password", secret(t.password)},
-                                 {"in_flight_budget", t.in_flight_budget}, {"batch_size", t.batch_size},
-                                 {"force_large_batches", t.force_large_batches}, {"retry", retry(t.retry)},
-                                 {"items", json::object{{"max_failures", t.items.max_failures},
-                                                        {"retry_delay_ms", t.items.retry_delay.count()},
-                                                        {"max_retry_delay_ms", t.items.max_retry_delay.count()}}},
-                                 {"breaker", json::object{{"failure_percent", t.breaker.failure_percent},
-                                                          {"min_items", t.breaker.min_items},
-                                                          {"window_items", t.breaker.window_items},
-                                                          {"consecutive_failed_batches", t.breaker.consecutive_failed_batches},
-                                                          {"probe_interval_ms", t.breaker.probe_interval.count()}}},
-                                 {"http", http(t.http)}};
-  }
-  json::array jobs;
-  for (const auto& j : cfg.jobs) {
-    json::array roles;
-    for (const auto& r : j.role_map) roles.push_back(json::object{{"lti", r.lti}, {"role_type", r.role_type}});
-    jobs.push_back(json::object{{"name", j.name}, {"source", j.source}, {"target", j.target},
-                                {"auth", config::to_string(j.auth)}, {"service_key", secret(j.service_key)},
-                                {"role_filter", j.role_filter}, {"resource_link_id", j.resource_link_id},
-                                {"page_limit", j.page_limit}, {"max_pages", j.max_pages}, {"max_members", j.max_members},
-                                {"hierarchy_id", j.hierarchy_id}, {"person_key", config::to_string(j.person_key)},
-                                {"person_key_prefix", j.person_key_prefix}, {"role_map", std::move(roles)},
-                                {"skip_test_users", j.skip_test_users}, {"interval_ms", j.interval.count()},
-                                {"jitter_ms", j.jitter.count()}});
-  }
-  json::object out{{"config", cfg.path}, {"state_db", cfg.state_db}, {"log_level", cfg.log_level},
-                   {"sources", std::move(sources)}, {"targets", std::move(targets)}, {"jobs", std::move(jobs)}};
+  json::object out = config::to_json(cfg);
   if (as_json) {
     std::cout << json::serialize(out) << "\n";
   } else {

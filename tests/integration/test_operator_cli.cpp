@@ -125,7 +125,11 @@ TEST_F(OperatorCli, CheckConfigMasksSecretsAndRejectsBadFiles) {
   ASSERT_EQ(rc, 0) << out;
   auto cfg = json::parse(out).as_object();
   EXPECT_EQ(cfg.at("jobs").as_array().size(), 2u);
-  EXPECT_EQ(std::string(cfg.at("targets").at("its").at("password").as_string()).rfind("(secret from ", 0), 0u);
+  // The YAML file's key names, every effective setting.
+  EXPECT_EQ(std::string(cfg.at("targets").at("its").at("password_file").as_string()).rfind("(secret from ", 0), 0u);
+  EXPECT_EQ(cfg.at("targets").at("its").at("retry_delay").as_string(), "50ms");
+  EXPECT_EQ(cfg.at("shutdown_grace").as_string(), "10s");
+  EXPECT_TRUE(cfg.at("control_socket").as_string().ends_with("control.sock"));
   for (const char* secret : {kApiKey, kImsesPassword, "course-1-key"}) EXPECT_EQ(out.find(secret), std::string::npos) << secret;
   auto [rc2, human] = ws_->rostersync_output({"check-config"});
   EXPECT_EQ(rc2, 0);

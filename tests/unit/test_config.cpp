@@ -2,11 +2,14 @@
 // line, column and key path; secrets come from files and never show.
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include "config/config.hpp"
+#include "config/config_json.hpp"
 
 using namespace rostersync::config;
 namespace fs = std::filesystem;
@@ -182,6 +185,76 @@ TEST_F(ConfigTest, UnknownEnvironmentVariableInAPath) {
   std::string yaml = minimal();
   yaml.replace(yaml.find("password_file: pw"), 17, "password_file: ${RS_NO_SUCH_VAR}/pw");
   expect_error(yaml, {"targets.its.password_file", "RS_NO_SUCH_VAR is not set"});
+}
+
+TEST_F(ConfigTest, ParseReadsNoFileAndResolveReadsTheSecrets) {
+  // parse() alone needs none of the secret files, nor the variables in their paths.
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("api_key_file: api.key"), 21, "api_key_file: ${CREDS}/api.key");
+  fs::remove(dir_ / "pw");
+  Config cfg = parse(yaml, "test.yaml", dir_.string());
+  EXPECT_FALSE(cfg.sources.at("lt").api_key.resolved());
+  EXPECT_EQ(cfg.sources.at("lt").api_key.file(), "${CREDS}/api.key");
+  EXPECT_TRUE(cfg.sources.at("lt").api_key.reveal().empty());
+
+  // resolve() expands from the given environment and names the key of the failing file.
+  fs::create_directories(dir_ / "creds");
+  write("creds/api.key", "the-api-key\n");
+  std::string creds = (dir_ / "creds").string();
+  Environment env = [&](const std::string& name) -> const char* { return name == "CREDS" ? creds.c_str() : nullptr; };
+  try {
+    resolve(cfg, env);
+    ADD_FAILURE() << "the missing password file was not reported";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("test.yaml:9:20: targets.its.password_file: cannot read secret file"),
+              std::string::npos) << e.what();
+  }
+  write("pw", "the-password\n");
+  resolve(cfg, env);
+  EXPECT_EQ(cfg.sources.at("lt").api_key.reveal(), "the-api-key");
+  EXPECT_EQ(cfg.sources.at("lt").api_key.file(), (dir_ / "creds" / "api.key").string());
+  EXPECT_EQ(cfg.targets.at("its").password.reveal(), "the-password");
+}
+
+TEST_F(ConfigTest, EqualityAndTheJsonFormSeeEveryKey) {
+  Config a = load(minimal());
+  Config b = load(minimal());
+  EXPECT_TRUE(a == b);
+  EXPECT_EQ(describe_changes(a, b), "no job changed (sources, targets or log level may have)");
+  Config c = load(minimal("", "    interval: 2h\n    page_limit: 50\n"));
+  EXPECT_FALSE(a == c);
+  EXPECT_EQ(describe_changes(a, c), "changed: j1 (page_limit, interval)");
+  write("svc.key", "another-service-key\n");  // same file, new content: changed, never shown
+  Config d = load(minimal());
+  std::string changes = describe_changes(a, d);
+  EXPECT_EQ(changes, "changed: j1 (service key content)");
+
+  boost::json::object j = to_json(c);
+  EXPECT_EQ(j.at("shutdown_grace").as_string(), "10s");
+  EXPECT_EQ(j.at("control_socket").as_string(), "/run/rostersync/control.sock");
+  const auto& job = j.at("jobs").as_array().at(0).as_object();
+  EXPECT_EQ(job.at("interval").as_string(), "2h");
+  EXPECT_EQ(job.at("service_key_file").as_string(), "(secret from " + (dir_ / "svc.key").string() + ")");
+  const auto& target = j.at("targets").as_object().at("its").as_object();
+  EXPECT_EQ(target.at("item_retry_delay").as_string(), "15m");
+  EXPECT_EQ(target.at("breaker_probe_interval").as_string(), "5m");
+  std::string text = boost::json::serialize(j);
+  for (const char* secret : {"the-api-key", "the-password", "the-service-key"}) {
+    EXPECT_EQ(text.find(secret), std::string::npos) << secret;
+  }
+}
+
+TEST(Durations, FormatAsTheYamlWritesThem) {
+  EXPECT_EQ(format_duration(Millis(7'200'000)), "2h");
+  EXPECT_EQ(format_duration(Millis(90'000)), "90s");
+  EXPECT_EQ(format_duration(Millis(1'800'000)), "30m");
+  EXPECT_EQ(format_duration(Millis(500)), "500ms");
+  EXPECT_EQ(format_duration(Millis(0)), "0s");
+  for (long long ms : {1LL, 999LL, 1000LL, 61'000LL, 3'600'000LL}) {
+    Millis back{};
+    ASSERT_TRUE(parse_duration(format_duration(Millis(ms)), back));
+    EXPECT_EQ(back.count(), ms);
+  }
 }
 
 TEST(Durations, Parse) {

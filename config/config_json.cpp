@@ -1,0 +1,127 @@
+#include "config/config_json.hpp"
+
+#include <boost/json.hpp>
+
+namespace rostersync::config {
+namespace json = boost::json;
+
+namespace {
+
+std::string secret(const Secret& s) { return "(secret from " + s.file() + ")"; }
+
+json::object http(const HttpSettings& h) {
+  return {{"connect_timeout", format_duration(h.connect_timeout)},
+          {"request_timeout", format_duration(h.request_timeout)},
+          {"max_response_bytes", h.max_response_bytes},
+          {"ca_file", h.ca_file},
+          {"allow_insecure_http", h.allow_insecure_http}};
+}
+
+void add_retry(json::object& o, const RetrySettings& r) {
+  o["max_attempts"] = r.max_attempts;
+  o["retry_delay"] = format_duration(r.retry_delay);
+  o["max_retry_delay"] = format_duration(r.max_retry_delay);
+  o["blocked_retry_interval"] = format_duration(r.blocked_retry_interval);
+}
+
+json::object source(const Source& s) {
+  json::object o{{"base_url", s.base_url}, {"api_key_file", secret(s.api_key)}, {"http", http(s.http)}};
+  add_retry(o, s.retry);
+  return o;
+}
+
+json::object target(const Target& t) {
+  json::object o{{"endpoint", t.endpoint},
+                 {"username", t.username},
+                 {"password_file", secret(t.password)},
+                 {"in_flight_budget", t.in_flight_budget},
+                 {"batch_size", t.batch_size},
+                 {"force_large_batches", t.force_large_batches},
+                 {"item_max_failures", t.items.max_failures},
+                 {"item_retry_delay", format_duration(t.items.retry_delay)},
+                 {"item_max_retry_delay", format_duration(t.items.max_retry_delay)},
+                 {"breaker_failure_percent", t.breaker.failure_percent},
+                 {"breaker_min_items", t.breaker.min_items},
+                 {"breaker_window_items", t.breaker.window_items},
+                 {"breaker_consecutive_failed_batches", t.breaker.consecutive_failed_batches},
+                 {"breaker_probe_interval", format_duration(t.breaker.probe_interval)},
+                 {"http", http(t.http)}};
+  add_retry(o, t.retry);
+  return o;
+}
+
+}  // namespace
+
+std::string format_duration(Millis value) {
+  long long ms = value.count();
+  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
+  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  return std::to_string(ms) + "ms";
+}
+
+json::object to_json(const Job& j) {
+  json::array roles;
+  for (const auto& r : j.role_map) roles.push_back(json::object{{"lti", r.lti}, {"role_type", r.role_type}});
+  return {{"name", j.name},
+          {"source", j.source},
+          {"target", j.target},
+          {"auth", to_string(j.auth)},
+          {"service_key_file", secret(j.service_key)},
+          {"role_filter", j.role_filter},
+          {"resource_link_id", j.resource_link_id},
+          {"page_limit", j.page_limit},
+          {"max_pages", j.max_pages},
+          {"max_members", j.max_members},
+          {"hierarchy_id", j.hierarchy_id},
+          {"person_key", to_string(j.person_key)},
+          {"person_key_prefix", j.person_key_prefix},
+          {"role_map", std::move(roles)},
+          {"skip_test_users", j.skip_test_users},
+          {"interval", format_duration(j.interval)},
+          {"jitter", format_duration(j.jitter)}};
+}
+
+json::object to_json(const Config& cfg) {
+  json::object sources, targets;
+  for (const auto& [name, s] : cfg.sources) sources[name] = source(s);
+  for (const auto& [name, t] : cfg.targets) targets[name] = target(t);
+  json::array jobs;
+  for (const auto& j : cfg.jobs) jobs.push_back(to_json(j));
+  return {{"config", cfg.path},
+          {"state_db", cfg.state_db},
+          {"log_level", cfg.log_level},
+          {"control_socket", cfg.control_socket},
+          {"shutdown_grace", format_duration(cfg.shutdown_grace)},
+          {"sources", std::move(sources)},
+          {"targets", std::move(targets)},
+          {"jobs", std::move(jobs)}};
+}
+
+std::string describe_changes(const Config& before, const Config& after) {
+  std::string added, removed, changed;
+  for (const auto& j : after.jobs) {
+    const Job* old = before.find_job(j.name);
+    if (!old) {
+      added += " " + j.name;
+    } else if (!(*old == j)) {
+      json::object a = to_json(*old), b = to_json(j);
+      std::string keys;
+      for (const auto& [key, value] : b) {
+        if (a[key] != value) keys += (keys.empty() ? "" : ", ") + std::string(key);
+      }
+      if (keys.empty()) keys = "service key content";  // same file, new secret: never show it
+      changed += " " + j.name + " (" + keys + ")";
+    }
+  }
+  for (const auto& j : before.jobs) {
+    if (!after.find_job(j.name)) removed += " " + j.name;
+  }
+  std::string out;
+  if (!added.empty()) out += "added:" + added + "; ";
+  if (!removed.empty()) out += "removed:" + removed + "; ";
+  if (!changed.empty()) out += "changed:" + changed + "; ";
+  return out.empty() ? "no job changed (sources, targets or log level may have)" : out.substr(0, out.size() - 2);
+}
+
+}  // namespace rostersync::config
