@@ -1,5 +1,6 @@
 // The rostersync commands behind the CLI: one-shot sync, the long-running
-// scheduler, and the demo. Each returns the process exit code.
+// scheduler, and the requests to a running daemon. Each returns the process
+// exit code and throws nothing: errors are printed or logged.
 #pragma once
 
 #include <optional>
@@ -35,14 +36,5 @@ int cmd_resync(const config::Config& cfg, const std::optional<std::string>& job)
 // due again (refusals reset); then asks a running daemon to resync, if any.
 // Safe while the daemon runs: one short write transaction.
 int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, const std::optional<std::string>& id);
-
-struct DemoOptions {
-  int contexts = 4;
-  int members = 250;
-  std::string workdir;  // "" = a fresh directory under /tmp
-};
-
-// `rostersync demo`: simulator + throwaway config, two passes, a summary.
-int run_demo(const DemoOptions& options);
 
 }  // namespace rostersync::daemon

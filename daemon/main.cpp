@@ -10,6 +10,7 @@
 #include "config/config.hpp"
 #include "config/domain/names.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/demo/demo.hpp"
 #include "daemon/operator.hpp"
 
 using namespace rostersync;

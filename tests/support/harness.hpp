@@ -15,7 +15,7 @@
 #include <tuple>
 #include <vector>
 
-#include "daemon/child_process.hpp"
+#include "daemon/demo/child_process.hpp"
 
 namespace rostersync::testing {
 

@@ -13,7 +13,8 @@
 #include <fstream>
 #include <iostream>
 
-#include "daemon/child_process.hpp"
+#include "daemon/demo/child_process.hpp"
+#include "daemon/demo/demo.hpp"
 #include "daemon/commands.hpp"
 #include "store/reports.hpp"
 #include "sync/io/http_client.hpp"

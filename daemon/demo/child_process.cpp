@@ -1,4 +1,4 @@
-#include "daemon/child_process.hpp"
+#include "daemon/demo/child_process.hpp"
 
 #include <fcntl.h>
 #include <poll.h>

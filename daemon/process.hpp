@@ -1,0 +1,54 @@
+// What the long-running commands (`sync`, `run`) share: the single writer of
+// a state database, the start of a bounded shutdown, and the completion
+// handler every top-level coroutine gets. Internal to daemon/: included by
+// the two command files only, so its Asio includes stay there.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <exception>
+#include <functional>
+#include <string>
+
+#include "config/config.hpp"
+#include "store/store.hpp"
+#include "sync/io/engine.hpp"
+
+namespace rostersync::daemon {
+
+// One writer per state database: a second `sync` or `run` on the same file
+// would plan the same creates twice in parallel. Throws StoreError when the
+// lock is held by another process.
+class WriterLock {
+ public:
+  explicit WriterLock(const std::string& db_path);
+  ~WriterLock();
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+// The state database opened by its single writer. Runs still marked running
+// belong to a process that died mid-run; they are closed as interrupted.
+struct WriterSession {
+  explicit WriterSession(const std::string& path);
+  WriterLock lock;
+  store::Store db;
+};
+
+// SIGTERM/SIGINT: no new work now; requests still in flight after `grace`
+// are cut off (their items stay pending and keep their ids).
+void begin_shutdown(int signo, sync::Engine& engine, boost::asio::steady_timer& grace_timer, config::Millis grace);
+
+// Completion handler for a top-level coroutine. An exception that escapes one
+// is a bug or a failure nothing below could handle: it is logged and stops
+// the event loop, so the process exits non-zero (and systemd restarts it)
+// instead of living on with a dead scheduler behind a live control socket.
+// `ioc` and `failed` must outlive the coroutine.
+std::function<void(std::exception_ptr)> stop_on_exception(boost::asio::io_context& ioc, const char* what, bool& failed);
+
+}  // namespace rostersync::daemon
