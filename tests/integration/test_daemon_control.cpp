@@ -18,12 +18,6 @@
 using namespace rostersync::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-
-}  // namespace
 
 TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
   Simulator sim({"--contexts", "2", "--members", "10"});

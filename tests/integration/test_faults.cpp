@@ -16,8 +16,6 @@ namespace json = boost::json;
 
 namespace {
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
 // Quick retries so a test spends its time on behaviour, not on waiting.
 const std::string kFastTarget =
     "    max_retry_delay: 2s\n    item_retry_delay: 0s\n    http:\n      request_timeout: 2s\n";
@@ -76,7 +74,8 @@ INSTANTIATE_TEST_SUITE_P(Faults, ImsesFault,
                                            std::pair{"reset_before", 2}, std::pair{"reset_after", 2},
                                            std::pair{"truncate", 2}, std::pair{"malformed", 2}, std::pair{"empty", 2},
                                            std::pair{"oversized", 2}, std::pair{"wrong_count", 2},
-                                           std::pair{"latency", 1}, std::pair{"drip", 1}));
+                                           std::pair{"latency", 1}, std::pair{"drip", 1}),
+                         [](const auto& info) { return std::string(info.param.first); });
 
 // Transient faults on the roster side: the page is fetched again.
 class TransientRosterFault : public ::testing::TestWithParam<const char*> {};
@@ -95,7 +94,8 @@ TEST_P(TransientRosterFault, RefetchesThePage) {
 
 INSTANTIATE_TEST_SUITE_P(Faults, TransientRosterFault,
                          ::testing::Values("status_502", "status_503", "throttle", "reset_before", "truncate", "malformed",
-                                           "empty", "no_members"));
+                                           "empty", "no_members"),
+                         [](const auto& info) { return std::string(info.param); });
 
 // Faults that make the walk untrustworthy: the run fails with the reason;
 // members already read are still created; nothing is treated as "left".
@@ -122,7 +122,8 @@ INSTANTIATE_TEST_SUITE_P(
     Faults, WalkBreakingFault,
     ::testing::Values(std::pair{"next_loop", "`next` repeats an already visited page"},
                       std::pair{"next_other_origin", "`next` points to https://collector.attacker.example:443"},
-                      std::pair{"oversized", "response larger than 16777216 bytes"}));
+                      std::pair{"oversized", "response larger than 16777216 bytes"}),
+    [](const auto& info) { return std::string(info.param.first); });
 
 TEST(Faults, ProcessingItemsStayPendingAndAreResentWithTheSameIds) {
   Simulator sim({"--contexts", "1", "--members", "10"});

@@ -96,21 +96,10 @@ TEST(HttpClient, PlainHttpToANonLoopbackHostIsRefusedBeforeConnecting) {
 
 namespace {
 
-// A throwaway CA-signed certificate for "localhost" only (not 127.0.0.1).
+// The build tree's throwaway CA and its certificate for "localhost" only (not
+// 127.0.0.1), made once by tests/support/make-test-certs.sh.
 struct Certificates {
-  fs::path dir;
-  Certificates() {
-    dir = fs::temp_directory_path() / ("rs-tls-" + std::to_string(::getpid()));
-    fs::create_directories(dir);
-    std::string d = dir.string();
-    std::string cmd =
-        "cd " + d + " && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=rs-test-ca"
-        " >/dev/null 2>&1 && openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost"
-        " >/dev/null 2>&1 && printf 'subjectAltName=DNS:localhost\\n' > san.ext && openssl x509 -req -in server.csr"
-        " -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile san.ext >/dev/null 2>&1";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("openssl could not make test certificates");
-  }
-  ~Certificates() { fs::remove_all(dir); }
+  fs::path dir = ROSTERSYNC_TEST_TLS_DIR;
 };
 
 // Serves one TLS connection with a fixed 200 answer (if the handshake succeeds).

@@ -20,7 +20,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // KEY=value lines of a native-protocol entry (rostersync's messages have no newlines).
 std::map<std::string, std::string> fields_of(const std::string& entry) {

@@ -19,6 +19,9 @@
 
 namespace rostersync::testing {
 
+// True when `text` contains `part` (log lines, command output).
+inline bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
 inline constexpr const char* kApiKey = "it-api-key-5f1e";
 inline constexpr const char* kImsesUser = "it-integration";
 inline constexpr const char* kImsesPassword = "it-password-9c2d";

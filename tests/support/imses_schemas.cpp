@@ -35,6 +35,18 @@ const xmlNode* find(const xmlNode* n, const std::string& ns, const std::string& 
   }
   return nullptr;
 }
+
+void collect_texts(const xmlNode* n, const std::string& ns, const std::string& name, std::vector<std::string>& out) {
+  for (; n; n = n->next) {
+    if (n->type == XML_ELEMENT_NODE && name == reinterpret_cast<const char*>(n->name) && n->ns &&
+        ns == reinterpret_cast<const char*>(n->ns->href)) {
+      xmlChar* text = xmlNodeGetContent(n);
+      out.emplace_back(text ? reinterpret_cast<const char*>(text) : "");
+      xmlFree(text);
+    }
+    collect_texts(n->children, ns, name, out);
+  }
+}
 }  // namespace
 
 struct ImsesSchemas::Impl {
@@ -124,6 +136,16 @@ std::string ImsesSchemas::validate_element(const std::string& document, const st
   xmlFreeDoc(doc);
   if (rc == 0) return "";
   return errors.empty() ? "invalid (code " + std::to_string(rc) + ")" : errors;
+}
+
+std::vector<std::string> element_texts(const std::string& document, const std::string& ns, const std::string& local_name) {
+  xmlDocPtr doc = xmlReadMemory(document.data(), static_cast<int>(document.size()), "document.xml", "UTF-8",
+                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+  if (!doc) throw std::runtime_error("not well-formed XML");
+  std::vector<std::string> out;
+  collect_texts(xmlDocGetRootElement(doc), ns, local_name, out);
+  xmlFreeDoc(doc);
+  return out;
 }
 
 }  // namespace rostersync::testing

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace rostersync::testing {
 
@@ -22,5 +23,10 @@ class ImsesSchemas {
   struct Impl;
   Impl* impl_;
 };
+
+// Parses `document` with libxml2 (no network, no entity loading) and returns
+// the text of every element with this namespace and local name, in document
+// order. Throws std::runtime_error when it is not well-formed.
+std::vector<std::string> element_texts(const std::string& document, const std::string& ns, const std::string& local_name);
 
 }  // namespace rostersync::testing

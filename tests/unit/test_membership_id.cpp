@@ -11,10 +11,16 @@ TEST(MembershipId, PlainFormCarriesTheLengthPrefix) {
   EXPECT_EQ(membership_id("sis-1", "course-7"), "rs:5:sis-1:course-7");
 }
 
-TEST(MembershipId, IsStable) {
-  EXPECT_EQ(membership_id("a", "b"), membership_id("a", "b"));
+TEST(MembershipId, IsTheDocumentedFormAcrossVersions) {
+  // Ids are stored and never shown again by itslearning: a change of form
+  // would create a second membership for every pair. Pin the exact values.
+  EXPECT_EQ(membership_id("sis-1", "course-7"), "rs:5:sis-1:course-7");
+  EXPECT_EQ(membership_id("李小龍", "Ω"), "rs:9:李小龍:Ω");
   std::string long_key(300, 'k');
-  EXPECT_EQ(membership_id(long_key, "g"), membership_id(long_key, "g"));
+  std::string hashed = membership_id(long_key, "g");
+  EXPECT_EQ(hashed, "rs:h:" + sha256_hex("rs:300:" + long_key + ":g"));
+  EXPECT_EQ(hashed.size(), 69u);
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2 vector
 }
 
 TEST(MembershipId, SeparatorCannotCollide) {

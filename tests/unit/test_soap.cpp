@@ -58,6 +58,22 @@ TEST(SoapBuilder, SchemaValidationRejectsABadRoleType) {
 TEST(SoapBuilder, ValuesRoundTripThroughAnXmlParser) {
   auto items = tricky_items();
   std::string xml = build_create_memberships({"user&<>\"'", "pässword&<>\"'"}, "msg-1", items);
+  // An XML parser reads back exactly what went in, in request order.
+  using rostersync::testing::element_texts;
+  std::vector<std::string> expected_ids;
+  for (const auto& item : items) {
+    expected_ids.push_back(item.membership_id);  // mms:sourcedId/cmn:identifier
+    expected_ids.push_back(item.group_id);       // mmd:groupSourcedId/cmn:identifier
+    expected_ids.push_back(item.person_id);      // mmd:memberSourcedId/cmn:identifier
+  }
+  EXPECT_EQ(element_texts(xml, std::string(kNsCommon), "identifier"), expected_ids);
+  std::vector<std::string> roles;
+  for (const auto& item : items) roles.push_back(item.role_type);
+  EXPECT_EQ(element_texts(xml, std::string(kNsMmd), "roleType"), roles);
+  EXPECT_EQ(element_texts(xml, std::string(kNsWsse), "Username"), std::vector<std::string>{"user&<>\"'"});
+  EXPECT_EQ(element_texts(xml, std::string(kNsWsse), "Password"), std::vector<std::string>{"pässword&<>\"'"});
+  EXPECT_EQ(element_texts(xml, std::string(kNsMessBind), "messageIdentifier"), std::vector<std::string>{"msg-1"});
+  // And the escaping is what the parser needed.
   EXPECT_EQ(xml.find("O'Brien \"Ødegård\" & co"), std::string::npos);  // never raw
   EXPECT_NE(xml.find("O&apos;Brien &quot;Ødegård&quot; &amp; co"), std::string::npos);
   EXPECT_NE(xml.find("李小龍"), std::string::npos);
@@ -188,5 +204,6 @@ TEST(SoapParser, EntitiesAreNotExpanded) {
   auto parsed = parse_response(xxe);
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->statuses.size(), 1u);
-  EXPECT_EQ(parsed->message_id.find("root:"), std::string::npos) << parsed->message_id;
+  // Not expanded: the reference reads as nothing, and the text around it stays.
+  EXPECT_EQ(parsed->message_id, "id--end");
 }
