@@ -26,7 +26,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     for (const auto& e : out.item_errors) {
       if (!rostersync::fuzz::message_safe(e)) std::abort();
     }
-  } else if (out.error.empty() || !rostersync::fuzz::message_safe(out.error)) {
+  } else if (out.error().empty() || !rostersync::fuzz::message_safe(out.error())) {
     std::abort();  // every other kind carries a diagnostic, safe to log
   }
   return 0;

@@ -2,8 +2,10 @@
 //
 // Errors on the network path are values, never exceptions across coroutines.
 // A Failure says what kind of thing went wrong (so callers can decide whether
-// to retry) and carries a human-readable message that already names the URL,
-// HTTP status or SOAP fault text involved. Messages never contain secrets.
+// to retry), our own message (which names the URL, HTTP status or operation
+// involved) and, apart from it, what the peer said about it (an error body, a
+// SOAP faultstring), already made log-safe and bounded. Decisions read the
+// kind and our text; people read describe(). Neither ever holds a secret.
 #pragma once
 
 #include <cassert>
@@ -27,8 +29,12 @@ const char* to_string(FailureKind kind);
 
 struct Failure {
   FailureKind kind = FailureKind::transport;
-  std::string message;
-  int http_status = 0;  // 0 when no HTTP response was received
+  std::string message;    // ours
+  int http_status = 0;    // 0 when no HTTP response was received
+  std::string peer_text;  // the peer's, log-safe (see clip_for_message); "" when it said nothing
+
+  // "message: peer text", or the message alone.
+  std::string describe() const { return peer_text.empty() ? message : message + ": " + peer_text; }
 };
 
 template <typename T>
@@ -54,8 +60,8 @@ class [[nodiscard]] Result {
   std::variant<T, Failure> v_;
 };
 
-inline Failure fail(FailureKind kind, std::string message, int http_status = 0) {
-  return Failure{kind, std::move(message), http_status};
+inline Failure fail(FailureKind kind, std::string message, int http_status = 0, std::string peer_text = "") {
+  return Failure{kind, std::move(message), http_status, std::move(peer_text)};
 }
 
 }  // namespace rostersync

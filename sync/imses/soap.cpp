@@ -182,10 +182,11 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
     if (http_status < 200 || http_status >= 300) {
       out.kind = classify_http_status(http_status) == FailureClass::configuration ? BatchOutcome::Kind::rejected
                                                                                   : BatchOutcome::Kind::fault;
-      out.error = "HTTP " + std::to_string(http_status) + ": " + clip_for_message(body);
+      out.failure = fail(FailureKind::http_status, "HTTP " + std::to_string(http_status), http_status, clip_for_message(body));
     } else {
       out.kind = BatchOutcome::Kind::unknown;
-      out.error = "unreadable createMemberships response: " + parsed.failure().message;
+      out.failure = fail(FailureKind::bad_response, "unreadable createMemberships response: " + parsed.failure().message,
+                         http_status);
     }
     return out;
   }
@@ -195,18 +196,20 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
     bool rejected = code == "InvalidSecurity" || code == "FailedAuthentication" || code == "FailedCheck" ||
                     code == "Client" || code == "InvalidSecurityToken";
     out.kind = rejected ? BatchOutcome::Kind::rejected : BatchOutcome::Kind::fault;
-    out.error = "SOAP Fault " + r.fault_code + ": " + r.fault_string + " (HTTP " + std::to_string(http_status) + ")";
+    out.failure = fail(FailureKind::soap_fault, "SOAP Fault " + r.fault_code + " (HTTP " + std::to_string(http_status) + ")",
+                       http_status, r.fault_string);
     return out;
   }
   if (http_status < 200 || http_status >= 300) {
     out.kind = classify_http_status(http_status) == FailureClass::configuration ? BatchOutcome::Kind::rejected
                                                                                 : BatchOutcome::Kind::fault;
-    out.error = "HTTP " + std::to_string(http_status) + " without a SOAP Fault";
+    out.failure = fail(FailureKind::http_status, "HTTP " + std::to_string(http_status) + " without a SOAP Fault", http_status);
     return out;
   }
   if (r.statuses.size() != sent) {
     out.kind = BatchOutcome::Kind::unknown;
-    out.error = "statusInfoSet holds " + std::to_string(r.statuses.size()) + " statuses for " + std::to_string(sent) +
+    out.failure.kind = FailureKind::bad_response;
+    out.failure.message = "statusInfoSet holds " + std::to_string(r.statuses.size()) + " statuses for " + std::to_string(sent) +
                 " items; outcome unknown";
     return out;
   }

@@ -77,7 +77,8 @@ struct BatchOutcome {
   } kind = Kind::unknown;
   std::vector<ItemOutcome> items;  // per_item only, one per request item
   std::vector<std::string> item_errors;  // per_item only: reason text for failed/unknown items
-  std::string error;               // for every kind but per_item
+  Failure failure;                 // for every kind but per_item: ours, and the peer's text apart
+  std::string error() const { return failure.describe(); }
 };
 
 // Interprets an HTTP exchange of a createMemberships call with `sent` items.

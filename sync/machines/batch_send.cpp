@@ -43,7 +43,7 @@ BatchSendAction BatchSendMachine::resume(const Responded& event) {
   }
   retry_after_ = parse_retry_after(response->retry_after, event.now);
   soap::BatchOutcome outcome = soap::interpret_response(response->status, response->body, items_.size());
-  if (outcome.kind != soap::BatchOutcome::Kind::per_item) result_.error = "POST " + endpoint_ + ": " + outcome.error;
+  if (outcome.kind != soap::BatchOutcome::Kind::per_item) result_.error = "POST " + endpoint_ + ": " + outcome.error();
   if (outcome.kind == soap::BatchOutcome::Kind::rejected) {
     result_.hold = HoldRequest{HoldKind::blocked, result_.error, retry_.blocked_retry_interval};
     return give_up();

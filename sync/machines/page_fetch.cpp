@@ -23,7 +23,7 @@ PageFetchAction PageFetchMachine::judge(const Responded& event) {
     return retry_or_fail();
   }
   if (response->status != 200) {
-    error_ = describe_error_body(response->status, response->body);
+    error_ = ltiaas_error(response->status, response->body).describe();
     if (classify_http_status(response->status) == FailureClass::configuration) return fail(true);
     retry_after_ = parse_retry_after(response->retry_after, event.now);
     return retry_or_fail();

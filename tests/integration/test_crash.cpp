@@ -18,7 +18,8 @@ using namespace std::chrono_literals;
 
 TEST(Crash, TwentyFiveKillsDuringALargeSyncLoseAndDuplicateNothing) {
   constexpr int kCourses = 8;
-  Simulator sim({"--contexts", std::to_string(kCourses), "--members", "400", "--imses-latency-ms", "15"});
+  // Large enough that 25 short lives cannot finish it (each sends a few hundred items).
+  Simulator sim({"--contexts", std::to_string(kCourses), "--members", "800", "--imses-latency-ms", "15"});
   Workspace ws;
   ws.configure(sim, course_jobs(kCourses, "    page_limit: 50\n"), "    in_flight_budget: 20\n    batch_size: 10\n");
   std::mt19937 rng(20261123);

@@ -155,7 +155,7 @@ TEST(SyncEndToEnd, WrongImsesPasswordRecordsTheFaultAndMarksNothingCreated) {
   EXPECT_EQ(ws.count("SELECT count(*) FROM membership"), 30);  // ids kept for the resend
   auto run = ws.rows("SELECT outcome, error FROM run");
   EXPECT_EQ(run[0][0], "failed");
-  EXPECT_NE(run[0][1].find("SOAP Fault a:InvalidSecurity: An error occurred when verifying security"), std::string::npos)
+  EXPECT_NE(run[0][1].find("SOAP Fault a:InvalidSecurity (HTTP 500): An error occurred when verifying security"), std::string::npos)
       << run[0][1];
 
   // With the right password, the same stored ids are sent and nothing is duplicated.
@@ -173,7 +173,7 @@ TEST(SyncEndToEnd, UnknownServiceKeyIsAReadableFailedRun) {
   EXPECT_EQ(ws.rostersync({"sync"}), 1);
   auto run = ws.rows("SELECT outcome, error FROM run");
   EXPECT_EQ(run[0][0], "failed");
-  EXPECT_NE(run[0][1].find("HTTP 401 Unauthorized: INVALID_SERVICE_KEY_AUTHORIZATION_HEADER"), std::string::npos)
+  EXPECT_NE(run[0][1].find("HTTP 401: Unauthorized: INVALID_SERVICE_KEY_AUTHORIZATION_HEADER"), std::string::npos)
       << run[0][1];
   EXPECT_EQ(run[0][1].find("no-such-key"), std::string::npos);  // the key itself is never recorded
   EXPECT_EQ(run[0][1].find(kApiKey), std::string::npos);

@@ -113,19 +113,25 @@ TEST(Nrps, BodiesThatAreNotContainersAreErrors) {
 
 TEST(Nrps, LtiaasErrorEnvelopeBecomesOneReadableLine) {
   std::string text = describe_error_body(401, read(kFixtures / "ltiaas-error-401-example.json"));
-  EXPECT_EQ(text, "HTTP 401 Unauthorized: INVALID_LTIK_AUTH_AUTHORIZATION_HEADER: Invalid or expired ltik.");
+  EXPECT_EQ(text, "HTTP 401: Unauthorized: INVALID_LTIK_AUTH_AUTHORIZATION_HEADER: Invalid or expired ltik.");
   EXPECT_EQ(describe_error_body(502, "<html>Bad gateway</html>"), "HTTP 502: <html>Bad gateway</html>");
   EXPECT_EQ(describe_error_body(400, R"({"status":400,"error":"Bad Request","details":{"errors":["limit must be >= 1"]}})"),
-            R"(HTTP 400 Bad Request: "limit must be >= 1")");
+            R"(HTTP 400: Bad Request: "limit must be >= 1")");
+  // Our text and LTIAAS's stay apart.
+  Failure f = ltiaas_error(401, read(kFixtures / "ltiaas-error-401-example.json"));
+  EXPECT_EQ(f.message, "HTTP 401");
+  EXPECT_EQ(f.http_status, 401);
+  EXPECT_EQ(f.peer_text, "Unauthorized: INVALID_LTIK_AUTH_AUTHORIZATION_HEADER: Invalid or expired ltik.");
+  EXPECT_EQ(ltiaas_error(503, "").describe(), "HTTP 503");
 }
 
 TEST(Nrps, ErrorEnvelopeFromAHostilePeerStaysOneCleanBoundedLine) {
   // Found by fuzz_roster_page: `error` went into the line raw.
   EXPECT_EQ(describe_error_body(400, "{\"error\":\"Bad\\nforged line\\u001b[31m\x7f\"}"),
-            "HTTP 400 Bad forged line [31m ");
+            "HTTP 400: Bad forged line [31m ");
   std::string many = R"({"error":"Bad Request","details":{"errors":[)";
   for (int i = 0; i < 1000; ++i) many += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
   many += "]}}";
   std::string text = describe_error_body(400, many);
-  EXPECT_EQ(text, R"(HTTP 400 Bad Request: "0": "1": "2": "3": "4" (and 995 more))");
+  EXPECT_EQ(text, R"(HTTP 400: Bad Request: "0": "1": "2": "3": "4" (and 995 more))");
 }

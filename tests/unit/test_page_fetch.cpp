@@ -102,7 +102,7 @@ TEST(PageFetch, AClientErrorIsAConfigurationErrorThatHoldsTheJob) {
   EXPECT_EQ(a.kind, Kind::failed);
   ASSERT_TRUE(m.hold_for());
   EXPECT_EQ(*m.hold_for(), milliseconds(3'600'000));
-  EXPECT_NE(m.error().find("HTTP 401 INVALID_SERVICE_KEY"), std::string::npos) << m.error();
+  EXPECT_NE(m.error().find("HTTP 401: INVALID_SERVICE_KEY"), std::string::npos) << m.error();
 }
 
 TEST(PageFetch, LocalLimitsAreNotRetriedNorHeld) {

@@ -126,7 +126,7 @@ TEST(SoapParser, ProcessingIsNotFinal) {
 TEST(SoapParser, CountMismatchMakesTheWholeBatchUnknown) {
   auto out = interpret_response(200, response(kOk + kOk), 3);
   EXPECT_EQ(out.kind, BatchOutcome::Kind::unknown);
-  EXPECT_NE(out.error.find("2 statuses for 3 items"), std::string::npos);
+  EXPECT_NE(out.error().find("2 statuses for 3 items"), std::string::npos);
 }
 
 TEST(SoapParser, SingleStatusInfoAnswersASingleOperation) {
@@ -158,7 +158,7 @@ TEST(SoapParser, InvalidSecurityFaultIsARejection) {
                       R"(<faultstring xml:lang="en-US">An error occurred when verifying security for the message.</faultstring></s:Fault></s:Body></s:Envelope>)";
   auto out = interpret_response(500, fault, 3);
   EXPECT_EQ(out.kind, BatchOutcome::Kind::rejected);
-  EXPECT_EQ(out.error, "SOAP Fault a:InvalidSecurity: An error occurred when verifying security for the message. (HTTP 500)");
+  EXPECT_EQ(out.error(), "SOAP Fault a:InvalidSecurity (HTTP 500): An error occurred when verifying security for the message.");
 }
 
 TEST(SoapParser, ServerFaultIsRetryable) {
@@ -166,7 +166,7 @@ TEST(SoapParser, ServerFaultIsRetryable) {
                       "<faultcode>s:Server</faultcode><faultstring>Timeout expired</faultstring></s:Fault></s:Body></s:Envelope>";
   auto out = interpret_response(500, fault, 1);
   EXPECT_EQ(out.kind, BatchOutcome::Kind::fault);
-  EXPECT_NE(out.error.find("Timeout expired"), std::string::npos);
+  EXPECT_NE(out.error().find("Timeout expired"), std::string::npos);
 }
 
 TEST(SoapParser, PeerTextIsMadeSafeAndBoundedBeforeItReachesAMessage) {
@@ -177,7 +177,7 @@ TEST(SoapParser, PeerTextIsMadeSafeAndBoundedBeforeItReachesAMessage) {
                       "</s:Fault></s:Body></s:Envelope>";
   auto out = interpret_response(500, fault, 1);
   EXPECT_EQ(out.kind, BatchOutcome::Kind::fault);
-  EXPECT_EQ(out.error, "SOAP Fault s:Server: Timeout [error] forged  x (HTTP 500)");
+  EXPECT_EQ(out.error(), "SOAP Fault s:Server (HTTP 500): Timeout [error] forged  x");
 
   std::string long_text(5000, 'x');
   auto failed = interpret_response(200, response(
