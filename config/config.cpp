@@ -6,6 +6,9 @@
 
 #include <boost/url/parse.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -362,7 +365,16 @@ std::vector<RoleRule> default_role_map() {
 }
 
 bool is_loopback_host(std::string_view host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.substr(0, 4) == "127.";
+  // Decided on the host as an address, never on its spelling: "127.x.example"
+  // or "127.0.0.1.nip.io" are DNS names that may resolve anywhere.
+  if (host == "localhost") return true;
+  std::string text(host);
+  in_addr v4{};
+  if (inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  if (text.size() > 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, text.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
 }
 
 bool is_valid_job_name(std::string_view name) {

@@ -125,6 +125,12 @@ TEST_F(ConfigTest, PlainHttpOnlyForLoopbackUnlessAllowed) {
   std::string loopback = minimal();
   loopback.replace(loopback.find("https://school.ltiaas.com/"), 26, "http://127.0.0.1:8080");
   EXPECT_NO_THROW(load(loopback));
+  std::string lookalike = minimal();
+  lookalike.replace(lookalike.find("https://school.ltiaas.com/"), 26, "http://127.attacker.example");
+  expect_error(lookalike, {"sources.lt.base_url", "plain http is only allowed to loopback"});
+  std::string v6 = minimal();
+  v6.replace(v6.find("https://school.ltiaas.com/"), 26, "http://[::1]:8080");
+  EXPECT_NO_THROW(load(v6));
 }
 
 TEST_F(ConfigTest, SecretFilesMustExistAndHoldOneLine) {
@@ -275,7 +281,9 @@ TEST(Durations, Parse) {
 
 TEST(Loopback, OneRuleForConfigAndClient) {
   for (const char* host : {"localhost", "127.0.0.1", "127.8.9.10", "::1", "[::1]"}) EXPECT_TRUE(is_loopback_host(host)) << host;
-  for (const char* host : {"lms.example.edu", "10.0.0.1", "128.0.0.1", "localhost.example", "::2"}) {
+  // Names that only look like loopback are DNS names: API keys must not travel there in clear text.
+  for (const char* host : {"lms.example.edu", "10.0.0.1", "128.0.0.1", "localhost.example", "::2", "127.attacker.example",
+                           "127.0.0.1.nip.io", "localhost.", "127.1", "[127.0.0.1]", "0x7f.0.0.1", ""}) {
     EXPECT_FALSE(is_loopback_host(host)) << host;
   }
 }
