@@ -60,13 +60,20 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
+          // The exit code is the runs': 0 only when every job ran and ended
+          // ok. A stop leaves the jobs not started yet unrun (exit 1).
+          std::size_t ran = 0;
           for (const auto* job : jobs) {
             if (engine.stop_requested()) break;
             sync::JobReport report = co_await engine.run_job(*job);
+            ++ran;
             if (show_progress) std::fprintf(stderr, "\r\033[K");
             all_ok = all_ok && report.outcome == RunOutcome::ok;
           }
-          all_ok = all_ok && !engine.stop_requested();
+          if (ran < jobs.size()) {
+            spdlog::warn("stopped: {} of {} job(s) not run", jobs.size() - ran, jobs.size());
+            all_ok = false;
+          }
           signals.cancel();
           grace.cancel();
         },

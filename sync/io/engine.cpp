@@ -208,7 +208,7 @@ class BatchSender {
 
  private:
   void pump() {
-    while (auto batch = queue_.take(run_.probing, run_.target_stopped)) {
+    while (auto batch = queue_.take(run_.probing, run_.target_stopped || run_.engine.stopping)) {
       // send_batch catches everything; should anything escape, the event
       // loop's run() rethrows it and the process ends visibly.
       asio::co_spawn(ex_, send_batch(std::move(*batch), ++sequence_), [](std::exception_ptr e) {
@@ -266,7 +266,7 @@ class BatchSender {
     BatchSendMachine machine(target, redact_url(target.endpoint), std::move(tracked));
     std::string message_id;
     auto started = Clock::now();
-    BatchSendAction action = machine.resume(BatchSendMachine::Start{run_.target_stopped});
+    BatchSendAction action = machine.resume(BatchSendMachine::Start{run_.engine.stopping, run_.target_stopped});
     while (action.kind != BatchSendAction::Kind::finish) {
       if (action.kind == BatchSendAction::Kind::send) {
         message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +

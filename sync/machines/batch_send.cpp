@@ -4,8 +4,8 @@
 
 namespace rostersync::sync {
 
-std::optional<std::vector<PlannedCreate>> BatchQueue::take(bool probing, bool target_stopped) {
-  if (target_stopped || queue_.empty() || (queue_.size() < batch_size_ && !closed_)) return std::nullopt;
+std::optional<std::vector<PlannedCreate>> BatchQueue::take(bool probing, bool sending_stopped) {
+  if (sending_stopped || queue_.empty() || (queue_.size() < batch_size_ && !closed_)) return std::nullopt;
   if (probing && active_ > 0) return std::nullopt;  // a probe goes alone
   std::vector<PlannedCreate> batch;
   while (batch.size() < batch_size_ && !queue_.empty()) {
@@ -28,7 +28,7 @@ BatchSendMachine::BatchSendMachine(const config::Target& target, std::string end
       items_(std::move(items)) {}
 
 BatchSendAction BatchSendMachine::resume(Start event) {
-  if (event.target_stopped) return give_up();
+  if (event.stopping || event.target_stopped) return give_up();  // no new batch after a stop
   attempt_ = 1;
   return {BatchSendAction::Kind::send, attempt_};
 }

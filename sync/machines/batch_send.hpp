@@ -40,8 +40,10 @@ class BatchQueue {
   // No more items will come: a partial last batch may go.
   void close() { closed_ = true; }
 
-  // The next batch to send now, or nullopt. While `probing`, only one batch is out at a time.
-  std::optional<std::vector<PlannedCreate>> take(bool probing, bool target_stopped);
+  // The next batch to send now, or nullopt. While `probing`, only one batch
+  // is out at a time; once `sending_stopped` (the target is held, or the
+  // process is stopping), none: queued items stay pending with their ids.
+  std::optional<std::vector<PlannedCreate>> take(bool probing, bool sending_stopped);
   // A batch taken earlier is over (answered, given up or failed).
   void finished(std::size_t items);
 
@@ -100,7 +102,9 @@ struct BatchSendAction {
 
 class BatchSendMachine {
  public:
+  // Sent once the batch holds its share of the budget (which may take a while).
   struct Start {
+    bool stopping = false;
     bool target_stopped = false;
   };
   struct Responded {

@@ -270,6 +270,28 @@ TEST(Daemon, SigtermDuringALongSyncFinishesInFlightBatchesAndRecordsTheRunAsInte
   EXPECT_EQ(sim.state().at("memberships").as_array().size(), 3000u);
 }
 
+// At SIGTERM `sync` takes no new work: no batch is started after the signal
+// (the one in flight, at most budget/batch_size = 1 here, may still land),
+// no page is fetched, the run is interrupted and the exit code is 1.
+TEST(Daemon, SigtermStartsNoNewBatchAndNoNewPage) {
+  Simulator sim({"--contexts", "2", "--members", "3000", "--imses-latency-ms", "40"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(2, "    page_limit: 50\n"));
+  rostersync::daemon::ChildProcess sync({ROSTERSYNC_BIN, "--config", ws.config_path(), "sync"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE state='created'", 20, std::chrono::seconds(60)));
+  auto before = sim.state();
+  sync.signal(SIGTERM);
+  EXPECT_EQ(sync.wait(std::chrono::seconds(30)), 1);
+  auto after = sim.state();
+  EXPECT_LE(after.at("create_calls").as_int64() - before.at("create_calls").as_int64(), 1)
+      << "batches were started after SIGTERM";
+  EXPECT_LE(after.at("page_requests").as_int64() - before.at("page_requests").as_int64(), 1)
+      << "pages were fetched after SIGTERM";
+  auto runs = ws.rows("SELECT job, outcome FROM run ORDER BY run_id");
+  ASSERT_EQ(runs.size(), 1u) << "the second job must not start after the signal";
+  EXPECT_EQ(runs[0], (std::vector<std::string>{"course-1", "interrupted"}));
+}
+
 TEST(SyncEndToEnd, RostersLoadedFromTheSharedFixturesAreProvisioned) {
   namespace fs = std::filesystem;
   auto fixture = [](const char* name) {

@@ -206,9 +206,16 @@ TEST(BatchSend, RejectedCredentialsHoldTheTargetAndAreNotRetried) {
 
 TEST(BatchSend, AStopOrAStoppedTargetGivesUpWithoutJudging) {
   BatchSendMachine before(target(), "https://its/x", items(1));
-  EXPECT_EQ(before.resume(BatchSendMachine::Start{true}).kind, Kind::finish);
+  EXPECT_EQ(before.resume(BatchSendMachine::Start{false, true}).kind, Kind::finish);
   EXPECT_TRUE(before.result().gave_up);
   EXPECT_FALSE(before.result().breaker_sample);
+
+  // A stop while the batch waited for its budget: it is never sent.
+  BatchSendMachine stopped(target(), "https://its/x", items(2));
+  EXPECT_EQ(stopped.resume(BatchSendMachine::Start{true, false}).kind, Kind::finish);
+  EXPECT_TRUE(stopped.result().gave_up);
+  EXPECT_EQ(stopped.result().items.size(), 2u);
+  for (const auto& item : stopped.result().items) EXPECT_EQ(item.fate, Fate::unknown);
 
   BatchSendMachine after_error(target(), "https://its/x", items(1));
   after_error.resume(BatchSendMachine::Start{});
