@@ -505,7 +505,13 @@ std::string expand_variables(const std::string& text, const std::string& where, 
       if (end == std::string::npos) throw ConfigError(where + ": unterminated ${ in '" + text + "'");
       std::string name = text.substr(i + 2, end - i - 2);
       const char* value = env(name);
-      if (!value) throw ConfigError(where + ": environment variable " + name + " is not set");
+      if (!value) {
+        std::string hint = name == "CREDENTIALS_DIRECTORY"
+                               ? " (systemd sets it for the unit; from a shell, check with `rostersync check-config "
+                                 "--credentials-dir /etc/rostersync/credentials`)"
+                               : "";
+        throw ConfigError(where + ": environment variable " + name + " is not set" + hint);
+      }
       out += value;
       i = end + 1;
     } else {
@@ -515,10 +521,23 @@ std::string expand_variables(const std::string& text, const std::string& where, 
   return out;
 }
 
-void resolve_secret(Secret& secret, const std::string& base_dir, const Environment& env) {
+// DIR/<id>_<file> as the unit would present DIR/<id>/<file>, when only the latter exists.
+std::string unit_credential_path(const std::string& path, const std::string& credentials_dir) {
+  if (credentials_dir.empty() || fs::exists(path)) return path;
+  fs::path p(path);
+  if (p.parent_path() != fs::path(credentials_dir).lexically_normal()) return path;
+  std::string name = p.filename().string();
+  auto underscore = name.find('_');
+  if (underscore == std::string::npos) return path;
+  fs::path nested = p.parent_path() / name.substr(0, underscore) / name.substr(underscore + 1);
+  return fs::exists(nested) ? nested.string() : path;
+}
+
+void resolve_secret(Secret& secret, const std::string& base_dir, const ResolveOptions& options) {
   const std::string& where = secret.where();
-  std::string path = expand_variables(secret.spec(), where, env);
+  std::string path = expand_variables(secret.spec(), where, options.env);
   if (fs::path(path).is_relative()) path = (fs::path(base_dir) / path).lexically_normal().string();
+  path = unit_credential_path(path, options.credentials_dir);
   auto fail = [&](const std::string& what) { throw ConfigError(where + ": " + what); };
   // Only regular files, and only so much: a path to /dev/zero, a FIFO or a
   // huge file must be an error, not a hang or an exhausted memory.
@@ -548,16 +567,26 @@ void check_ca_file(const HttpSettings& http) {
 
 }  // namespace
 
-void resolve(Config& cfg, const Environment& env) {
+void resolve(Config& cfg, const ResolveOptions& given) {
+  ResolveOptions options = given;
+  if (!options.credentials_dir.empty()) {
+    options.credentials_dir = fs::absolute(options.credentials_dir).lexically_normal().string();
+    while (options.credentials_dir.size() > 1 && options.credentials_dir.back() == '/') options.credentials_dir.pop_back();
+    const std::string dir = options.credentials_dir;
+    Environment outer = given.env;
+    options.env = [dir, outer](const std::string& name) -> const char* {
+      return name == "CREDENTIALS_DIRECTORY" ? dir.c_str() : outer(name);
+    };
+  }
   for (auto& [name, source] : cfg.sources) {
     check_ca_file(source.http);
-    resolve_secret(source.api_key, cfg.base_dir, env);
+    resolve_secret(source.api_key, cfg.base_dir, options);
   }
   for (auto& [name, target] : cfg.targets) {
     check_ca_file(target.http);
-    resolve_secret(target.password, cfg.base_dir, env);
+    resolve_secret(target.password, cfg.base_dir, options);
   }
-  for (auto& job : cfg.jobs) resolve_secret(job.service_key, cfg.base_dir, env);
+  for (auto& job : cfg.jobs) resolve_secret(job.service_key, cfg.base_dir, options);
 }
 
 Config load_file(const std::string& path) {

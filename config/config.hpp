@@ -211,12 +211,21 @@ Config parse_file(const std::string& path);
 using Environment = std::function<const char*(const std::string& name)>;
 Environment process_environment();
 
-// Step 2, I/O: expands ${VAR} in the secret files' paths from `env` (e.g.
+struct ResolveOptions {
+  Environment env = process_environment();
+  // For `check-config --credentials-dir DIR` outside the unit: DIR stands for
+  // ${CREDENTIALS_DIRECTORY}, and a credential named "<id>_<file>" is also
+  // found as DIR/<id>/<file>, the way the unit's LoadCredential= of a
+  // directory names the files in it. "" = off.
+  std::string credentials_dir;
+};
+
+// Step 2, I/O: expands ${VAR} in the secret files' paths (e.g.
 // ${CREDENTIALS_DIRECTORY} under systemd), resolves relative ones against the
 // configuration's directory, reads every secret (a small, single-line
 // regular file) and checks that CA files exist. Throws ConfigError naming
 // the key that refers to the failing file.
-void resolve(Config& config, const Environment& env = process_environment());
+void resolve(Config& config, const ResolveOptions& options = {});
 
 // parse_file() then resolve(): what `sync` and `run` need.
 Config load_file(const std::string& path);

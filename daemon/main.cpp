@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   std::string check_path;
   check->add_option("file", check_path, "file to check (default: --config)");
   check->add_flag("--json", report.json, "print JSON");
+  std::string credentials_dir;
+  check->add_option("--credentials-dir", credentials_dir,
+                    "read the unit's credentials from this directory (e.g. /etc/rostersync/credentials), as the unit "
+                    "would see them in ${CREDENTIALS_DIRECTORY}");
 
   try {
     app.parse(argc, argv);
@@ -70,7 +74,9 @@ int main(int argc, char** argv) {
     return daemon::run_demo(demo_options);
   }
 
-  if (check->parsed()) return daemon::cmd_check_config(check_path.empty() ? config_path : check_path, report.json);
+  if (check->parsed()) {
+    return daemon::cmd_check_config(check_path.empty() ? config_path : check_path, report.json, credentials_dir);
+  }
 
   // Only `sync` and `run` need the secrets; every other command reads the
   // state database or talks to the daemon, and must work from a shell

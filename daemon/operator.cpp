@@ -119,10 +119,13 @@ int cmd_failures(const config::Config& cfg, const ReportOptions& options) {
   return with_database(cfg, [&](store::Reports& db) { print(db.failures(options.job), options.json); });
 }
 
-int cmd_check_config(const std::string& path, bool as_json) {
+int cmd_check_config(const std::string& path, bool as_json, const std::string& credentials_dir) {
   config::Config cfg;
   try {
-    cfg = config::load_file(path);
+    cfg = config::parse_file(path);
+    config::ResolveOptions options;
+    options.credentials_dir = credentials_dir;
+    config::resolve(cfg, options);
   } catch (const config::ConfigError& e) {
     std::cerr << "rostersync: configuration error: " << e.what() << "\n";
     return kExitConfig;

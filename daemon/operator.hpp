@@ -23,7 +23,8 @@ int cmd_runs(const config::Config& cfg, const ReportOptions& options);
 int cmd_members(const config::Config& cfg, const ReportOptions& options);
 int cmd_failures(const config::Config& cfg, const ReportOptions& options);
 
-// Loads `path`, prints the effective configuration with secrets masked.
-int cmd_check_config(const std::string& path, bool json);
+// Loads `path` (secret files included), prints the effective configuration
+// with secrets masked. `credentials_dir`: see config::ResolveOptions.
+int cmd_check_config(const std::string& path, bool json, const std::string& credentials_dir = "");
 
 }  // namespace rostersync::daemon

@@ -2,7 +2,12 @@
 // output forms, run as the real binary.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include "harness.hpp"
+#include "store/store.hpp"
 
 using namespace rostersync::testing;
 namespace json = boost::json;
@@ -137,4 +142,53 @@ TEST_F(OperatorCli, CheckConfigMasksSecretsAndRejectsBadFiles) {
   EXPECT_EQ(human.find(kImsesPassword), std::string::npos);
   ws_->write("broken.yaml", "state_db: [\n");
   EXPECT_EQ(ws_->rostersync({"check-config", (ws_->dir() / "broken.yaml").string()}), 2);
+}
+
+// The shipped example configuration, laid out as the README's "Run as a
+// service" says (credentials/ltiaas-api-key, imses-password,
+// service-keys/cps435), used from a shell: no CREDENTIALS_DIRECTORY. Only
+// state_db and control_socket point into the scratch directory.
+TEST(OperatorCliOutsideTheUnit, EveryCommandWorksWithTheShippedExampleConfig) {
+  namespace fs = std::filesystem;
+  Workspace ws;
+  std::ifstream in(fs::path(ROSTERSYNC_SOURCE_DIR) / "config" / "rostersync.example.yaml");
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = yaml.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    yaml.replace(at, from.size(), to);
+  };
+  replace("state_db: /var/lib/rostersync/state.db", "state_db: " + ws.db());
+  replace("control_socket: /run/rostersync/control.sock", "control_socket: " + (ws.dir() / "control.sock").string());
+  ws.write("rostersync.yaml", yaml);
+  ws.write("credentials/ltiaas-api-key", "key-1\n");
+  ws.write("credentials/imses-password", "pw-1\n");
+  ws.write("credentials/service-keys/cps435", "svc-1\n");
+  { rostersync::store::Store created(ws.db()); }  // as the daemon leaves it
+  const char* saved = std::getenv("CREDENTIALS_DIRECTORY");
+  std::string saved_value = saved ? saved : "";
+  unsetenv("CREDENTIALS_DIRECTORY");
+
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"status"}, {"status", "--json"}, {"runs"}, {"members", "--job", "cps435"}, {"failures"}, {"retry"}}) {
+    auto [rc, out] = ws.rostersync_output(cmd, true);
+    EXPECT_EQ(rc, 0) << cmd[0] << ": " << out;
+    EXPECT_FALSE(has(out, "CREDENTIALS_DIRECTORY")) << cmd[0] << ": " << out;
+  }
+  auto [resync_rc, resync_out] = ws.rostersync_output({"resync"}, true);
+  EXPECT_EQ(resync_rc, 3) << resync_out;  // no daemon listening: not delivered, but no configuration error
+  EXPECT_TRUE(has(resync_out, "resync not delivered")) << resync_out;
+
+  // check-config reads the secrets: outside the unit it needs the credentials directory.
+  auto [bare_rc, bare_out] = ws.rostersync_output({"check-config"}, true);
+  EXPECT_EQ(bare_rc, 2);
+  EXPECT_TRUE(has(bare_out, "--credentials-dir /etc/rostersync/credentials")) << bare_out;
+  std::string creds = (ws.dir() / "credentials").string();
+  auto [rc, out] = ws.rostersync_output({"check-config", "--json", "--credentials-dir", creds}, true);
+  ASSERT_EQ(rc, 0) << out;
+  auto cfg = json::parse(out).as_object();
+  EXPECT_EQ(cfg.at("jobs").as_array().at(0).at("service_key_file").as_string(),
+            "(secret from " + creds + "/service-keys/cps435)");
+  for (const char* secret : {"key-1", "pw-1", "svc-1"}) EXPECT_FALSE(has(out, secret)) << secret;
+  if (saved) setenv("CREDENTIALS_DIRECTORY", saved_value.c_str(), 1);
 }
