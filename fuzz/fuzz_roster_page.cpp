@@ -9,13 +9,15 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "sync/ltiaas/error_body.hpp"
-#include "sync/nrps/container.hpp"
+#include "config/domain/text.hpp"
 #include "sync/imses/membership_id.hpp"
+#include "sync/ltiaas/error_body.hpp"
 #include "sync/ltiaas/pager.hpp"
+#include "sync/nrps/container.hpp"
 #include "sync/planning/planner.hpp"
 #include "message_safety.hpp"
 
+using namespace rostersync;
 using namespace rostersync::sync;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
