@@ -19,6 +19,12 @@ inline constexpr int kExitRuntime = 3;     // state database or other local fail
 // Applies the log level (config unless overridden) to the default logger.
 void setup_logging(const std::string& level);
 
+// "rostersync: <message>" on stderr for an error before logging is set up
+// (configuration errors). When stderr is the journal stream, the line gets
+// the <3> prefix journald reads as error priority, so `journalctl -p err`
+// shows why the unit did not start.
+void print_fatal(const std::string& message);
+
 // `rostersync sync [--job NAME]`: one pass over the jobs, one after another.
 int sync_once(const config::Config& cfg, const std::optional<std::string>& job, bool show_progress);
 

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdlib>
+#include <iostream>
 
 #include "daemon/commands.hpp"
 #include "daemon/journal.hpp"
@@ -22,6 +23,10 @@ void setup_logging(const std::string& level) {
   }
   logger->set_level(spdlog::level::from_str(level));
   spdlog::set_default_logger(logger);
+}
+
+void print_fatal(const std::string& message) {
+  std::cerr << (stderr_is_journal() ? "<3>" : "") << "rostersync: " << message << "\n";
 }
 
 }  // namespace rostersync::daemon

@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
   std::string check_path;
   check->add_option("file", check_path, "file to check (default: --config)");
   check->add_flag("--json", report.json, "print JSON");
+  bool quiet = false;
+  check->add_flag("--quiet", quiet, "print nothing when the configuration is valid (for ExecReload=)");
   std::string credentials_dir;
   check->add_option("--credentials-dir", credentials_dir,
                     "read the unit's credentials from this directory (e.g. /etc/rostersync/credentials), as the unit "
@@ -75,7 +77,8 @@ int main(int argc, char** argv) {
   }
 
   if (check->parsed()) {
-    return daemon::cmd_check_config(check_path.empty() ? config_path : check_path, report.json, credentials_dir);
+    return daemon::cmd_check_config(check_path.empty() ? config_path : check_path,
+                                    {report.json, quiet, credentials_dir});
   }
 
   // Only `sync` and `run` need the secrets; every other command reads the
@@ -86,7 +89,7 @@ int main(int argc, char** argv) {
   try {
     cfg = needs_secrets ? config::load_file(config_path) : config::parse_file(config_path);
   } catch (const config::ConfigError& e) {
-    std::cerr << "rostersync: configuration error: " << e.what() << "\n";
+    daemon::print_fatal(std::string("configuration error: ") + e.what());
     return daemon::kExitConfig;
   }
   if (resync->parsed()) return daemon::cmd_resync(cfg, resync_job);

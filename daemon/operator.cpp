@@ -119,17 +119,19 @@ int cmd_failures(const config::Config& cfg, const ReportOptions& options) {
   return with_database(cfg, [&](store::Reports& db) { print(db.failures(options.job), options.json); });
 }
 
-int cmd_check_config(const std::string& path, bool as_json, const std::string& credentials_dir) {
+int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {
+  const bool as_json = check.json;
   config::Config cfg;
   try {
     cfg = config::parse_file(path);
     config::ResolveOptions options;
-    options.credentials_dir = credentials_dir;
+    options.credentials_dir = check.credentials_dir;
     config::resolve(cfg, options);
   } catch (const config::ConfigError& e) {
-    std::cerr << "rostersync: configuration error: " << e.what() << "\n";
+    print_fatal(std::string("configuration error: ") + e.what());
     return kExitConfig;
   }
+  if (check.quiet) return kExitOk;
   json::object out = config::to_json(cfg);
   if (as_json) {
     std::cout << json::serialize(out) << "\n";

@@ -23,8 +23,14 @@ int cmd_runs(const config::Config& cfg, const ReportOptions& options);
 int cmd_members(const config::Config& cfg, const ReportOptions& options);
 int cmd_failures(const config::Config& cfg, const ReportOptions& options);
 
+struct CheckConfigOptions {
+  bool json = false;
+  bool quiet = false;           // nothing on stdout when valid (ExecReload=)
+  std::string credentials_dir;  // see config::ResolveOptions
+};
+
 // Loads `path` (secret files included), prints the effective configuration
-// with secrets masked. `credentials_dir`: see config::ResolveOptions.
-int cmd_check_config(const std::string& path, bool json, const std::string& credentials_dir = "");
+// with secrets masked. Exit 0 valid, 2 invalid (the error on stderr).
+int cmd_check_config(const std::string& path, const CheckConfigOptions& options);
 
 }  // namespace rostersync::daemon

@@ -12,5 +12,7 @@ for f in usr/bin/rostersync usr/lib/systemd/system/rostersync.service usr/lib/sy
 done
 grep -q "^ExecStart=$dest/usr/bin/rostersync " "$dest/usr/lib/systemd/system/rostersync.service" \
   || { echo "check-install: ExecStart does not point at the installed binary" >&2; exit 1; }
+grep -q "^ExecReload=$dest/usr/bin/rostersync .* check-config --quiet" "$dest/usr/lib/systemd/system/rostersync.service" \
+  || { echo "check-install: ExecReload does not validate with the installed binary" >&2; exit 1; }
 "$dest/usr/bin/rostersync" --help >/dev/null
 echo "check-install: ok"

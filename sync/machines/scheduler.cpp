@@ -21,8 +21,7 @@ bool Scheduler::request_resync(const std::string& job) {
 
 Scheduler::Decision Scheduler::next(Clock::time_point now) {
   if (reload_) {
-    reload_ = false;
-    resync_all_ = true;  // whatever the reload gives, every job runs again now
+    reload_ = false;  // an accepted reload calls set_jobs(); a rejected one changes nothing
     return {Decision::Kind::reload, "", now};
   }
   for (auto& [name, when] : due_) {

@@ -33,7 +33,7 @@ class Scheduler {
 
   struct Decision {
     enum class Kind {
-      reload,  // load the configuration again; on success call set_jobs()
+      reload,  // load the configuration again; on success call set_jobs() (every job due now), else nothing
       run,     // run `job` now, then call finished()
       sleep,   // nothing is due before `until` (time_point::max() when no job exists)
     };

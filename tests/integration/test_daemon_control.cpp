@@ -60,12 +60,20 @@ TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-2' AND outcome='ok'", 1, 30s));
   EXPECT_EQ(sim.state().at("memberships").as_array().size(), 20u);
 
-  // SIGHUP with a broken file: the daemon keeps running the old configuration.
-  ws.write("rostersync.yaml", "jobs: [\n");
-  daemon.signal(SIGHUP);
+  // SIGHUP with a broken file: the daemon keeps running the old
+  // configuration, and a rejected reload runs nothing extra: after it and
+  // one SIGUSR1, exactly one run per job, then idle.
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "STATUS=idle"); }, 30s));
   auto runs_before = ws.count("SELECT count(*) FROM run");
+  ws.write("rostersync.yaml", "jobs: [\n");
+  notify.seen.clear();
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "READY=1"); }, 30s));
   daemon.signal(SIGUSR1);
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", runs_before + 2, 30s));
+  notify.seen.clear();
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "STATUS=idle"); }, 30s));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run"), runs_before + 2);
   EXPECT_FALSE(daemon.wait(0ms).has_value());  // still alive
 
   // SIGTERM: STOPPING=1 and a clean exit.

@@ -37,16 +37,17 @@ std::string read_file(const std::filesystem::path& p) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
-// Runs `rostersync sync` with stderr appended to `log`, and JOURNAL_STREAM set
-// to `journal_stream` (the log file's dev:ino makes it "the journal stream").
-int sync_with_stderr_to(const Workspace& ws, const std::filesystem::path& log, const std::string& journal_stream,
-                        const std::string& journal_socket) {
+// Runs `rostersync <args>` with stderr appended to `log`, and JOURNAL_STREAM
+// set to `journal_stream` (the log file's dev:ino makes it "the journal stream").
+int run_with_stderr_to(const Workspace& ws, const std::filesystem::path& log, const std::string& journal_stream,
+                       const std::string& journal_socket, const std::vector<std::string>& args) {
   setenv("JOURNAL_STREAM", journal_stream.c_str(), 1);
   setenv("ROSTERSYNC_JOURNAL_SOCKET", journal_socket.c_str(), 1);
   setenv("RS_TEST_LOG", log.c_str(), 1);
-  rostersync::daemon::ChildProcess p({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>>\"$RS_TEST_LOG\"", ROSTERSYNC_BIN,
-                                      "--config", ws.config_path(), "--log-level", "debug", "sync"},
-                                     false);
+  std::vector<std::string> argv = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>>\"$RS_TEST_LOG\"", ROSTERSYNC_BIN,
+                                   "--config", ws.config_path()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  rostersync::daemon::ChildProcess p(argv, false);
   unsetenv("JOURNAL_STREAM");
   unsetenv("ROSTERSYNC_JOURNAL_SOCKET");
   unsetenv("RS_TEST_LOG");
@@ -54,7 +55,35 @@ int sync_with_stderr_to(const Workspace& ws, const std::filesystem::path& log, c
   return rc ? *rc : -1;
 }
 
+int sync_with_stderr_to(const Workspace& ws, const std::filesystem::path& log, const std::string& journal_stream,
+                        const std::string& journal_socket) {
+  return run_with_stderr_to(ws, log, journal_stream, journal_socket, {"--log-level", "debug", "sync"});
+}
+
+// dev:ino of `file`, what systemd puts in JOURNAL_STREAM for the stream it connected.
+std::string stream_id(const std::filesystem::path& file) {
+  std::ofstream(file, std::ios::app).close();
+  struct stat st {};
+  if (stat(file.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 }  // namespace
+
+// A configuration error at start-up: exit 2 (which the unit's
+// RestartPreventExitStatus= lists) and, under the journal, error priority.
+TEST(Service, AConfigurationErrorAtStartExits2AtErrorPriority) {
+  Workspace ws;
+  ws.write("rostersync.yaml", "jobs: [\n");
+  auto log = ws.dir() / "stderr.log";
+  EXPECT_EQ(run_with_stderr_to(ws, log, stream_id(log), (ws.dir() / "journal.sock").string(), {"run"}), 2);
+  std::string text = read_file(log);
+  EXPECT_EQ(text.rfind("<3>rostersync: configuration error: " + ws.config_path() + ":", 0), 0u) << text;
+  // Not the journal stream: a plain line.
+  auto other = ws.dir() / "other.log";
+  EXPECT_EQ(run_with_stderr_to(ws, other, "1:1", (ws.dir() / "journal.sock").string(), {"run"}), 2);
+  EXPECT_EQ(read_file(other).rfind("rostersync: configuration error: ", 0), 0u) << read_file(other);
+}
 
 TEST(Service, JournalEntriesCarryPriorityJobAndRunId) {
   Simulator sim({"--contexts", "2", "--members", "10"});

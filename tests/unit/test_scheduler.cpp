@@ -84,13 +84,19 @@ TEST(Scheduler, AResyncRequestedDuringARunIsServedAfterIt) {
   EXPECT_EQ(run_due(s, t0 + seconds(1)), (std::vector<std::string>{"b", "a"}));
 }
 
-TEST(Scheduler, AReloadComesFirstThenEveryJobRunsAgain) {
+TEST(Scheduler, AReloadComesFirstAndARejectedOneRunsNothingExtra) {
   Scheduler s(two_jobs(), t0);
   run_due(s, t0);
   s.request_reload();
   EXPECT_EQ(s.next(t0 + seconds(1)).kind, Kind::reload);
-  // The reload was rejected: no set_jobs(); today every job still runs again.
-  EXPECT_EQ(run_due(s, t0 + seconds(1)), (std::vector<std::string>{"a", "b"}));
+  // The reload was rejected: no set_jobs(), and the schedule stands.
+  EXPECT_EQ(run_due(s, t0 + seconds(1)), std::vector<std::string>{});
+  EXPECT_EQ(s.next(t0 + seconds(1)).until, t0 + minutes(10));
+  // An accepted one makes every job of the new configuration due.
+  s.request_reload();
+  EXPECT_EQ(s.next(t0 + seconds(2)).kind, Kind::reload);
+  s.set_jobs(two_jobs(), t0 + seconds(2));
+  EXPECT_EQ(run_due(s, t0 + seconds(2)), (std::vector<std::string>{"a", "b"}));
 }
 
 TEST(Scheduler, ReloadedJobsReplaceTheOldOnes) {
