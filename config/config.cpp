@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include "config/domain/names.hpp"
+#include "config/domain/text.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -11,6 +12,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <map>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -50,6 +54,22 @@ struct Context {
   }
 };
 
+// Levenshtein distance, for "did you mean" on misspelt keys (short strings).
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
 std::string describe(const YAML::Node& node) {
   if (node.IsScalar()) return "'" + node.Scalar() + "'";
   if (node.IsSequence()) return "a list";
@@ -72,6 +92,17 @@ class MapReader {
   MapReader(const Context& ctx, YAML::Node node, std::string path)
       : ctx_(ctx), node_(std::move(node)), path_(std::move(path)) {
     if (!node_.IsMap()) ctx_.error(node_, path_, "expected a mapping, got " + describe(node_));
+    // yaml-cpp keeps both entries of a repeated key and lookups find the
+    // first: the second value would be ignored without a word.
+    std::map<std::string, YAML::Mark> seen;
+    for (const auto& entry : node_) {
+      std::string key = key_text(ctx_, entry.first, path_);
+      auto [first, inserted] = seen.emplace(key, entry.first.Mark());
+      if (!inserted) {
+        ctx_.error(entry.first, child_path(key),
+                   "duplicate key (first at line " + std::to_string(first->second.line + 1) + ")");
+      }
+    }
   }
 
   std::string child_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
@@ -87,7 +118,7 @@ class MapReader {
   std::string string(const std::string& key, std::string fallback, bool required = false) {
     YAML::Node n = node(key);
     if (!n.IsDefined() || n.IsNull()) {
-      if (required) ctx_.error(node_, child_path(key), "is required");
+      if (required) missing(key);
       return fallback;
     }
     if (!n.IsScalar()) ctx_.error(n, child_path(key), "expected a string, got " + describe(n));
@@ -162,6 +193,17 @@ class MapReader {
   Secret secret_file(const std::string& key) {
     std::string raw = required_string(key);
     return Secret::reference(std::move(raw), ctx_.where(node(key), child_path(key)));
+  }
+
+  // A required key is absent. A misspelling of it is the likely cause: name it.
+  [[noreturn]] void missing(const std::string& key) const {
+    for (const auto& entry : node_) {
+      std::string other = key_text(ctx_, entry.first, path_);
+      if (other != key && edit_distance(other, key) <= 2) {
+        ctx_.error(entry.first, child_path(other), "unknown key; did you mean '" + key + "'? (" + key + " is required)");
+      }
+    }
+    ctx_.error(node_, child_path(key), "is required");
   }
 
   // Rejects keys this reader never asked for.
@@ -457,18 +499,21 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
   cfg.shutdown_grace = r.duration("shutdown_grace", cfg.shutdown_grace);
 
   YAML::Node sources = r.node("sources");
+  if (!sources.IsDefined()) r.missing("sources");
   if (!sources.IsMap() || sources.size() == 0) ctx.error(sources.IsDefined() ? sources : root, "sources", "expected a mapping of at least one source");
   for (const auto& entry : sources) {
     std::string key = key_text(ctx, entry.first, "sources");
     cfg.sources.emplace(key, read_source(ctx, key, entry.second));
   }
   YAML::Node targets = r.node("targets");
+  if (!targets.IsDefined()) r.missing("targets");
   if (!targets.IsMap() || targets.size() == 0) ctx.error(targets.IsDefined() ? targets : root, "targets", "expected a mapping of at least one target");
   for (const auto& entry : targets) {
     std::string key = key_text(ctx, entry.first, "targets");
     cfg.targets.emplace(key, read_target(ctx, key, entry.second));
   }
   YAML::Node jobs = r.node("jobs");
+  if (!jobs.IsDefined()) r.missing("jobs");
   if (!jobs.IsSequence() || jobs.size() == 0) ctx.error(jobs.IsDefined() ? jobs : root, "jobs", "expected a list of at least one job");
   std::set<std::string> names;
   for (std::size_t i = 0; i < jobs.size(); ++i) {
@@ -483,8 +528,13 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
 }  // namespace
 
 Config parse_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw ConfigError(path + ": is a directory, not a configuration file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError(path + ": cannot open the configuration file");
+  if (!in) {
+    int err = errno;
+    throw ConfigError(path + ": cannot open the configuration file: " + std::strerror(err));
+  }
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string base = fs::absolute(path).parent_path().string();
@@ -556,6 +606,12 @@ void resolve_secret(Secret& secret, const std::string& base_dir, const ResolveOp
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
   if (value.empty()) fail("secret file '" + path + "' is empty");
   if (value.find_first_of("\r\n") != std::string::npos) fail("secret file '" + path + "' must hold a single line");
+  // A control character or invalid UTF-8 would make the SOAP body (or an
+  // HTTP header) invalid: refused here instead of at every request.
+  if (std::any_of(value.begin(), value.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; })) {
+    fail("secret file '" + path + "' holds a control character");
+  }
+  if (!is_xml_safe(value)) fail("secret file '" + path + "' is not valid UTF-8 text");
   secret.set(std::move(value), std::move(path));
 }
 

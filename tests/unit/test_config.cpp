@@ -250,6 +250,52 @@ TEST_F(ConfigTest, EqualityAndTheJsonFormSeeEveryKey) {
   }
 }
 
+TEST_F(ConfigTest, ADuplicateKeyIsAnErrorNamingBothLines) {
+  std::string yaml = minimal("", "    hierarchy_id: h9\n");
+  expect_error(yaml, {"test.yaml:16:5: jobs[0].hierarchy_id: duplicate key (first at line 15)"});
+  expect_error("log_level: info\nlog_level: debug\n" + minimal(), {"test.yaml:2:1: log_level: duplicate key (first at line 1)"});
+}
+
+TEST_F(ConfigTest, AMisspeltRequiredKeyIsNamedAsUnknown) {
+  std::string yaml = minimal();
+  yaml.replace(yaml.find("hierarchy_id:"), 13, "hierachy_id:");
+  expect_error(yaml, {"test.yaml:15:5: jobs[0].hierachy_id: unknown key; did you mean 'hierarchy_id'?"});
+  std::string top = minimal();
+  top.replace(top.find("jobs:"), 5, "job:");
+  expect_error(top, {"job: unknown key; did you mean 'jobs'?"});
+  // Nothing like it: the plain message.
+  std::string gone = minimal();
+  gone.replace(gone.find("    hierarchy_id: h1\n"), 21, "");
+  expect_error(gone, {"jobs[0].hierarchy_id: is required"});
+}
+
+TEST_F(ConfigTest, SecretsWithControlCharactersOrInvalidUtf8AreRefused) {
+  write("pw", std::string("pass\x01word\n"));
+  expect_error(minimal(), {"targets.its.password_file", "holds a control character"});
+  write("pw", "pass\tword\n");
+  expect_error(minimal(), {"targets.its.password_file", "holds a control character"});
+  write("pw", "pass\xffword\n");
+  expect_error(minimal(), {"targets.its.password_file", "is not valid UTF-8 text"});
+  write("pw", "pässwörd\n");
+  EXPECT_EQ(load(minimal()).targets.at("its").password.reveal(), "pässwörd");
+}
+
+TEST_F(ConfigTest, ADirectoryOrAMissingFileSaysSo) {
+  try {
+    parse_file(dir_.string());
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), dir_.string() + ": is a directory, not a configuration file");
+  }
+  try {
+    parse_file((dir_ / "nope.yaml").string());
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot open the configuration file: No such file or directory"),
+              std::string::npos) << e.what();
+  }
+}
+
 TEST(Durations, FormatAsTheYamlWritesThem) {
   EXPECT_EQ(format_duration(Millis(7'200'000)), "2h");
   EXPECT_EQ(format_duration(Millis(90'000)), "90s");
