@@ -352,7 +352,8 @@ Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, cons
   std::string auth = r.string("auth", "service_key");
   if (auth == "service_key") j.auth = AuthScheme::service_key;
   else if (auth == "ltik") j.auth = AuthScheme::ltik;
-  else ctx.error(r.node("auth"), r.child_path("auth"), "expected service_key or ltik, got '" + auth + "'");
+  else if (auth == "ltik_v1") j.auth = AuthScheme::ltik_v1;
+  else ctx.error(r.node("auth"), r.child_path("auth"), "expected service_key, ltik or ltik_v1, got '" + auth + "'");
   j.service_key = r.secret_file("service_key_file");
   j.role_filter = r.string("role_filter", "");
   j.resource_link_id = r.string("resource_link_id", "");
@@ -382,7 +383,13 @@ Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, cons
 
 }  // namespace
 
-const char* to_string(AuthScheme a) { return a == AuthScheme::ltik ? "ltik" : "service_key"; }
+const char* to_string(AuthScheme a) {
+  switch (a) {
+    case AuthScheme::ltik: return "ltik";
+    case AuthScheme::ltik_v1: return "ltik_v1";
+    default: return "service_key";
+  }
+}
 
 const char* to_string(PersonKeyField f) {
   switch (f) {

@@ -136,7 +136,11 @@ struct Target {
   bool operator==(const Target&) const = default;
 };
 
-enum class AuthScheme { service_key, ltik };  // SERVICE-AUTH-V1 / LTIK-AUTH-V2
+// How a job authenticates to LTIAAS's memberships API:
+//   service_key  SERVICE-AUTH-V1 <API_KEY>:<SERVICE_KEY>   (a background job's normal choice)
+//   ltik         LTIK-AUTH-V2 <API_KEY>:<LTIK>
+//   ltik_v1      LTIK-AUTH-V1 Token=<LTIK>, Additional=Bearer <API_KEY>  (the older documented form)
+enum class AuthScheme { service_key, ltik, ltik_v1 };
 enum class PersonKeyField { lis_person_sourcedid, user_id, email };
 
 const char* to_string(AuthScheme);

@@ -278,6 +278,12 @@ Reply Simulator::memberships(const std::string& target, const std::string& autho
     std::string prefix = scheme + options_.api_key + ":";
     if (authorization.rfind(prefix, 0) == 0) key = authorization.substr(prefix.size());
   }
+  // LTIK-AUTH-V1 Token=<ltik>, Additional=Bearer <API_KEY> (the older documented form).
+  const std::string v1 = "LTIK-AUTH-V1 Token=", bearer = ", Additional=Bearer " + options_.api_key;
+  if (authorization.rfind(v1, 0) == 0 && authorization.size() > v1.size() + bearer.size() &&
+      authorization.compare(authorization.size() - bearer.size(), bearer.size(), bearer) == 0) {
+    key = authorization.substr(v1.size(), authorization.size() - v1.size() - bearer.size());
+  }
   if (key.empty() || !rosters_.count(key)) {
     return ltiaas_error(401, "Unauthorized", "INVALID_SERVICE_KEY_AUTHORIZATION_HEADER", "Invalid or unknown service key.");
   }

@@ -93,6 +93,10 @@ CREATE TABLE hold (
   PRIMARY KEY (scope, name)
 ) WITHOUT ROWID;
 )sql",
+    R"sql(
+-- Members outside the job's role_filter, skipped client-side.
+ALTER TABLE run ADD COLUMN skipped_role_filter INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 }  // namespace

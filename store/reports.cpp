@@ -75,7 +75,7 @@ ReportTable Reports::runs(const std::optional<std::string>& job, int limit) {
   std::string sql =
       "SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, created, already_present, "
       "failed, pending, deferred, skipped_inactive + skipped_test_user + skipped_no_person_key + skipped_invalid_person_key + "
-      "skipped_unmapped_role + skipped_malformed AS skipped, error FROM run ";
+      "skipped_unmapped_role + skipped_malformed + skipped_role_filter AS skipped, error FROM run ";
   std::vector<std::string> binds;
   if (job) {
     sql += "WHERE job=? ";
@@ -109,10 +109,10 @@ ReportTable Reports::failures(const std::optional<std::string>& job) {
 PassTotals Reports::totals_since(std::int64_t after_run) {
   Stmt st(db_,
           "SELECT members_seen, created, already_present, failed, pending, skipped_inactive, skipped_test_user, "
-          "skipped_no_person_key, skipped_invalid_person_key, skipped_unmapped_role, skipped_malformed FROM run "
+          "skipped_no_person_key, skipped_invalid_person_key, skipped_unmapped_role, skipped_malformed, skipped_role_filter FROM run "
           "WHERE run_id > ?");
   st.bind(1, after_run);
-  static_assert(kSkipReasonCount == 6, "one skipped_* column per SkipReason");
+  static_assert(kSkipReasonCount == 7, "one skipped_* column per SkipReason, in its order");
   PassTotals t;
   while (st.step()) {
     t.members += static_cast<int>(st.integer(0));

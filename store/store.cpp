@@ -38,7 +38,8 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
   Stmt s(db_, std::string("UPDATE run SET ended_at=") + kSqlNow +
              ", outcome=?, pages=?, members_seen=?, new_members=?, already_present=?, creates_planned=?, created=?, "
              "failed=?, pending=?, skipped_inactive=?, skipped_test_user=?, skipped_no_person_key=?, "
-             "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=? "
+             "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=?, "
+             "skipped_role_filter=? "
              "WHERE run_id=?");
   using R = SkipReason;
   auto skip = [&](R r) { return static_cast<std::int64_t>(st.skipped[static_cast<std::size_t>(r)]); };
@@ -59,7 +60,7 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
       .bind(15, skip(R::malformed));
   if (error.empty()) s.bind_null(16);
   else s.bind(16, error);
-  s.bind(17, st.deferred).bind(18, run_id).run();
+  s.bind(17, st.deferred).bind(18, skip(R::role_filter)).bind(19, run_id).run();
 }
 
 std::optional<StoredMembership> Store::find_membership(const std::string& target, const std::string& hierarchy_id,

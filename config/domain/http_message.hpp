@@ -21,6 +21,7 @@ struct HttpResponse {
   std::string body;
   std::string content_type;
   std::string retry_after;  // raw Retry-After header, "" when absent
+  std::string rate_limit_remaining;  // raw X-Rate-Limit-Remaining (Canvas), "" when absent
 };
 
 }  // namespace rostersync

@@ -33,7 +33,13 @@ struct RosterPage {
   int malformed_members = 0;        // entries without a usable user_id or a roles array
 };
 
-enum class SkipReason { inactive, test_user, no_person_key, invalid_person_key, unmapped_role, malformed, count_ };
+// Why a member gets no membership. New reasons go last: the order is the
+// order of the run table's skipped_* columns.
+enum class SkipReason {
+  inactive, test_user, no_person_key, invalid_person_key, unmapped_role, malformed,
+  role_filter,  // not in the job's role_filter (re-applied here: platforms drop `role` from their next links)
+  count_
+};
 inline constexpr std::size_t kSkipReasonCount = static_cast<std::size_t>(SkipReason::count_);
 
 // Stable names, used as database column suffixes and in logs.

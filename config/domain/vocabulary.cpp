@@ -11,6 +11,7 @@ const char* to_string(SkipReason r) {
     case SkipReason::invalid_person_key: return "invalid_person_key";
     case SkipReason::unmapped_role: return "unmapped_role";
     case SkipReason::malformed: return "malformed";
+    case SkipReason::role_filter: return "role_filter";
     case SkipReason::count_: break;
   }
   return "unknown";

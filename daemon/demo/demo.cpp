@@ -34,8 +34,8 @@ std::string find_simulator() {
 }
 
 // SkipReason order, in words for the summary.
-constexpr const char* kSkipLabels[kSkipReasonCount] = {"inactive",           "TestUser",      "no person key",
-                                                       "invalid person key", "unmapped role", "malformed"};
+constexpr const char* kSkipLabels[kSkipReasonCount] = {"inactive",      "TestUser",  "no person key", "invalid person key",
+                                                       "unmapped role", "malformed", "outside the role filter"};
 
 void write_file(const fs::path& path, const std::string& text) {
   std::ofstream out(path);

@@ -316,8 +316,8 @@ class BatchSender {
   int sequence_ = 0;
 };
 
-std::string page_error(int page_number, const std::string& url, const std::string& what) {
-  return "roster walk failed at page " + std::to_string(page_number) + ": GET " + redact_url(url) + ": " + what;
+std::string page_error(int page_number, const std::string& what) {
+  return "roster walk failed at page " + std::to_string(page_number) + ": " + what;
 }
 
 }  // namespace
@@ -391,11 +391,11 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
     while (!stopping && !run.target_stopped) {
       std::string url = pager.next_url();
       auto page_started = Clock::now();
-      PageFetchMachine fetch(source.config->retry);
+      PageFetchMachine fetch(source.config->retry, redact_url(url));
       co_await fetch_page(source, url, authorization, fetch);
       if (fetch.stopped()) break;
       if (!fetch.page_ready()) {
-        walk_error = page_error(pager.pages() + 1, url, fetch.error());
+        walk_error = page_error(pager.pages() + 1, fetch.error());
         if (auto hold_for = fetch.hold_for()) {  // a configuration error: hold the job
           Hold hold = make_hold(HoldScope::job, job.name, HoldKind::blocked, walk_error);
           store.set_hold(hold, whole_seconds(*hold_for));

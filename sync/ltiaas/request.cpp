@@ -3,8 +3,13 @@
 namespace rostersync::sync {
 
 std::string ltiaas_authorization(const config::Source& source, const config::Job& job) {
-  const char* scheme = job.auth == config::AuthScheme::ltik ? "LTIK-AUTH-V2 " : "SERVICE-AUTH-V1 ";
-  return scheme + source.api_key.reveal() + ":" + job.service_key.reveal();
+  const std::string& api_key = source.api_key.reveal();
+  const std::string& key = job.service_key.reveal();
+  switch (job.auth) {
+    case config::AuthScheme::ltik: return "LTIK-AUTH-V2 " + api_key + ":" + key;
+    case config::AuthScheme::ltik_v1: return "LTIK-AUTH-V1 Token=" + key + ", Additional=Bearer " + api_key;
+    default: return "SERVICE-AUTH-V1 " + api_key + ":" + key;
+  }
 }
 
 HttpRequest roster_page_request(const std::string& url, const std::string& authorization) {

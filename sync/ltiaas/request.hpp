@@ -9,7 +9,7 @@
 
 namespace rostersync::sync {
 
-// `SERVICE-AUTH-V1 <API_KEY>:<SERVICE_KEY>` or `LTIK-AUTH-V2 <API_KEY>:<LTIK>`.
+// The Authorization header of the job's scheme (see config::AuthScheme).
 std::string ltiaas_authorization(const config::Source& source, const config::Job& job);
 
 // GET `url` (from LtiaasPager::next_url) asking for JSON.

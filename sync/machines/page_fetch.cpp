@@ -23,14 +23,17 @@ PageFetchAction PageFetchMachine::judge(const Responded& event) {
     return retry_or_fail();
   }
   if (response->status != 200) {
-    error_ = ltiaas_error(response->status, response->body).describe();
-    if (classify_http_status(response->status) == FailureClass::configuration) return fail(true);
+    error_ = "GET " + url_ + ": " + ltiaas_error(response->status, response->body).describe();
+    if (classify_http_response(response->status, response->body, response->rate_limit_remaining) ==
+        FailureClass::configuration) {
+      return fail(true);
+    }
     retry_after_ = parse_retry_after(response->retry_after, event.now);
     return retry_or_fail();
   }
   Result<RosterPage> page = parse_roster_page(response->body);
   if (!page) {  // truncated or garbled on the way: worth another try
-    error_ = page.failure().message;
+    error_ = "GET " + url_ + ": " + page.failure().message;
     return retry_or_fail();
   }
   page_ = std::move(page.value());

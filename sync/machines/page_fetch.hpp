@@ -50,7 +50,10 @@ class PageFetchMachine {
     bool stopping = false;
   };
 
-  explicit PageFetchMachine(config::RetrySettings retry) : retry_(retry) {}
+  // `url_for_messages`: the page's URL, already redacted. Errors of the HTTP
+  // client name it themselves; the machine's own (status, body) get "GET <url>: ".
+  PageFetchMachine(config::RetrySettings retry, std::string url_for_messages)
+      : retry_(retry), url_(std::move(url_for_messages)) {}
 
   PageFetchAction resume(Start);
   PageFetchAction resume(const Responded& event);
@@ -74,6 +77,7 @@ class PageFetchMachine {
   PageFetchAction fail(bool configuration);
 
   config::RetrySettings retry_;
+  std::string url_;
   int attempt_ = 0;
   double unit_random_ = 0;
   std::optional<std::chrono::milliseconds> retry_after_;

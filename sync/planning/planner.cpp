@@ -1,5 +1,6 @@
 #include "sync/planning/planner.hpp"
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "config/domain/text.hpp"
@@ -9,7 +10,7 @@
 namespace rostersync::sync {
 
 PlanOptions plan_options(const config::Job& job) {
-  return {job.person_key, job.person_key_prefix, job.role_map, job.skip_test_users, job.hierarchy_id};
+  return {job.person_key, job.person_key_prefix, job.role_map, job.skip_test_users, job.hierarchy_id, job.role_filter};
 }
 
 Classification classify(const Member& member, const PlanOptions& job) {
@@ -19,7 +20,13 @@ Classification classify(const Member& member, const PlanOptions& job) {
   if (job.person_key == config::PersonKeyField::email) key = &member.email;
   if (!key->empty()) c.person_key = job.person_key_prefix + *key;
 
-  if (!member.active) {
+  auto in_filter = [&] {
+    return std::any_of(member.roles.begin(), member.roles.end(),
+                       [&](const std::string& role) { return role_matches(job.role_filter, role); });
+  };
+  if (!job.role_filter.empty() && !in_filter()) {
+    c.reason = SkipReason::role_filter;
+  } else if (!member.active) {
     c.reason = SkipReason::inactive;
   } else if (job.skip_test_users && has_test_user_role(member.roles)) {
     c.reason = SkipReason::test_user;

@@ -36,6 +36,7 @@ struct PlanOptions {
   std::vector<config::RoleRule> role_map = config::default_role_map();
   bool skip_test_users = true;
   std::string hierarchy_id;
+  std::string role_filter;  // "" = everyone; else only members holding a matching role
 };
 PlanOptions plan_options(const config::Job& job);
 

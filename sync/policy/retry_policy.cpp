@@ -12,6 +12,18 @@ FailureClass classify_http_status(int status) {
   return FailureClass::transient;  // 1xx/3xx where a 2xx was expected: odd, but not the config's fault
 }
 
+FailureClass classify_http_response(int status, std::string_view body, std::string_view rate_limit_remaining) {
+  if (status == 403) {
+    auto trimmed = rate_limit_remaining;
+    while (!trimmed.empty() && trimmed.front() == ' ') trimmed.remove_prefix(1);
+    if (trimmed == "0" || trimmed == "0.0") return FailureClass::transient;
+    std::string lower(body.substr(0, 4096));
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower.find("rate limit exceeded") != std::string::npos) return FailureClass::transient;
+  }
+  return classify_http_status(status);
+}
+
 namespace {
 
 // "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate, the form HTTP senders must use).

@@ -32,6 +32,11 @@ enum class FailureClass { transient, configuration };
 // How an HTTP status other than 2xx is treated.
 FailureClass classify_http_status(int status);
 
+// The same, for a whole answer: a 403 that says it is throttling (Canvas
+// answers "403 Forbidden (Rate Limit Exceeded)" with X-Rate-Limit-Remaining: 0)
+// is transient, not a configuration error.
+FailureClass classify_http_response(int status, std::string_view body, std::string_view rate_limit_remaining);
+
 // Retry-After as delta-seconds or an HTTP-date (RFC 9110), relative to `now`.
 // nullopt when absent or malformed; a date in the past gives 0.
 std::optional<Millis> parse_retry_after(std::string_view value, std::chrono::system_clock::time_point now);

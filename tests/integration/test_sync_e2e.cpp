@@ -292,6 +292,25 @@ TEST(Daemon, SigtermStartsNoNewBatchAndNoNewPage) {
   EXPECT_EQ(runs[0], (std::vector<std::string>{"course-1", "interrupted"}));
 }
 
+// The simulator, like Moodle's next links, ignores `role`: the filter holds
+// because rostersync re-applies it. And the older LTIK-AUTH-V1 scheme works.
+TEST(SyncEndToEnd, ARoleFilterHoldsWhenTheServerIgnoresItAndLtikV1Authenticates) {
+  Simulator sim({"--contexts", "2", "--members", "40"});
+  Workspace ws;
+  ws.configure(sim, {{"teachers", "course-1-key", "h-1", "    role_filter: Instructor\n    page_limit: 10\n"},
+                     {"v1", "course-2-key", "h-2", "    auth: ltik_v1\n"}});
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  auto held = sim_memberships(sim);
+  int teachers = 0, others = 0;
+  for (const auto& [group, person, role] : held) {
+    if (group == "h-1") (role == "Instructor" || role == "TeachingAssistant" ? teachers : others)++;
+  }
+  EXPECT_GT(teachers, 0);
+  EXPECT_EQ(others, 0) << "members outside role_filter were created";
+  EXPECT_GT(ws.count("SELECT skipped_role_filter FROM run WHERE job='teachers'"), 0);
+  EXPECT_GT(ws.count("SELECT created FROM run WHERE job='v1'"), 0);
+}
+
 TEST(SyncEndToEnd, RostersLoadedFromTheSharedFixturesAreProvisioned) {
   namespace fs = std::filesystem;
   auto fixture = [](const char* name) {

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "sync/ltiaas/error_body.hpp"
+#include "sync/ltiaas/request.hpp"
 #include "sync/nrps/container.hpp"
 
 using namespace rostersync;
@@ -134,4 +135,20 @@ TEST(Nrps, ErrorEnvelopeFromAHostilePeerStaysOneCleanBoundedLine) {
   many += "]}}";
   std::string text = describe_error_body(400, many);
   EXPECT_EQ(text, R"(HTTP 400: Bad Request: "0": "1": "2": "3": "4" (and 995 more))");
+}
+
+TEST(LtiaasRequest, EveryAuthSchemeAsLtiaasDocumentsIt) {
+  config::Source source;
+  source.api_key = config::Secret("API", "/k");
+  config::Job job;
+  job.service_key = config::Secret("KEY", "/s");
+  EXPECT_EQ(ltiaas_authorization(source, job), "SERVICE-AUTH-V1 API:KEY");
+  job.auth = config::AuthScheme::ltik;
+  EXPECT_EQ(ltiaas_authorization(source, job), "LTIK-AUTH-V2 API:KEY");
+  job.auth = config::AuthScheme::ltik_v1;
+  EXPECT_EQ(ltiaas_authorization(source, job), "LTIK-AUTH-V1 Token=KEY, Additional=Bearer API");
+  HttpRequest r = roster_page_request("https://ltiaas/api/memberships?limit=5", "SERVICE-AUTH-V1 API:KEY");
+  EXPECT_EQ(r.method, "GET");
+  EXPECT_EQ(r.headers, (std::vector<std::pair<std::string, std::string>>{{"Authorization", "SERVICE-AUTH-V1 API:KEY"},
+                                                                         {"Accept", "application/json"}}));
 }

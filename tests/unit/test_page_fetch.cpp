@@ -35,7 +35,7 @@ PageFetchAction respond(PageFetchMachine& m, const Result<HttpResponse>& r, doub
 }  // namespace
 
 TEST(PageFetch, AGoodPageIsDoneAfterOneSend) {
-  PageFetchMachine m(retry());
+  PageFetchMachine m(retry(), "https://ltiaas/x");
   EXPECT_EQ(m.resume(PageFetchMachine::Start{}).kind, Kind::send);
   EXPECT_EQ(respond(m, reply(200)).kind, Kind::done);
   ASSERT_TRUE(m.page_ready());
@@ -49,7 +49,7 @@ class PageFetchTransient : public ::testing::TestWithParam<int> {};
 
 TEST_P(PageFetchTransient, NetworkErrorAtEveryAttemptThenSuccessOrGiveUp) {
   const int failures = GetParam();
-  PageFetchMachine m(retry(3));
+  PageFetchMachine m(retry(3), "https://ltiaas/x");
   ASSERT_EQ(m.resume(PageFetchMachine::Start{}).kind, Kind::send);
   for (int attempt = 1; attempt <= failures; ++attempt) {
     PageFetchAction a = respond(m, network_error(), 0.5);
@@ -74,7 +74,7 @@ INSTANTIATE_TEST_SUITE_P(Attempts, PageFetchTransient, ::testing::Values(1, 2, 3
 
 TEST(PageFetch, ServerErrorsAndGarbledBodiesAreRetried) {
   for (auto bad : {reply(503, "busy"), reply(429, "{}", "2"), reply(200, "{\"members\": [tru"), reply(200, "")}) {
-    PageFetchMachine m(retry());
+    PageFetchMachine m(retry(), "https://ltiaas/x");
     m.resume(PageFetchMachine::Start{});
     PageFetchAction a = respond(m, bad, 0.0);
     EXPECT_EQ(a.kind, Kind::wait);
@@ -82,13 +82,13 @@ TEST(PageFetch, ServerErrorsAndGarbledBodiesAreRetried) {
 }
 
 TEST(PageFetch, RetryAfterIsAFloorAndTooLongARetryAfterGivesUp) {
-  PageFetchMachine m(retry());
+  PageFetchMachine m(retry(), "https://ltiaas/x");
   m.resume(PageFetchMachine::Start{});
   PageFetchAction a = respond(m, reply(429, "{}", "7"), 0.0);
   ASSERT_EQ(a.kind, Kind::wait);
   EXPECT_EQ(a.delay, milliseconds(7000));
 
-  PageFetchMachine far(retry());
+  PageFetchMachine far(retry(), "https://ltiaas/x");
   far.resume(PageFetchMachine::Start{});
   EXPECT_EQ(respond(far, reply(503, "{}", "3600"), 0.0).kind, Kind::failed);
   EXPECT_NE(far.error().find("Retry-After is longer than max_retry_delay"), std::string::npos) << far.error();
@@ -96,18 +96,36 @@ TEST(PageFetch, RetryAfterIsAFloorAndTooLongARetryAfterGivesUp) {
 }
 
 TEST(PageFetch, AClientErrorIsAConfigurationErrorThatHoldsTheJob) {
-  PageFetchMachine m(retry());
+  PageFetchMachine m(retry(), "https://ltiaas/x");
   m.resume(PageFetchMachine::Start{});
   PageFetchAction a = respond(m, reply(401, R"({"status":401,"error":"INVALID_SERVICE_KEY"})"));
   EXPECT_EQ(a.kind, Kind::failed);
   ASSERT_TRUE(m.hold_for());
   EXPECT_EQ(*m.hold_for(), milliseconds(3'600'000));
-  EXPECT_NE(m.error().find("HTTP 401: INVALID_SERVICE_KEY"), std::string::npos) << m.error();
+  EXPECT_EQ(m.error(), "GET https://ltiaas/x: HTTP 401: INVALID_SERVICE_KEY");
+}
+
+TEST(PageFetch, AThrottling403IsRetriedNotHeld) {
+  // Canvas: "403 Forbidden (Rate Limit Exceeded)", or X-Rate-Limit-Remaining: 0.
+  Result<HttpResponse> by_body = reply(403, "403 Forbidden (Rate Limit Exceeded)");
+  Result<HttpResponse> by_header = HttpResponse{403, "{}", "application/json", "", "0"};
+  for (const auto* throttled : {&by_body, &by_header}) {
+    PageFetchMachine m(retry(), "https://ltiaas/x");
+    m.resume(PageFetchMachine::Start{});
+    EXPECT_EQ(respond(m, *throttled).kind, Kind::wait);
+    EXPECT_FALSE(m.hold_for());
+  }
+  // A plain 403 is still a configuration error.
+  PageFetchMachine denied(retry(), "https://ltiaas/x");
+  denied.resume(PageFetchMachine::Start{});
+  EXPECT_EQ(respond(denied, HttpResponse{403, "{\"error\":\"Forbidden\"}", "application/json", "", "12"}).kind,
+            Kind::failed);
+  EXPECT_TRUE(denied.hold_for());
 }
 
 TEST(PageFetch, LocalLimitsAreNotRetriedNorHeld) {
   for (auto kind : {FailureKind::limit, FailureKind::config}) {
-    PageFetchMachine m(retry());
+    PageFetchMachine m(retry(), "https://ltiaas/x");
     m.resume(PageFetchMachine::Start{});
     EXPECT_EQ(respond(m, fail(kind, "response larger than 16777216 bytes")).kind, Kind::failed);
     EXPECT_FALSE(m.hold_for());
@@ -116,20 +134,20 @@ TEST(PageFetch, LocalLimitsAreNotRetriedNorHeld) {
 }
 
 TEST(PageFetch, AStopDuringAWaitOrARequestEndsTheFetchAsStopped) {
-  PageFetchMachine waiting(retry());
+  PageFetchMachine waiting(retry(), "https://ltiaas/x");
   waiting.resume(PageFetchMachine::Start{});
   ASSERT_EQ(respond(waiting, network_error()).kind, Kind::wait);
   EXPECT_EQ(waiting.resume(PageFetchMachine::Waited{true}).kind, Kind::failed);
   EXPECT_TRUE(waiting.stopped());
 
-  PageFetchMachine cut(retry());
+  PageFetchMachine cut(retry(), "https://ltiaas/x");
   cut.resume(PageFetchMachine::Start{});
   EXPECT_EQ(respond(cut, fail(FailureKind::transport, "aborted"), 0.5, true).kind, Kind::failed);
   EXPECT_TRUE(cut.stopped());
   EXPECT_FALSE(cut.hold_for());
 
   // A page that did arrive still counts, stop or not.
-  PageFetchMachine arrived(retry());
+  PageFetchMachine arrived(retry(), "https://ltiaas/x");
   arrived.resume(PageFetchMachine::Start{});
   EXPECT_EQ(respond(arrived, reply(200), 0.5, true).kind, Kind::done);
 }

@@ -65,6 +65,19 @@ TEST(Planner, PersonKeyFieldAndPrefixAreConfigurable) {
   EXPECT_EQ(classify(m, plan_options(j)).person_key, "u7@school.example");
 }
 
+TEST(Planner, ARoleFilterIsReappliedClientSide) {
+  auto j = job();
+  j.role_filter = "Instructor";
+  // Moodle drops `role` from its next links: learners arrive anyway.
+  EXPECT_EQ(classify(member("u", "sis-1", {kM + "Learner"}), plan_options(j)).reason, SkipReason::role_filter);
+  EXPECT_TRUE(classify(member("t", "sis-2", {kM + "Instructor"}), plan_options(j)).eligible);
+  EXPECT_TRUE(classify(member("ta", "sis-3", {kM + "Instructor", kM.substr(0, kM.size() - 1) + "/Instructor#TeachingAssistant"}),
+                       plan_options(j)).eligible);
+  j.role_filter = "http://purl.imsglobal.org/vocab/lis/v2/membership#Learner";  // the full URI form
+  EXPECT_TRUE(classify(member("u", "sis-1", {"Learner"}), plan_options(j)).eligible);
+  EXPECT_EQ(to_string(SkipReason::role_filter), std::string("role_filter"));
+}
+
 TEST(Planner, DecidesCreateResendOrNothing) {
   auto j = job();
   RosterPage page;
