@@ -11,6 +11,7 @@ const char* to_string(FailureKind kind) {
     case FailureKind::limit: return "limit";
     case FailureKind::protocol: return "protocol";
     case FailureKind::config: return "config";
+    case FailureKind::certificate: return "certificate";
   }
   return "unknown";
 }

@@ -23,6 +23,7 @@ enum class FailureKind {
   limit,         // a configured cap was hit (pages, members, response size)
   protocol,      // the peer broke a protocol rule (e.g. a `next` loop)
   config,        // local configuration makes the request impossible
+  certificate,   // the peer's TLS certificate was refused (host, expiry, trust): fix the configuration
 };
 
 const char* to_string(FailureKind kind);

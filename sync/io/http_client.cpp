@@ -6,6 +6,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -26,6 +29,16 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
+
+// Makes OpenSSL verify that the certificate names `host` (a DNS name or an
+// IP literal, with or without IPv6 brackets).
+bool expect_peer_name(SSL* ssl, const std::string& host) {
+  std::string bare = host.size() > 2 && host.front() == '[' && host.back() == ']' ? host.substr(1, host.size() - 2) : host;
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  if (X509_VERIFY_PARAM_set1_ip_asc(param, bare.c_str()) == 1) return true;
+  X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  return SSL_set1_host(ssl, bare.c_str()) == 1;
+}
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kMaxIdlePerOrigin = 4;
@@ -125,10 +138,22 @@ struct HttpClient::Impl {
     if (!SSL_set_tlsext_host_name(s.native_handle(), e.host.c_str())) {
       co_return fail(FailureKind::transport, "cannot set SNI for " + e.host);
     }
-    s.set_verify_callback(ssl::host_name_verification(e.host));
+    // OpenSSL's own host check (not a verify callback), so that a mismatch
+    // is reported as such by the verification result below.
+    if (!expect_peer_name(s.native_handle(), e.host)) {
+      co_return fail(FailureKind::config, "cannot set the expected TLS host name " + e.host);
+    }
     beast::get_lowest_layer(s).expires_after(settings.connect_timeout);
     auto [hec] = co_await s.async_handshake(ssl::stream_base::client, nothrow);
     if (hec) {
+      long verdict = SSL_get_verify_result(s.native_handle());
+      if (verdict != X509_V_OK) {
+        // The peer's certificate was refused: a configuration matter (wrong
+        // host, expired or untrusted certificate, missing ca_file), which no
+        // resend fixes. Say exactly why.
+        co_return fail(FailureKind::certificate, "TLS certificate of " + e.host + ":" + e.port + " not accepted for " +
+                                                     shown_url + ": " + X509_verify_cert_error_string(verdict));
+      }
       co_return fail(FailureKind::transport, "TLS handshake with " + e.host + ":" + e.port + " failed for " + shown_url +
                                                  ": " + hec.message());
     }

@@ -39,6 +39,10 @@ BatchSendAction BatchSendMachine::resume(const Responded& event) {
   const Result<HttpResponse>& response = event.response;
   if (!response) {
     result_.error = response.failure().message;  // sent or not, resending the same ids is safe
+    if (response.failure().kind == FailureKind::certificate) {  // the configuration's to fix: hold the target
+      result_.hold = HoldRequest{HoldKind::blocked, result_.error, retry_.blocked_retry_interval};
+      return give_up();
+    }
     return next_attempt(event.stopping, event.target_stopped);
   }
   retry_after_ = parse_retry_after(response->retry_after, event.now);

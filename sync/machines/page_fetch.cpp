@@ -18,6 +18,8 @@ PageFetchAction PageFetchMachine::judge(const Responded& event) {
   if (!response) {
     error_ = response.failure().message;
     FailureKind kind = response.failure().kind;
+    // A refused certificate is the configuration's to fix: hold the job.
+    if (kind == FailureKind::certificate) return fail(true);
     // A local limit (oversized body) or a refused URL will not change on a resend.
     if (kind == FailureKind::limit || kind == FailureKind::config) return fail(false);
     return retry_or_fail();

@@ -11,3 +11,6 @@ openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN
 printf 'subjectAltName=DNS:localhost\n' > san.ext
 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 3650 \
   -extfile san.ext 2>/dev/null
+# The same name and key, signed by the same CA, but no longer valid.
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out expired.pem -days -1 \
+  -extfile san.ext 2>/dev/null

@@ -204,6 +204,17 @@ TEST(BatchSend, RejectedCredentialsHoldTheTargetAndAreNotRetried) {
   for (const auto& item : r.items) EXPECT_EQ(item.fate, Fate::unknown);
 }
 
+TEST(BatchSend, ARefusedCertificateHoldsTheTargetAndIsNotRetried) {
+  BatchSendMachine m(target(), "https://its/x", items(2));
+  m.resume(BatchSendMachine::Start{});
+  auto bad = fail(FailureKind::certificate, "TLS certificate of its:443 not accepted for https://its/x: hostname mismatch");
+  ASSERT_EQ(respond(m, bad).kind, Kind::finish);
+  ASSERT_TRUE(m.result().hold);
+  EXPECT_EQ(m.result().hold->kind, HoldKind::blocked);
+  EXPECT_NE(m.result().hold->reason.find("hostname mismatch"), std::string::npos);
+  EXPECT_FALSE(m.result().breaker_sample);
+}
+
 TEST(BatchSend, AStopOrAStoppedTargetGivesUpWithoutJudging) {
   BatchSendMachine before(target(), "https://its/x", items(1));
   EXPECT_EQ(before.resume(BatchSendMachine::Start{false, true}).kind, Kind::finish);

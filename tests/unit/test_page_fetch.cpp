@@ -123,6 +123,16 @@ TEST(PageFetch, AThrottling403IsRetriedNotHeld) {
   EXPECT_TRUE(denied.hold_for());
 }
 
+TEST(PageFetch, ARefusedCertificateHoldsTheJobAtOnce) {
+  PageFetchMachine m(retry(), "https://ltiaas/x");
+  m.resume(PageFetchMachine::Start{});
+  auto bad = fail(FailureKind::certificate, "TLS certificate of ltiaas:443 not accepted for https://ltiaas/x: certificate has expired");
+  EXPECT_EQ(respond(m, bad).kind, Kind::failed);
+  EXPECT_EQ(m.attempts(), 1) << "not retried";
+  EXPECT_TRUE(m.hold_for());
+  EXPECT_NE(m.error().find("certificate has expired"), std::string::npos);
+}
+
 TEST(PageFetch, LocalLimitsAreNotRetriedNorHeld) {
   for (auto kind : {FailureKind::limit, FailureKind::config}) {
     PageFetchMachine m(retry(), "https://ltiaas/x");
