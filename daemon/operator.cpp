@@ -102,6 +102,7 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
 }
 
 int cmd_runs(const config::Config& cfg, const ReportOptions& options) {
+  if (!known_job(cfg, options.job)) return kExitConfig;
   return with_database(cfg, [&](store::Reports& db) { print(db.runs(options.job, options.limit), options.json); });
 }
 

@@ -86,8 +86,10 @@ ReportTable Reports::runs(const std::optional<std::string>& job, int limit) {
 }
 
 ReportTable Reports::members(const JobRef& job) {
-  return query("SELECT r.user_id, r.person_key, r.status, r.outcome, m.membership_id, m.role_type, " + kDerivedState +
-                   " AS state FROM roster_member r LEFT JOIN membership m ON m.target=?2 AND m.hierarchy_id=?3 AND "
+  // A skipped member has no membership: its state is why, not "pending".
+  return query("SELECT r.user_id, r.person_key, r.status, r.outcome, m.membership_id, m.role_type, CASE WHEN "
+                   "r.outcome <> 'eligible' THEN 'skipped: ' || r.outcome WHEN m.membership_id IS NULL THEN 'not planned' "
+                   "ELSE " + kDerivedState + " END AS state FROM roster_member r LEFT JOIN membership m ON m.target=?2 AND m.hierarchy_id=?3 AND "
                    "m.person_key=r.person_key WHERE r.job=?1 ORDER BY r.user_id",
                {job.name, job.target, job.hierarchy_id});
 }

@@ -99,9 +99,29 @@ TEST_F(OperatorCli, MembersShowsIdsAndStates) {
   EXPECT_EQ(ws_->rostersync({"members", "--job", "nope"}), 2);
 }
 
+TEST_F(OperatorCli, AnUnknownJobIsAConfigurationErrorForEveryCommand) {
+  for (const char* cmd : {"status", "runs", "members", "failures", "retry"}) {
+    auto [rc, out] = ws_->rostersync_output({cmd, "--job", "nosuch"}, true);
+    EXPECT_EQ(rc, 2) << cmd;
+    EXPECT_TRUE(has(out, "no job named 'nosuch'")) << cmd << ": " << out;
+  }
+  auto [rc, out] = ws_->rostersync_output({"--version"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(out, "rostersync 0.1.0\n");
+}
+
 TEST_F(OperatorCli, TablesNeverPassControlCharactersToTheTerminal) {
   auto rows = json_of({"members", "--job", "course-2", "--json"});
   ASSERT_EQ(rows.size(), 21u);
+  // A skipped member shows why, not "pending".
+  int skipped = 0;
+  for (const auto& r : rows) {
+    if (str(r, "outcome") == "invalid_person_key") {
+      EXPECT_EQ(str(r, "state"), "skipped: invalid_person_key");
+      ++skipped;
+    }
+  }
+  EXPECT_EQ(skipped, 1);
   auto [rc, table] = ws_->rostersync_output({"members", "--job", "course-2"});
   EXPECT_EQ(rc, 0);
   EXPECT_NE(table.find("evil [2J forged"), std::string::npos) << table;
