@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   auto* failures = app.add_subcommand("failures", "Memberships not created yet: pending and failed, with the last error");
   for (auto* cmd : {status, runs, members, failures}) {
     cmd->add_flag("--json", report.json, "print JSON instead of a table");
+    cmd->add_flag("--wide", report.wide, "show every cell whole instead of fitting the terminal");
     cmd->add_option("--job", report.job, "only this job")->required(cmd == members);
   }
   runs->add_option("--limit", report.limit, "at most this many runs")->check(CLI::Range(1, 1000000));

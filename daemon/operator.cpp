@@ -2,13 +2,18 @@
 
 #include <boost/json.hpp>
 
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 
 #include "config/config_json.hpp"
 #include "config/domain/text.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/writer_lock.hpp"
 #include "store/reports.hpp"
 
 namespace rostersync::daemon {
@@ -32,7 +37,34 @@ std::string cell_text(const json::value& v) {
 
 std::string cell_text(const Table::Cell& cell) { return cell_text(to_json(cell)); }
 
-void print(const Table& t, bool as_json) {
+// Columns of the terminal on stdout; else $COLUMNS; else 120.
+std::size_t terminal_width() {
+  winsize size{};
+  if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0) return size.ws_col;
+  if (const char* columns = std::getenv("COLUMNS")) {
+    if (int n = std::atoi(columns); n > 0) return static_cast<std::size_t>(n);
+  }
+  return 120;
+}
+
+// One "column  value" line per cell, a blank line between rows (psql's
+// expanded display): for tables with more columns than the terminal fits.
+void print_records(const Table& t, std::size_t total) {
+  std::size_t label = 0;
+  for (const auto& c : t.columns) label = std::max(label, c.size());
+  const std::size_t room = total > label + 5 ? total - label - 2 : 3;
+  for (std::size_t r = 0; r < t.rows.size(); ++r) {
+    if (r > 0) std::cout << "\n";
+    for (std::size_t c = 0; c < t.columns.size(); ++c) {
+      std::string text = cell_text(t.rows[r][c]);
+      text = text.size() > room ? clip_for_message(text, room - 3) : clip_for_message(text, room);
+      std::cout << t.columns[c] << std::string(label - t.columns[c].size() + 2, ' ') << text << "\n";
+    }
+  }
+  if (t.rows.empty()) std::cout << "(none)\n";
+}
+
+void print(const Table& t, bool as_json, bool wide) {
   if (as_json) {
     json::array out;
     for (const auto& row : t.rows) {
@@ -43,17 +75,28 @@ void print(const Table& t, bool as_json) {
     std::cout << json::serialize(out) << "\n";
     return;
   }
-  std::vector<std::size_t> width;
-  for (const auto& c : t.columns) width.push_back(c.size());
+  std::vector<std::size_t> width, minimum;
+  for (const auto& c : t.columns) {
+    width.push_back(c.size());
+    minimum.push_back(std::max<std::size_t>(c.size(), 8));
+  }
   for (const auto& row : t.rows) {
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::min<std::size_t>(60, std::max(width[c], cell_text(row[c]).size()));
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], cell_text(row[c]).size());
+  }
+  if (!wide) {
+    const std::size_t total = terminal_width();
+    width = fit_columns(width, minimum, total);
+    std::size_t used = 2 * (width.size() - 1);
+    for (auto w : width) used += w;
+    if (used > total) return print_records(t, total);  // too many columns for this terminal
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s;
     for (std::size_t c = 0; c < cells.size(); ++c) {
       // Cells hold roster text from the network: a terminal gets no control
       // characters from them, and a cut never splits a UTF-8 sequence.
-      std::string text = clip_for_message(cells[c], cells[c].size() > 60 ? 57 : 60);
+      std::string text = cells[c].size() > width[c] ? clip_for_message(cells[c], width[c] - std::min<std::size_t>(3, width[c]))
+                                                    : clip_for_message(cells[c], width[c]);
       s += text + std::string(c + 1 < cells.size() ? width[c] - std::min(width[c], text.size()) + 2 : 0, ' ');
     }
     std::cout << s << "\n";
@@ -88,6 +131,26 @@ bool known_job(const config::Config& cfg, const std::optional<std::string>& job)
 
 }  // namespace
 
+std::vector<std::size_t> fit_columns(std::vector<std::size_t> width, const std::vector<std::size_t>& minimum,
+                                     std::size_t total) {
+  auto used = [&] {
+    std::size_t sum = width.empty() ? 0 : 2 * (width.size() - 1);
+    for (auto w : width) sum += w;
+    return sum;
+  };
+  // Narrow the widest column that can still give, one step at a time, so the
+  // long free-text columns (hold, error, last_error) give first.
+  while (used() > total) {
+    std::size_t widest = width.size();
+    for (std::size_t c = 0; c < width.size(); ++c) {
+      if (width[c] > minimum[c] && (widest == width.size() || width[c] > width[widest])) widest = c;
+    }
+    if (widest == width.size()) break;  // every column at its minimum: wider than the terminal, as narrow as it gets
+    --width[widest];
+  }
+  return width;
+}
+
 store::JobRef job_ref(const config::Job& job) { return {job.name, job.target, job.hierarchy_id}; }
 
 int cmd_status(const config::Config& cfg, const ReportOptions& options) {
@@ -97,13 +160,13 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
     for (const auto& job : cfg.jobs) {
       if (!options.job || job.name == *options.job) jobs.push_back(job_ref(job));
     }
-    print(db.status(jobs), options.json);
+    print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide);
   });
 }
 
 int cmd_runs(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
-  return with_database(cfg, [&](store::Reports& db) { print(db.runs(options.job, options.limit), options.json); });
+  return with_database(cfg, [&](store::Reports& db) { print(db.runs(options.job, options.limit), options.json, options.wide); });
 }
 
 int cmd_members(const config::Config& cfg, const ReportOptions& options) {
@@ -112,12 +175,12 @@ int cmd_members(const config::Config& cfg, const ReportOptions& options) {
     return kExitConfig;
   }
   const config::Job& job = *cfg.find_job(*options.job);
-  return with_database(cfg, [&](store::Reports& db) { print(db.members(job_ref(job)), options.json); });
+  return with_database(cfg, [&](store::Reports& db) { print(db.members(job_ref(job)), options.json, options.wide); });
 }
 
 int cmd_failures(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
-  return with_database(cfg, [&](store::Reports& db) { print(db.failures(options.job), options.json); });
+  return with_database(cfg, [&](store::Reports& db) { print(db.failures(options.job), options.json, options.wide); });
 }
 
 int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {

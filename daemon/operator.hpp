@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -14,9 +15,15 @@ namespace rostersync::daemon {
 
 struct ReportOptions {
   bool json = false;
+  bool wide = false;  // tables: every cell whole, whatever the terminal width
   std::optional<std::string> job;
   int limit = 20;
 };
+
+// Column widths for a table of `total` characters (2 between columns): the
+// widest column narrows first, none below its `minimum`. Pure.
+std::vector<std::size_t> fit_columns(std::vector<std::size_t> width, const std::vector<std::size_t>& minimum,
+                                     std::size_t total);
 
 int cmd_status(const config::Config& cfg, const ReportOptions& options);
 int cmd_runs(const config::Config& cfg, const ReportOptions& options);

@@ -2,22 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 namespace rostersync::daemon {
-
-WriterLock::WriterLock(const std::string& db_path) : path_(db_path + ".lock") {
-  fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-  if (fd_ < 0) throw store::StoreError(path_ + ": cannot create lock file");
-  if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-    close(fd_);
-    throw store::StoreError("another rostersync process is using " + db_path + " (lock " + path_ + " is held)");
-  }
-}
-
-WriterLock::~WriterLock() { close(fd_); }
 
 WriterSession::WriterSession(const std::string& path) : lock(path), db(path) {
   if (int n = db.close_abandoned_runs()) spdlog::warn("marked {} run(s) left running by an earlier process as interrupted", n);

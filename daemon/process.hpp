@@ -12,25 +12,11 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "daemon/writer_lock.hpp"
 #include "store/store.hpp"
 #include "sync/io/engine.hpp"
 
 namespace rostersync::daemon {
-
-// One writer per state database: a second `sync` or `run` on the same file
-// would plan the same creates twice in parallel. Throws StoreError when the
-// lock is held by another process.
-class WriterLock {
- public:
-  explicit WriterLock(const std::string& db_path);
-  ~WriterLock();
-  WriterLock(const WriterLock&) = delete;
-  WriterLock& operator=(const WriterLock&) = delete;
-
- private:
-  std::string path_;
-  int fd_ = -1;
-};
 
 // The state database opened by its single writer. Runs still marked running
 // belong to a process that died mid-run; they are closed as interrupted.

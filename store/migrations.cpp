@@ -96,6 +96,8 @@ CREATE TABLE hold (
     R"sql(
 -- Members outside the job's role_filter, skipped client-side.
 ALTER TABLE run ADD COLUMN skipped_role_filter INTEGER NOT NULL DEFAULT 0;
+-- When the daemon wrote next_run_at (status tells a stale plan from a live one).
+ALTER TABLE job_schedule ADD COLUMN written_at TEXT;
 )sql",
 };
 

@@ -47,15 +47,17 @@ ReportTable Reports::query(const std::string& sql, const std::vector<std::string
   return t;
 }
 
-ReportTable Reports::status(const std::vector<JobRef>& jobs) {
+ReportTable Reports::status(const std::vector<JobRef>& jobs, bool writer_running) {
   const std::string sql =
       "SELECT ?1 AS job, r.started_at AS last_run, r.outcome AS last_outcome, r.created AS last_created, "
       "r.failed AS last_failed, (SELECT next_run_at FROM job_schedule WHERE job=?1) AS next_run, "
+      "(SELECT CASE WHEN ?3 THEN 'planned ' ELSE 'stale: no rostersync runs; planned ' END || COALESCE(written_at, '?') "
+      "FROM job_schedule WHERE job=?1) AS schedule, "
       "(SELECT count(*) FROM roster_member WHERE job=?1) AS members, "
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='created') AS created, "
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND " + kNotWaiting + ") AS pending, "
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND NOT " + kNotWaiting + ") AS waiting, "
-      "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS failed, "
+      "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS parked, "
       "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
       "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
       "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
@@ -63,11 +65,11 @@ ReportTable Reports::status(const std::vector<JobRef>& jobs) {
       "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r";
   ReportTable out;
   for (const auto& job : jobs) {
-    ReportTable t = query(sql, {job.name, job.target});
+    ReportTable t = query(sql, {job.name, job.target, writer_running ? "1" : "0"});
     out.columns = std::move(t.columns);
     for (auto& row : t.rows) out.rows.push_back(std::move(row));
   }
-  if (out.columns.empty()) out.columns = query(sql, {"", ""}).columns;
+  if (out.columns.empty()) out.columns = query(sql, {"", "", "0"}).columns;
   return out;
 }
 

@@ -46,8 +46,10 @@ class Reports {
   // upgrade it: one `rostersync sync`).
   explicit Reports(const std::string& path);
 
-  // One row per job: last run, next run, membership counts by state, hold.
-  ReportTable status(const std::vector<JobRef>& jobs);
+  // One row per job: last run, next run (and whether the process that
+  // planned it still runs: `writer_running`), membership counts by state
+  // (created, pending, waiting, parked), hold.
+  ReportTable status(const std::vector<JobRef>& jobs, bool writer_running);
   // The newest `limit` runs, of one job or all.
   ReportTable runs(const std::optional<std::string>& job, int limit);
   // The job's roster snapshot joined with its memberships.

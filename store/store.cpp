@@ -195,8 +195,9 @@ int Store::clear_holds() {
 
 void Store::set_next_run(const std::string& job, std::int64_t seconds_from_now) {
   Stmt s(db_,
-         "INSERT INTO job_schedule (job, next_run_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || ' seconds')) "
-         "ON CONFLICT (job) DO UPDATE SET next_run_at=excluded.next_run_at");
+         "INSERT INTO job_schedule (job, next_run_at, written_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || "
+         "' seconds'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) "
+         "ON CONFLICT (job) DO UPDATE SET next_run_at=excluded.next_run_at, written_at=excluded.written_at");
   s.bind(1, job).bind(2, std::to_string(seconds_from_now)).run();
 }
 

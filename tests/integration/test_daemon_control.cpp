@@ -95,6 +95,11 @@ TEST(DaemonControl, LockedDatabaseFailsTheRunVisiblyAndTheDaemonGoesOn) {
   ws.configure(sim, {course_jobs(1, "    interval: 1h\n")[0]});
   rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, true, true);
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 1, 30s));
+  // While it runs, status shows its schedule as live.
+  auto [status_rc, status] = ws.rostersync_output({"status", "--json"});
+  ASSERT_EQ(status_rc, 0) << status;
+  auto schedule = boost::json::parse(status).as_array().at(0).at("schedule");
+  EXPECT_EQ(std::string(schedule.as_string()).rfind("planned 20", 0), 0u) << status;
 
   sqlite3* blocker = nullptr;
   ASSERT_EQ(sqlite3_open(ws.db().c_str(), &blocker), SQLITE_OK);
@@ -119,4 +124,9 @@ TEST(DaemonControl, LockedDatabaseFailsTheRunVisiblyAndTheDaemonGoesOn) {
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 2, 30s));
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(30s), 0);
+  // Gone: the schedule it left is marked stale.
+  auto [after_rc, after] = ws.rostersync_output({"status", "--json"});
+  ASSERT_EQ(after_rc, 0) << after;
+  auto stale = boost::json::parse(after).as_array().at(0).at("schedule");
+  EXPECT_EQ(std::string(stale.as_string()).rfind("stale: no rostersync runs; planned 20", 0), 0u) << after;
 }

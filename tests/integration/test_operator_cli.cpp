@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "harness.hpp"
 #include "store/store.hpp"
@@ -58,7 +59,8 @@ TEST_F(OperatorCli, StatusPerJob) {
   EXPECT_EQ(num(rows[0], "members"), 21);
   EXPECT_EQ(num(rows[0], "created"), 20);
   EXPECT_EQ(num(rows[0], "waiting"), 1);  // refused once: tried again later, not parked yet
-  EXPECT_EQ(num(rows[0], "failed"), 0);
+  EXPECT_EQ(num(rows[0], "parked"), 0);
+  EXPECT_TRUE(rows[0].as_object().at("schedule").is_null()) << "`sync` plans no next run";
   EXPECT_EQ(num(rows[0], "pending"), 0);
   EXPECT_TRUE(rows[0].as_object().at("hold").is_null());
   EXPECT_EQ(str(rows[1], "last_outcome"), "ok");
@@ -67,6 +69,30 @@ TEST_F(OperatorCli, StatusPerJob) {
   EXPECT_EQ(rc, 0);
   EXPECT_NE(table.find("last_outcome"), std::string::npos) << table;
   EXPECT_NE(table.find("partial"), std::string::npos) << table;
+}
+
+TEST_F(OperatorCli, TablesFitTheTerminalUnlessWide) {
+  for (const char* columns : {"80", "120"}) {
+    setenv("COLUMNS", columns, 1);
+    for (const char* cmd : {"status", "runs", "failures"}) {
+      auto [rc, table] = ws_->rostersync_output({cmd});
+      EXPECT_EQ(rc, 0);
+      std::istringstream lines(table);
+      for (std::string line; std::getline(lines, line);) {
+        EXPECT_LE(line.size(), static_cast<std::size_t>(std::atoi(columns))) << cmd << " at " << columns << ": " << line;
+      }
+    }
+  }
+  setenv("COLUMNS", "80", 1);
+  auto [rc, wide] = ws_->rostersync_output({"failures", "--wide"});
+  auto [rc2, narrow] = ws_->rostersync_output({"runs"});
+  unsetenv("COLUMNS");
+  EXPECT_EQ(rc, 0);
+  EXPECT_NE(wide.find("PersonNotFound=sis-ghost"), std::string::npos) << wide;  // the whole last_error
+  EXPECT_EQ(wide.rfind("job ", 0), 0u) << "--wide is a table: " << wide;
+  // 15 columns cannot fit 80: one "column  value" line per cell instead.
+  EXPECT_EQ(rc2, 0);
+  EXPECT_NE(narrow.find("\nmembers_seen     21\n"), std::string::npos) << narrow;
 }
 
 TEST_F(OperatorCli, RunsNewestFirstWithLimitAndJobFilter) {
