@@ -2,6 +2,8 @@
 
 #include "store/migrations.hpp"
 
+#include <filesystem>
+
 namespace rostersync::store {
 namespace {
 
@@ -20,7 +22,20 @@ int PassTotals::skipped_total() const {
   return total;
 }
 
-Reports::Reports(const std::string& path) : db_(path, Connection::Mode::read_only, 5000) {
+namespace {
+
+// Opening read-only never creates the file: say plainly when there is none yet.
+const std::string& existing(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    throw StoreError(path + ": no state database yet (nothing has synced): start the service or run `rostersync sync`");
+  }
+  return path;
+}
+
+}  // namespace
+
+Reports::Reports(const std::string& path) : db_(existing(path), Connection::Mode::read_only, 5000) {
   int version = schema_version(db_);
   if (version < kSchemaVersion) {
     throw StoreError(path + " has schema version " + std::to_string(version) +
