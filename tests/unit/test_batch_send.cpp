@@ -43,7 +43,7 @@ Result<HttpResponse> answer(const std::vector<std::string>& codes) {
                       "xmlns:h=\"http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0\" "
                       "xmlns=\"http://www.imsglobal.org/services/common/imsMessBindSchema_v1p0\"><statusInfoSet>" + set +
                           "</statusInfoSet></h:syncResponseHeaderInfo></s:Header><s:Body/></s:Envelope>",
-                      "text/xml", ""};
+                      "text/xml", "", ""};
 }
 
 Result<HttpResponse> fault(int status, const std::string& code, const std::string& text) {
@@ -51,7 +51,7 @@ Result<HttpResponse> fault(int status, const std::string& code, const std::strin
                       "<s:Envelope xmlns:s=\"http://schemas.xmlsoap.org/soap/envelope/\"><s:Body><s:Fault><faultcode "
                       "xmlns:a=\"http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd\">" +
                           code + "</faultcode><faultstring>" + text + "</faultstring></s:Fault></s:Body></s:Envelope>",
-                      "text/xml", ""};
+                      "text/xml", "", ""};
 }
 
 Result<HttpResponse> network_error() { return fail(FailureKind::transport, "POST https://its/x: connection reset"); }
@@ -178,7 +178,7 @@ TEST_P(BatchSendTransient, FailureAtEveryAttemptThenAnswerOrPending) {
 const Failing kFailings[] = {
     {"network_error", network_error},
     {"server_fault", [] { return fault(500, "s:Server", "Internal error"); }},
-    {"http_503", [] { return Result<HttpResponse>(HttpResponse{503, "busy", "text/plain", ""}); }},
+    {"http_503", [] { return Result<HttpResponse>(HttpResponse{503, "busy", "text/plain", "", ""}); }},
     {"miscounted", [] { return answer({"success"}); }},
 };
 
@@ -244,7 +244,7 @@ TEST(BatchSend, AStopOrAStoppedTargetGivesUpWithoutJudging) {
 TEST(BatchSend, ARetryAfterBeyondTheCapLeavesTheBatchForTheNextRun) {
   BatchSendMachine m(target(), "https://its/x", items(1));
   m.resume(BatchSendMachine::Start{});
-  Result<HttpResponse> throttled = HttpResponse{429, "", "text/plain", "3600"};
+  Result<HttpResponse> throttled = HttpResponse{429, "", "text/plain", "3600", ""};
   EXPECT_EQ(respond(m, throttled).kind, Kind::finish);
   EXPECT_NE(m.result().error.find("left for the next run"), std::string::npos) << m.result().error;
   EXPECT_FALSE(m.result().gave_up);

@@ -209,14 +209,14 @@ TEST_F(ConfigTest, ParseReadsNoFileAndResolveReadsTheSecrets) {
   std::string creds = (dir_ / "creds").string();
   Environment env = [&](const std::string& name) -> const char* { return name == "CREDS" ? creds.c_str() : nullptr; };
   try {
-    resolve(cfg, {env});
+    resolve(cfg, {env, ""});
     ADD_FAILURE() << "the missing password file was not reported";
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("test.yaml:9:20: targets.its.password_file: cannot read secret file"),
               std::string::npos) << e.what();
   }
   write("pw", "the-password\n");
-  resolve(cfg, {env});
+  resolve(cfg, {env, ""});
   EXPECT_EQ(cfg.sources.at("lt").api_key.reveal(), "the-api-key");
   EXPECT_EQ(cfg.sources.at("lt").api_key.file(), (dir_ / "creds" / "api.key").string());
   EXPECT_EQ(cfg.targets.at("its").password.reveal(), "the-password");

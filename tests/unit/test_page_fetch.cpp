@@ -23,7 +23,7 @@ config::RetrySettings retry(int attempts = 3) {
 }
 
 Result<HttpResponse> reply(int status, std::string body = kPage, std::string retry_after = "") {
-  return HttpResponse{status, std::move(body), "application/json", std::move(retry_after)};
+  return HttpResponse{status, std::move(body), "application/json", std::move(retry_after), ""};
 }
 
 Result<HttpResponse> network_error() { return fail(FailureKind::transport, "GET https://ltiaas/x: connection reset"); }
