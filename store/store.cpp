@@ -65,12 +65,23 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
 
 std::optional<StoredMembership> Store::find_membership(const std::string& target, const std::string& hierarchy_id,
                                                        const std::string& person_key) {
-  Stmt s(db_, std::string("SELECT membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") + kSqlNow +
-                  ", 0), refusals FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?");
+  static const std::string sql = std::string("SELECT membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") +
+                                 kSqlNow + ", 0), refusals FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?";
+  Stmt& s = prepared(find_membership_, sql);
   s.bind(1, target).bind(2, hierarchy_id).bind(3, person_key);
-  if (!s.step()) return std::nullopt;
-  return StoredMembership{s.text(0), parse_state(s.text(1)), s.integer(2), s.integer(3) != 0,
-                          static_cast<int>(s.integer(4))};
+  std::optional<StoredMembership> found;
+  if (s.step()) {
+    found = StoredMembership{s.text(0), parse_state(s.text(1)), s.integer(2), s.integer(3) != 0,
+                             static_cast<int>(s.integer(4))};
+  }
+  s.reset();  // ends the read: a statement left mid-result would hold the snapshot open
+  return found;
+}
+
+Stmt& Store::prepared(std::unique_ptr<Stmt>& slot, const std::string& sql) {
+  if (!slot) slot = std::make_unique<Stmt>(db_, sql);
+  else slot->reset();
+  return *slot;
 }
 
 int Store::commit_page(std::int64_t run_id, const std::string& job, const std::string& target,

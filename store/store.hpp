@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,7 +70,12 @@ class Store {
   int prune_snapshot(const std::string& job, std::int64_t run_id);
 
  private:
+  // A statement prepared on first use and reset before each later one: for
+  // the calls made once per member.
+  Stmt& prepared(std::unique_ptr<Stmt>& slot, const std::string& sql);
+
   Connection db_;
+  std::unique_ptr<Stmt> find_membership_;  // declared after db_: finalized before it closes
 };
 
 }  // namespace rostersync::store
