@@ -49,7 +49,6 @@ class BatchQueue {
 
   bool over_high_water() const { return queue_.size() + in_batches_ > high_water_; }
   int active_batches() const { return active_; }
-  std::size_t queued() const { return queue_.size(); }
 
  private:
   std::size_t batch_size_;

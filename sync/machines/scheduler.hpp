@@ -61,7 +61,6 @@ class Scheduler {
   Millis finished(const std::string& job, Clock::time_point now, double unit_random,
                   std::optional<Millis> hold_retry_in);
 
-  const std::vector<JobTiming>& jobs() const { return jobs_; }
   std::optional<Clock::time_point> due(const std::string& job) const;
 
  private:
