@@ -41,7 +41,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   job.hierarchy_id = "h-1";
   for (auto field : {rostersync::config::PersonKeyField::lis_person_sourcedid, rostersync::config::PersonKeyField::user_id}) {
     job.person_key = field;
-    PagePlan plan = plan_page(*page, plan_options(job), 1, [](const std::string&) { return std::optional<StoredMembership>(); });
+    PagePlan plan = plan_page(*page, plan_options(job), 1, [](const std::vector<std::string>& keys) {
+      return std::vector<std::optional<StoredMembership>>(keys.size());
+    });
     int accounted = static_cast<int>(plan.creates.size()) + plan.already_present + plan.deferred;
     for (int n : plan.skipped) accounted += n;
     if (accounted != plan.members) std::abort();

@@ -99,6 +99,20 @@ ALTER TABLE run ADD COLUMN skipped_role_filter INTEGER NOT NULL DEFAULT 0;
 -- When the daemon wrote next_run_at (status tells a stale plan from a live one).
 ALTER TABLE job_schedule ADD COLUMN written_at TEXT;
 )sql",
+    R"sql(
+-- Roster pages found settled (every eligible member's membership created,
+-- nothing to send), by position in the walk: a later walk that gets the same
+-- page (same digest) counts it from here without per-member work.
+CREATE TABLE page_digest (
+  job     TEXT NOT NULL,
+  page    INTEGER NOT NULL,        -- 1-based position in the walk
+  digest  INTEGER NOT NULL,        -- sync::page_digest() of the page and the job's planning options
+  counts  TEXT NOT NULL,           -- the page's plan counts (members, already present, skipped by reason)
+  PRIMARY KEY (job, page)
+) WITHOUT ROWID;
+-- The hierarchy a run wrote to (a job's hierarchy_id may be a template over the roster's context).
+ALTER TABLE run ADD COLUMN hierarchy_id TEXT;
+)sql",
 };
 
 }  // namespace

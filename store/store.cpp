@@ -1,6 +1,8 @@
 #include "store/store.hpp"
 
+#include <sstream>
 #include <string>
+#include <unordered_map>
 
 namespace rostersync::store {
 namespace {
@@ -9,6 +11,26 @@ MembershipState parse_state(const std::string& s) {
   if (s == "created") return MembershipState::created;
   if (s == "failed") return MembershipState::failed;
   return MembershipState::pending;
+}
+
+// Person keys per membership lookup query. Shorter chunks are padded with
+// NULL (which matches nothing), so one prepared statement serves every page.
+constexpr int kLookupChunk = 128;
+
+std::string counts_text(const PagePlan& plan) {
+  std::string out = std::to_string(plan.members) + " " + std::to_string(plan.already_present);
+  for (int n : plan.skipped) out += " " + std::to_string(n);
+  return out;
+}
+
+std::optional<PagePlan> parse_counts(const std::string& text) {
+  std::istringstream in(text);
+  PagePlan plan;
+  in >> plan.members >> plan.already_present;
+  for (int& n : plan.skipped) in >> n;
+  if (!in) return std::nullopt;  // written by another version: plan the page afresh
+  plan.settled = true;
+  return plan;
 }
 
 }  // namespace
@@ -78,6 +100,69 @@ std::optional<StoredMembership> Store::find_membership(const std::string& target
   return found;
 }
 
+std::vector<std::optional<StoredMembership>> Store::find_memberships(const std::string& target,
+                                                                   const std::string& hierarchy_id,
+                                                                   const std::vector<std::string>& person_keys) {
+  static const std::string sql = [] {
+    std::string q = std::string("SELECT person_key, membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") +
+                    kSqlNow + ", 0), refusals FROM membership WHERE target=?1 AND hierarchy_id=?2 AND person_key IN (";
+    for (int i = 0; i < kLookupChunk; ++i) q += (i ? ", ?" : "?") + std::to_string(i + 3);
+    return q + ")";
+  }();
+  std::vector<std::optional<StoredMembership>> found(person_keys.size());
+  std::unordered_map<std::string_view, std::size_t> index;
+  for (std::size_t start = 0; start < person_keys.size(); start += kLookupChunk) {
+    std::size_t end = std::min(person_keys.size(), start + kLookupChunk);
+    Stmt& s = prepared(find_memberships_, sql);
+    s.bind(1, target).bind(2, hierarchy_id);
+    for (std::size_t i = start; i < start + kLookupChunk; ++i) {
+      if (i < end) {
+        s.bind(static_cast<int>(i - start) + 3, person_keys[i]);
+        index.emplace(person_keys[i], i);
+      } else {
+        s.bind_null(static_cast<int>(i - start) + 3);
+      }
+    }
+    while (s.step()) {
+      auto it = index.find(s.text(0));
+      if (it == index.end()) continue;
+      found[it->second] = StoredMembership{s.text(1), parse_state(s.text(2)), s.integer(3), s.integer(4) != 0,
+                                           static_cast<int>(s.integer(5))};
+    }
+    s.reset();
+  }
+  // A key asked twice gets the same answer twice.
+  for (std::size_t i = 0; i < person_keys.size(); ++i) {
+    if (!found[i]) {
+      auto it = index.find(person_keys[i]);
+      if (it != index.end() && it->second != i) found[i] = found[it->second];
+    }
+  }
+  return found;
+}
+
+std::optional<PagePlan> Store::settled_page(const std::string& job, int page_number, std::uint64_t digest) {
+  Stmt& s = prepared(settled_page_, "SELECT counts FROM page_digest WHERE job=? AND page=? AND digest=?");
+  s.bind(1, job).bind(2, page_number).bind(3, static_cast<std::int64_t>(digest));
+  std::optional<PagePlan> plan;
+  if (s.step()) plan = parse_counts(s.text(0));
+  s.reset();
+  return plan;
+}
+
+void Store::forget_pages(const std::string& job, int last_page) {
+  Stmt s(db_, "DELETE FROM page_digest WHERE job=? AND page>?");
+  s.bind(1, job).bind(2, last_page).run();
+}
+
+MemberSetDigest Store::snapshot_digest(const std::string& job) {
+  Stmt s(db_, "SELECT user_id FROM roster_member WHERE job=?");
+  s.bind(1, job);
+  MemberSetDigest digest;
+  while (s.step()) digest.add(s.text(0));
+  return digest;
+}
+
 Stmt& Store::prepared(std::unique_ptr<Stmt>& slot, const std::string& sql) {
   if (!slot) slot = std::make_unique<Stmt>(db_, sql);
   else slot->reset();
@@ -85,7 +170,8 @@ Stmt& Store::prepared(std::unique_ptr<Stmt>& slot, const std::string& sql) {
 }
 
 int Store::commit_page(std::int64_t run_id, const std::string& job, const std::string& target,
-                       const std::string& hierarchy_id, const PagePlan& plan) {
+                       const std::string& hierarchy_id, const PagePlan& plan, int page_number,
+                       std::optional<std::uint64_t> digest) {
   Transaction tx(db_);
   int new_members = 0;
   {
@@ -120,6 +206,14 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
     } else {
       requeue.bind(1, run_id).bind(2, c.role_type).bind(3, target).bind(4, c.membership_id).run();
     }
+  }
+  if (page_number > 0 && digest) {
+    Stmt remember(db_, "INSERT INTO page_digest (job, page, digest, counts) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (job, page) DO UPDATE SET digest=excluded.digest, counts=excluded.counts");
+    remember.bind(1, job).bind(2, page_number).bind(3, static_cast<std::int64_t>(*digest)).bind(4, counts_text(plan)).run();
+  } else if (page_number > 0) {
+    Stmt forget(db_, "DELETE FROM page_digest WHERE job=? AND page=?");
+    forget.bind(1, job).bind(2, page_number).run();
   }
   tx.commit();
   return new_members;

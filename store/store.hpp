@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "config/domain/digest.hpp"
 #include "config/domain/roster.hpp"
 #include "config/domain/run.hpp"
 #include "store/migrations.hpp"
@@ -40,12 +41,30 @@ class Store {
 
   std::optional<StoredMembership> find_membership(const std::string& target, const std::string& hierarchy_id,
                                                   const std::string& person_key);
+  // The same for many person keys at once (one query per few hundred keys);
+  // the answer is in the order of `person_keys`.
+  std::vector<std::optional<StoredMembership>> find_memberships(const std::string& target,
+                                                                const std::string& hierarchy_id,
+                                                                const std::vector<std::string>& person_keys);
 
   // Records one planned page: snapshot rows, new pending memberships (their ids
   // are committed here, before any request carries them), and resends marked
-  // queued. Returns how many members were new to the snapshot.
+  // queued. `page_number` (1-based) and `digest` remember a settled page (see
+  // settled_page); without a digest, any page remembered at that position is
+  // forgotten. Returns how many members were new to the snapshot.
   int commit_page(std::int64_t run_id, const std::string& job, const std::string& target,
-                  const std::string& hierarchy_id, const PagePlan& plan);
+                  const std::string& hierarchy_id, const PagePlan& plan, int page_number = 0,
+                  std::optional<std::uint64_t> digest = std::nullopt);
+
+  // The counts of the page at `page_number` if it was committed settled with
+  // this `digest` (members, already present, skipped; no snapshot rows or
+  // creates); nullopt when the page is new or changed.
+  std::optional<PagePlan> settled_page(const std::string& job, int page_number, std::uint64_t digest);
+  // Forgets settled pages after `last_page` (the roster got shorter), or all with 0.
+  void forget_pages(const std::string& job, int last_page);
+
+  // The set of user ids in the job's snapshot, as a digest (one scan).
+  MemberSetDigest snapshot_digest(const std::string& job);
 
   // Counts one more send attempt for these ids.
   void mark_attempt(const std::string& target, const std::vector<std::string>& ids);
@@ -75,7 +94,10 @@ class Store {
   Stmt& prepared(std::unique_ptr<Stmt>& slot, const std::string& sql);
 
   Connection db_;
-  std::unique_ptr<Stmt> find_membership_;  // declared after db_: finalized before it closes
+  // Declared after db_: finalized before it closes.
+  std::unique_ptr<Stmt> find_membership_;
+  std::unique_ptr<Stmt> find_memberships_;  // for kLookupChunk keys
+  std::unique_ptr<Stmt> settled_page_;
 };
 
 }  // namespace rostersync::store

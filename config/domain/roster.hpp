@@ -80,6 +80,10 @@ struct PagePlan {
   int already_present = 0;  // eligible, and created earlier (or queued in this run)
   int deferred = 0;         // eligible, but parked (failed) or waiting for its next attempt
   int members = 0;          // members on the page, malformed ones included
+  // Every eligible member's membership is confirmed created and nothing is
+  // to be sent: the page may be recognised by its digest next time and
+  // counted without looking at its members one by one.
+  bool settled = false;
 };
 
 }  // namespace rostersync

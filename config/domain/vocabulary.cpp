@@ -1,3 +1,6 @@
+#include "config/domain/digest.hpp"
+
+#include <cstring>
 #include "config/domain/roster.hpp"
 #include "config/domain/run.hpp"
 
@@ -67,6 +70,40 @@ std::optional<HoldKind> parse_hold_kind(std::string_view k) {
 std::string describe(const Hold& h) {
   std::string what = h.kind == HoldKind::breaker ? "circuit breaker open for " : "blocked: ";
   return what + to_string(h.scope) + " " + h.name + ": " + h.reason;
+}
+
+}  // namespace rostersync
+
+namespace rostersync {
+
+namespace {
+std::uint64_t finalise(std::uint64_t h) {  // splitmix64's finaliser
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+}  // namespace
+
+std::uint64_t hash64(std::string_view text, std::uint64_t seed) {
+  // Eight bytes at a time: role URIs are long, and this runs for every
+  // member of every page of the no-change pass.
+  std::uint64_t h = seed ^ (text.size() * 0x9e3779b97f4a7c15ULL);
+  std::size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    h = finalise(h ^ word);
+  }
+  std::uint64_t tail = 0;
+  if (i < text.size()) std::memcpy(&tail, text.data() + i, text.size() - i);
+  return finalise(h ^ tail ^ 0xff51afd7ed558ccdULL);
+}
+
+std::uint64_t hash_combine(std::uint64_t running, std::uint64_t value) {
+  return finalise(running ^ (value + 0x9e3779b97f4a7c15ULL + (running << 6) + (running >> 2)));
 }
 
 }  // namespace rostersync

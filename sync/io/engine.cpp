@@ -15,6 +15,7 @@
 #include <random>
 #include <set>
 
+#include "config/domain/digest.hpp"
 #include "config/domain/text.hpp"
 #include "sync/imses/request.hpp"
 #include "sync/imses/soap.hpp"
@@ -383,9 +384,16 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
                      job.max_members});
   const std::string authorization = ltiaas_authorization(*source.config, job);
   const PlanOptions plan_opts = plan_options(job);
-  auto lookup = [&](const std::string& person_key) {
-    return store.find_membership(target.config->name, job.hierarchy_id, person_key);
+  auto lookup = [&](const std::vector<std::string>& person_keys) {
+    return store.find_memberships(target.config->name, job.hierarchy_id, person_keys);
   };
+  // The no-change pass: a page equal to one found settled before is counted
+  // from its digest. Members that left show only in the set digest; then the
+  // next run plans every page again, which marks every member it sees and
+  // lets the snapshot be pruned exactly.
+  const std::uint64_t options_digest = sync::options_digest(plan_opts, target.config->name);
+  MemberSetDigest seen;
+  bool every_page_planned = true;
 
   try {
     while (!stopping && !run.target_stopped) {
@@ -410,8 +418,18 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
         walk_error = "roster walk failed: " + step.failure().message;
         break;
       }
-      PagePlan plan = plan_page(page, plan_opts, report.run_id, lookup);
-      run.stats.new_members += store.commit_page(report.run_id, job.name, target.config->name, job.hierarchy_id, plan);
+      for (const Member& m : page.members) seen.add(m.user_id);
+      const int page_number = pager.pages();
+      const std::uint64_t digest = page_digest(page, options_digest);
+      PagePlan plan;
+      if (std::optional<PagePlan> settled = store.settled_page(job.name, page_number, digest)) {
+        plan = std::move(*settled);
+        every_page_planned = false;
+      } else {
+        plan = plan_page(page, plan_opts, report.run_id, lookup);
+        run.stats.new_members += store.commit_page(report.run_id, job.name, target.config->name, job.hierarchy_id, plan,
+                                                   page_number, plan.settled ? std::optional(digest) : std::nullopt);
+      }
       run.stats.pages = pager.pages();
       run.stats.add_page(plan);
       spdlog::debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
@@ -438,7 +456,16 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   RunVerdict verdict = decide_outcome({walk_complete, walk_error, run.target_error, stopping, run.stats.pending,
                                        run.stats.failed});
   try {
-    if (verdict.prune_snapshot) store.prune_snapshot(job.name, report.run_id);
+    if (verdict.prune_snapshot) {
+      store.forget_pages(job.name, run.stats.pages);
+      if (every_page_planned) {
+        store.prune_snapshot(job.name, report.run_id);
+      } else if (store.snapshot_digest(job.name) != seen) {
+        store.forget_pages(job.name, 0);
+        spdlog::info("job {}: members left the roster (or it repeated one); the next run plans every page again and "
+                     "drops them from the snapshot", job.name);
+      }
+    }
     store.finish_run(report.run_id, run.stats, verdict.outcome, verdict.error);
   } catch (const std::exception& e) {
     verdict.outcome = RunOutcome::failed;

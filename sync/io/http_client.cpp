@@ -65,7 +65,9 @@ struct Connection {
 struct HttpClient::Impl {
   asio::any_io_executor executor;
   config::HttpSettings settings;
-  ssl::context tls_context{ssl::context::tls_client};
+  // Made on first use: loading the system trust store costs about 0.1 s of
+  // CPU, which a client that only speaks plain http to loopback never needs.
+  std::optional<ssl::context> tls;
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
   std::set<Connection*> busy;  // connecting or exchanging; abort_all() cancels their I/O
   bool aborted = false;
@@ -88,11 +90,21 @@ struct HttpClient::Impl {
   }
 
   Impl(asio::any_io_executor ex, config::HttpSettings s) : executor(std::move(ex)), settings(std::move(s)) {
-    tls_context.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                            ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    tls_context.set_default_verify_paths();
-    if (!settings.ca_file.empty()) tls_context.load_verify_file(settings.ca_file);  // start-up: may throw
-    tls_context.set_verify_mode(ssl::verify_peer);
+    if (!settings.ca_file.empty()) tls_context();  // a bad CA file fails at start-up, not at the first request
+  }
+
+  // Throws (boost::system::system_error) only for an unreadable CA file, which
+  // the constructor has already tried.
+  ssl::context& tls_context() {
+    if (!tls) {
+      tls.emplace(ssl::context::tls_client);
+      tls->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      tls->set_default_verify_paths();
+      if (!settings.ca_file.empty()) tls->load_verify_file(settings.ca_file);
+      tls->set_verify_mode(ssl::verify_peer);
+    }
+    return *tls;
   }
 
   Result<Endpoint> parse(const std::string& url) {
@@ -133,7 +145,7 @@ struct HttpClient::Impl {
     if (!e.tls) co_return std::move(conn);
     beast::tcp_stream stream(std::move(*conn->plain));
     conn->plain.reset();
-    conn->secure.emplace(std::move(stream), tls_context);
+    conn->secure.emplace(std::move(stream), tls_context());
     auto& s = *conn->secure;
     if (!SSL_set_tlsext_host_name(s.native_handle(), e.host.c_str())) {
       co_return fail(FailureKind::transport, "cannot set SNI for " + e.host);

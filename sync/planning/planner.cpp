@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <unordered_set>
 
+#include "config/domain/digest.hpp"
 #include "config/domain/text.hpp"
 #include "sync/imses/membership_id.hpp"
 #include "sync/planning/roles.hpp"
@@ -49,6 +50,12 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
   plan.members = static_cast<int>(page.members.size()) + page.malformed_members;
   plan.skipped[static_cast<std::size_t>(SkipReason::malformed)] += page.malformed_members;
   std::unordered_set<std::string> planned_on_page;  // a page may repeat a person too
+  struct Eligible {
+    std::string person_key;
+    std::string role_type;
+  };
+  std::vector<Eligible> eligible;
+  std::vector<std::string> keys;
 
   for (const Member& m : page.members) {
     Classification c = classify(m, job);
@@ -68,18 +75,58 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
       ++plan.already_present;
       continue;
     }
-    std::optional<StoredMembership> stored = lookup(c.person_key);
+    keys.push_back(c.person_key);
+    eligible.push_back({std::move(c.person_key), std::move(c.role_type)});
+  }
+
+  std::vector<std::optional<StoredMembership>> found;
+  if (!keys.empty()) found = lookup(keys);
+  found.resize(keys.size());
+  bool all_created = true;
+  for (std::size_t i = 0; i < eligible.size(); ++i) {
+    auto& e = eligible[i];
+    const std::optional<StoredMembership>& stored = found[i];
     if (!stored) {
-      plan.creates.push_back({membership_id(c.person_key, job.hierarchy_id), c.person_key, c.role_type, true, 0});
-    } else if (stored->state == MembershipState::created || stored->queued_run == run_id) {
+      plan.creates.push_back({membership_id(e.person_key, job.hierarchy_id), std::move(e.person_key),
+                              std::move(e.role_type), true, 0});
+    } else if (stored->state == MembershipState::created) {
       ++plan.already_present;
+    } else if (stored->queued_run == run_id) {
+      ++plan.already_present;  // queued earlier in this run (offset paging repeated it)
+      all_created = false;
     } else if (stored->state == MembershipState::failed || stored->waiting) {
       ++plan.deferred;
     } else {
-      plan.creates.push_back({stored->membership_id, c.person_key, c.role_type, false, stored->refusals});
+      plan.creates.push_back({stored->membership_id, std::move(e.person_key), std::move(e.role_type), false,
+                              stored->refusals});
     }
   }
+  plan.settled = all_created && plan.creates.empty() && plan.deferred == 0;
   return plan;
+}
+
+std::uint64_t options_digest(const PlanOptions& job, const std::string& target) {
+  std::uint64_t h = hash64(target);
+  h = hash_combine(h, static_cast<std::uint64_t>(job.person_key));
+  h = hash_combine(h, hash64(job.person_key_prefix));
+  for (const auto& rule : job.role_map) h = hash_combine(hash_combine(h, hash64(rule.lti)), hash64(rule.role_type));
+  h = hash_combine(h, job.skip_test_users ? 1 : 2);
+  h = hash_combine(h, hash64(job.hierarchy_id));
+  return hash_combine(h, hash64(job.role_filter));
+}
+
+std::uint64_t page_digest(const RosterPage& page, std::uint64_t options) {
+  std::uint64_t h = hash_combine(options, static_cast<std::uint64_t>(page.malformed_members));
+  for (const Member& m : page.members) {
+    std::uint64_t member = hash64(m.user_id);
+    member = hash64(m.status, member);
+    member = hash64(m.lis_person_sourcedid, member);
+    member = hash64(m.email, member);
+    member = hash_combine(member, m.active ? 1 : 2);
+    for (const auto& r : m.roles) member = hash64(r, member);
+    h = hash_combine(h, hash_combine(member, m.roles.size()));
+  }
+  return hash_combine(h, page.members.size());
 }
 
 }  // namespace rostersync::sync

@@ -42,11 +42,22 @@ PlanOptions plan_options(const config::Job& job);
 
 Classification classify(const Member& member, const PlanOptions& options);
 
-using MembershipLookup = std::function<std::optional<StoredMembership>(const std::string& person_key)>;
+// What the state database holds for each person key asked, in the same
+// order (nullopt: nothing). Called once per page, so the store answers a
+// page's members with one query instead of one per member.
+using MembershipLookup =
+    std::function<std::vector<std::optional<StoredMembership>>(const std::vector<std::string>& person_keys)>;
 
 // Plans one page. `lookup` tells what the state database holds per person key;
 // `run_id` is the current run (a membership it already queued is not queued twice).
 PagePlan plan_page(const RosterPage& page, const PlanOptions& options, std::int64_t run_id,
                    const MembershipLookup& lookup);
+
+// A digest of everything planning reads: the options (and the target the
+// memberships go to) and, per member, the fields classify() looks at. Two
+// pages with equal digests plan alike; a page found settled once and
+// unchanged since needs no per-member work (the engine's no-change pass).
+std::uint64_t options_digest(const PlanOptions& options, const std::string& target);
+std::uint64_t page_digest(const RosterPage& page, std::uint64_t options_digest);
 
 }  // namespace rostersync::sync

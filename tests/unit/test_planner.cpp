@@ -4,6 +4,7 @@
 #include <map>
 
 #include "sync/imses/membership_id.hpp"
+#include "config/domain/digest.hpp"
 #include "sync/planning/planner.hpp"
 
 using namespace rostersync;
@@ -99,12 +100,19 @@ TEST(Planner, DecidesCreateResendOrNothing) {
       {"sis-f", {"id-f", MembershipState::pending, 4, true}},
       {"sis-g", {"id-g", MembershipState::failed, 4}},
   };
-  auto lookup = [&](const std::string& key) -> std::optional<StoredMembership> {
-    auto it = db.find(key);
-    if (it == db.end()) return std::nullopt;
-    return it->second;
+  int lookups = 0;
+  auto lookup = [&](const std::vector<std::string>& keys) {
+    ++lookups;
+    std::vector<std::optional<StoredMembership>> out;
+    for (const auto& key : keys) {
+      auto it = db.find(key);
+      out.push_back(it == db.end() ? std::nullopt : std::optional(it->second));
+    }
+    return out;
   };
   PagePlan plan = plan_page(page, plan_options(j), 5, lookup);
+  EXPECT_EQ(lookups, 1);  // one batched lookup per page
+  EXPECT_FALSE(plan.settled);
   ASSERT_EQ(plan.creates.size(), 3u);
   EXPECT_EQ(plan.creates[0].membership_id, membership_id("sis-a", "course-435"));
   EXPECT_TRUE(plan.creates[0].is_new);
@@ -121,4 +129,88 @@ TEST(Planner, DecidesCreateResendOrNothing) {
   EXPECT_EQ(plan.snapshot[8].outcome, "no_person_key");
   EXPECT_EQ(plan.snapshot[0].outcome, "eligible");
   EXPECT_EQ(plan.snapshot[0].roles, kM + "Learner");
+}
+
+namespace {
+RosterPage settled_page_of(int n) {
+  RosterPage page;
+  for (int i = 0; i < n; ++i) {
+    Member m;
+    m.user_id = "u" + std::to_string(i);
+    m.lis_person_sourcedid = "sis-" + std::to_string(i);
+    m.roles = {"http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"};
+    page.members.push_back(m);
+  }
+  return page;
+}
+
+MembershipLookup all_in_state(MembershipState state, std::int64_t queued_run = 1) {
+  return [=](const std::vector<std::string>& keys) {
+    return std::vector<std::optional<StoredMembership>>(keys.size(), StoredMembership{"id", state, queued_run, false, 0});
+  };
+}
+}  // namespace
+
+TEST(Planner, APageIsSettledOnlyWhenEveryEligibleMembershipIsConfirmedCreated) {
+  config::Job j;
+  j.hierarchy_id = "h";
+  RosterPage page = settled_page_of(3);
+  EXPECT_TRUE(plan_page(page, plan_options(j), 5, all_in_state(MembershipState::created)).settled);
+  // Queued earlier in this run: present, but not confirmed yet.
+  PagePlan queued = plan_page(page, plan_options(j), 5, all_in_state(MembershipState::pending, 5));
+  EXPECT_EQ(queued.already_present, 3);
+  EXPECT_FALSE(queued.settled);
+  EXPECT_FALSE(plan_page(page, plan_options(j), 5, all_in_state(MembershipState::pending)).settled);
+  EXPECT_FALSE(plan_page(page, plan_options(j), 5, all_in_state(MembershipState::failed)).settled);
+  auto nothing = [](const std::vector<std::string>& keys) { return std::vector<std::optional<StoredMembership>>(keys.size()); };
+  EXPECT_FALSE(plan_page(page, plan_options(j), 5, nothing).settled);
+}
+
+TEST(Planner, PageDigestChangesWithAnythingPlanningReads) {
+  config::Job j;
+  j.hierarchy_id = "h";
+  const std::uint64_t opts = options_digest(plan_options(j), "its");
+  RosterPage page = settled_page_of(3);
+  const std::uint64_t base = page_digest(page, opts);
+  EXPECT_EQ(page_digest(settled_page_of(3), opts), base);
+
+  auto changed = [&](auto edit) {
+    RosterPage p = settled_page_of(3);
+    edit(p);
+    return page_digest(p, opts);
+  };
+  EXPECT_NE(changed([](RosterPage& p) { p.members[1].roles.push_back("Instructor"); }), base);
+  EXPECT_NE(changed([](RosterPage& p) { p.members[1].status = "Inactive"; }), base);
+  EXPECT_NE(changed([](RosterPage& p) { p.members[1].active = false; }), base);
+  EXPECT_NE(changed([](RosterPage& p) { p.members[2].lis_person_sourcedid = "other"; }), base);
+  EXPECT_NE(changed([](RosterPage& p) { p.members[2].email = "a@b"; }), base);
+  EXPECT_NE(changed([](RosterPage& p) { p.members[0].user_id = "x"; }), base);
+  EXPECT_NE(changed([](RosterPage& p) { std::swap(p.members[0], p.members[1]); }), base);
+  EXPECT_NE(changed([](RosterPage& p) { p.members.pop_back(); }), base);
+  EXPECT_NE(changed([](RosterPage& p) { p.malformed_members = 1; }), base);
+
+  auto with = [&](auto edit, const std::string& target = "its") {
+    config::Job k = j;
+    edit(k);
+    return page_digest(page, options_digest(plan_options(k), target));
+  };
+  EXPECT_EQ(with([](config::Job&) {}), base);
+  EXPECT_NE(with([](config::Job&) {}, "other-target"), base);
+  EXPECT_NE(with([](config::Job& k) { k.hierarchy_id = "h2"; }), base);
+  EXPECT_NE(with([](config::Job& k) { k.person_key_prefix = "sis:"; }), base);
+  EXPECT_NE(with([](config::Job& k) { k.person_key = config::PersonKeyField::email; }), base);
+  EXPECT_NE(with([](config::Job& k) { k.role_map.pop_back(); }), base);
+  EXPECT_NE(with([](config::Job& k) { k.skip_test_users = false; }), base);
+  EXPECT_NE(with([](config::Job& k) { k.role_filter = "Learner"; }), base);
+}
+
+TEST(MemberSetDigest, EqualForTheSameMembersInAnyOrderAndDifferentOtherwise) {
+  MemberSetDigest a, b, c, d;
+  for (const char* id : {"u1", "u2", "u3"}) a.add(id);
+  for (const char* id : {"u3", "u1", "u2"}) b.add(id);
+  EXPECT_EQ(a, b);
+  for (const char* id : {"u1", "u2"}) c.add(id);
+  EXPECT_NE(a, c);  // one left
+  for (const char* id : {"u1", "u1", "u3"}) d.add(id);
+  EXPECT_NE(a, d);  // one repeated, one missing: same count, different sum
 }
