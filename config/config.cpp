@@ -8,6 +8,7 @@
 #include <boost/url/parse.hpp>
 
 #include <arpa/inet.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -277,6 +278,7 @@ Source read_source(const Context& ctx, const std::string& name, const YAML::Node
   check_url(r, "base_url", s.base_url, s.http.allow_insecure_http);
   s.api_key = r.secret_file("api_key_file");
   s.retry = read_retry(r);
+  s.max_concurrent_walks = static_cast<int>(r.integer("max_concurrent_walks", s.max_concurrent_walks, 1, 256));
   r.finish();
   return s;
 }
@@ -339,30 +341,91 @@ std::vector<RoleRule> read_role_map(MapReader& parent) {
   return rules;
 }
 
-Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, const Config& cfg) {
-  MapReader r(ctx, node, "jobs[" + std::to_string(index) + "]");
-  Job j;
-  j.name = r.required_string("name");
-  if (!is_valid_job_name(j.name)) ctx.error(r.node("name"), r.child_path("name"), "may only contain letters, digits, '_', '-' and '.'");
-  j.source = r.required_string("source");
-  if (!cfg.sources.count(j.source)) ctx.error(r.node("source"), r.child_path("source"), "no source named '" + j.source + "'");
-  j.target = r.required_string("target");
-  if (!cfg.targets.count(j.target)) ctx.error(r.node("target"), r.child_path("target"), "no target named '" + j.target + "'");
+// Where a job's keys come from: the configuration's `jobs`, `job_defaults`
+// (nothing required, no name), or a registry course (a service key may be
+// written inline, in a file only the service may read).
+enum class JobKind { job, defaults, course };
 
-  std::string auth = r.string("auth", "service_key");
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (std::size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
+  return text;
+}
+
+void check_hierarchy_template(const MapReader& r, const YAML::Node& node, const std::string& key, const std::string& value) {
+  static const std::set<std::string> known = {"{context.id}", "{context.label}", "{context.title}", "{name}"};
+  for (std::size_t at = 0; (at = value.find('{', at)) != std::string::npos;) {
+    std::size_t end = value.find('}', at);
+    if (end == std::string::npos) r.ctx().error(node, r.child_path(key), "unterminated '{' in '" + value + "'");
+    std::string placeholder = value.substr(at, end - at + 1);
+    if (!known.count(placeholder)) {
+      r.ctx().error(node, r.child_path(key),
+                    "unknown placeholder " + placeholder + " (known: {context.id}, {context.label}, {context.title}, {name})");
+    }
+    at = end + 1;
+  }
+}
+
+Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path, const Config& cfg, const Job& base,
+             JobKind kind) {
+  MapReader r(ctx, node, path);
+  const bool defaults = kind == JobKind::defaults;
+  Job j = base;
+  // A key is required unless job_defaults gave it.
+  auto text = [&](const std::string& key, const std::string& fallback) {
+    std::string value = r.string(key, fallback, !defaults && fallback.empty());
+    if (!defaults && value.empty()) ctx.error(r.node(key), r.child_path(key), "must not be empty");
+    return value;
+  };
+  if (!defaults) {
+    j.name = r.required_string("name");
+    if (!is_valid_job_name(j.name)) ctx.error(r.node("name"), r.child_path("name"), "may only contain letters, digits, '_', '-' and '.'");
+  }
+  j.source = text("source", base.source);
+  if (!j.source.empty() && !cfg.sources.count(j.source)) {
+    ctx.error(r.has("source") ? r.node("source") : node, r.child_path("source"), "no source named '" + j.source + "'");
+  }
+  j.target = text("target", base.target);
+  if (!j.target.empty() && !cfg.targets.count(j.target)) {
+    ctx.error(r.has("target") ? r.node("target") : node, r.child_path("target"), "no target named '" + j.target + "'");
+  }
+
+  std::string auth = r.string("auth", to_string(base.auth));
   if (auth == "service_key") j.auth = AuthScheme::service_key;
   else if (auth == "ltik") j.auth = AuthScheme::ltik;
   else if (auth == "ltik_v1") j.auth = AuthScheme::ltik_v1;
   else ctx.error(r.node("auth"), r.child_path("auth"), "expected service_key, ltik or ltik_v1, got '" + auth + "'");
-  j.service_key = r.secret_file("service_key_file");
-  j.role_filter = r.string("role_filter", "");
-  j.resource_link_id = r.string("resource_link_id", "");
-  j.page_limit = static_cast<int>(r.integer("page_limit", j.page_limit, 1, 10'000));
-  j.max_pages = static_cast<int>(r.integer("max_pages", j.max_pages, 1, 1'000'000));
-  j.max_members = static_cast<int>(r.integer("max_members", j.max_members, 1, 100'000'000));
-  j.hierarchy_id = r.identifier("hierarchy_id", kMaxIdentifierBytes);
 
-  std::string field = r.string("person_key", "lis_person_sourcedid");
+  if (kind == JobKind::course && r.has("service_key")) {
+    if (r.has("service_key_file")) {
+      ctx.error(r.node("service_key"), r.child_path("service_key"), "give service_key or service_key_file, not both");
+    }
+    std::string value = r.identifier("service_key", 4096);
+    j.service_key = Secret(std::move(value), ctx.file);
+  } else if (r.has("service_key_file") || defaults) {
+    if (r.has("service_key_file")) j.service_key = r.secret_file("service_key_file");
+  } else if (!base.service_key.spec().empty()) {
+    j.service_key = Secret::reference(replace_all(base.service_key.spec(), "{name}", j.name),
+                                      base.service_key.where() + " (for " + j.name + ")");
+  } else {
+    r.missing(kind == JobKind::course ? "service_key_file" : "service_key_file");
+  }
+  if (!defaults && j.service_key.spec().find("{name}") != std::string::npos) {
+    j.service_key = Secret::reference(replace_all(j.service_key.spec(), "{name}", j.name), j.service_key.where());
+  }
+  j.role_filter = r.string("role_filter", base.role_filter);
+  j.resource_link_id = r.string("resource_link_id", base.resource_link_id);
+  j.page_limit = static_cast<int>(r.integer("page_limit", base.page_limit, 1, 10'000));
+  j.max_pages = static_cast<int>(r.integer("max_pages", base.max_pages, 1, 1'000'000));
+  j.max_members = static_cast<int>(r.integer("max_members", base.max_members, 1, 100'000'000));
+  if (r.has("hierarchy_id") || !defaults) {
+    j.hierarchy_id = r.has("hierarchy_id") || base.hierarchy_id.empty()
+                         ? r.identifier("hierarchy_id", kMaxIdentifierBytes)
+                         : base.hierarchy_id;
+    check_hierarchy_template(r, r.node("hierarchy_id"), "hierarchy_id", j.hierarchy_id);
+    if (!defaults) j.hierarchy_id = replace_all(j.hierarchy_id, "{name}", j.name);
+  }
+
+  std::string field = r.string("person_key", to_string(base.person_key));
   if (field == "lis_person_sourcedid") j.person_key = PersonKeyField::lis_person_sourcedid;
   else if (field == "user_id") j.person_key = PersonKeyField::user_id;
   else if (field == "email") j.person_key = PersonKeyField::email;
@@ -370,12 +433,12 @@ Job read_job(const Context& ctx, const YAML::Node& node, std::size_t index, cons
     ctx.error(r.node("person_key"), r.child_path("person_key"),
               "expected lis_person_sourcedid, user_id or email, got '" + field + "'");
   }
-  j.person_key_prefix = r.identifier("person_key_prefix", 64, false);
-  j.role_map = read_role_map(r);
-  j.skip_test_users = r.boolean("skip_test_users", true);
-  j.interval = r.duration("interval", j.interval);
+  if (r.has("person_key_prefix")) j.person_key_prefix = r.identifier("person_key_prefix", 64, false);
+  if (r.has("role_map")) j.role_map = read_role_map(r);
+  j.skip_test_users = r.boolean("skip_test_users", base.skip_test_users);
+  j.interval = r.duration("interval", base.interval);
   if (j.interval < Millis(1000)) ctx.error(r.node("interval"), r.child_path("interval"), "must be at least 1s");
-  j.jitter = r.duration("jitter", j.jitter);
+  j.jitter = r.duration("jitter", base.jitter);
   if (j.jitter > j.interval) ctx.error(r.node("jitter"), r.child_path("jitter"), "must not exceed interval");
   r.finish();
   return j;
@@ -450,6 +513,7 @@ bool parse_duration(const std::string& text, Millis& out) {
   else if (unit == "ms") out = Millis(n);
   else if (unit == "m" || unit == "min") out = Millis(n * 60'000);
   else if (unit == "h") out = Millis(n * 3'600'000);
+  else if (unit == "d") out = Millis(n * 86'400'000);
   else return false;
   return true;
 }
@@ -504,6 +568,8 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
               "path longer than " + std::to_string(kMaxUnixSocketPath) + " bytes, the limit of a Unix socket address");
   }
   cfg.shutdown_grace = r.duration("shutdown_grace", cfg.shutdown_grace);
+  cfg.run_retention = r.duration("run_retention", cfg.run_retention);
+  if (cfg.run_retention < Millis(86'400'000)) ctx.error(r.node("run_retention"), "run_retention", "must be at least 1d");
 
   YAML::Node sources = r.node("sources");
   if (!sources.IsDefined()) r.missing("sources");
@@ -519,20 +585,155 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
     std::string key = key_text(ctx, entry.first, "targets");
     cfg.targets.emplace(key, read_target(ctx, key, entry.second));
   }
+  if (YAML::Node registry = r.node("registry"); registry.IsDefined() && !registry.IsNull()) {
+    MapReader rr(ctx, registry, "registry");
+    cfg.registry.path = rr.required_string("path");
+    if (fs::path(cfg.registry.path).is_relative()) {
+      cfg.registry.path = (fs::path(base_dir) / cfg.registry.path).lexically_normal().string();
+    }
+    cfg.registry.poll_interval = rr.duration("poll_interval", cfg.registry.poll_interval);
+    rr.finish();
+  }
+  if (YAML::Node defaults = r.node("job_defaults"); defaults.IsDefined() && !defaults.IsNull()) {
+    cfg.job_defaults = read_job(ctx, defaults, "job_defaults", cfg, Job{}, JobKind::defaults);
+  }
   YAML::Node jobs = r.node("jobs");
-  if (!jobs.IsDefined()) r.missing("jobs");
-  if (!jobs.IsSequence() || jobs.size() == 0) ctx.error(jobs.IsDefined() ? jobs : root, "jobs", "expected a list of at least one job");
-  std::set<std::string> names;
-  for (std::size_t i = 0; i < jobs.size(); ++i) {
-    Job job = read_job(ctx, jobs[i], i, cfg);
-    if (!names.insert(job.name).second) ctx.error(jobs[i]["name"], "jobs[" + std::to_string(i) + "].name", "duplicate job name '" + job.name + "'");
-    cfg.jobs.push_back(std::move(job));
+  if (!jobs.IsDefined() && cfg.registry.path.empty()) r.missing("jobs");
+  if (jobs.IsDefined() && !jobs.IsNull()) {
+    if (!jobs.IsSequence() || (jobs.size() == 0 && cfg.registry.path.empty())) {
+      ctx.error(jobs, "jobs", "expected a list of at least one job (or a registry of courses)");
+    }
+    std::set<std::string> names;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      std::string path = "jobs[" + std::to_string(i) + "]";
+      Job job = read_job(ctx, jobs[i], path, cfg, cfg.job_defaults, JobKind::job);
+      if (!names.insert(job.name).second) ctx.error(jobs[i]["name"], path + ".name", "duplicate job name '" + job.name + "'");
+      cfg.jobs.push_back(std::move(job));
+    }
   }
   r.finish();
   return cfg;
 }
 
 }  // namespace
+
+bool is_hierarchy_template(std::string_view hierarchy_id) { return hierarchy_id.find('{') != std::string_view::npos; }
+
+namespace {
+
+// The registry's course files, in name order: `path` itself, or the
+// *.yaml / *.yml files directly in it (hidden and editor backup files are
+// not courses).
+std::vector<fs::path> registry_files(const std::string& path, std::error_code& ec) {
+  std::vector<fs::path> files;
+  if (!fs::is_directory(path, ec)) {
+    if (!ec) files.emplace_back(path);
+    return files;
+  }
+  for (auto it = fs::directory_iterator(path, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& p = it->path();
+    std::string name = p.filename().string();
+    std::string ext = p.extension().string();
+    if (name.empty() || name[0] == '.' || (ext != ".yaml" && ext != ".yml")) continue;
+    files.push_back(p);
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string read_whole(const fs::path& path, std::string& error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    error = std::strerror(errno);
+    return {};
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+}  // namespace
+
+void read_registry(Config& cfg) {
+  std::erase_if(cfg.jobs, [](const Job& j) { return !j.origin.empty(); });
+  cfg.registry_errors.clear();
+  if (cfg.registry.path.empty()) return;
+  std::set<std::string> names;
+  for (const auto& j : cfg.jobs) names.insert(j.name);
+  std::error_code ec;
+  std::vector<fs::path> files = registry_files(cfg.registry.path, ec);
+  if (ec) {
+    cfg.registry_errors.push_back(cfg.registry.path + ": cannot read the course registry: " + ec.message());
+    return;
+  }
+  for (const fs::path& file : files) {
+    Context ctx{file.string(), fs::path(file).parent_path().string()};
+    std::string error;
+    std::string text = read_whole(file, error);
+    if (!error.empty()) {
+      cfg.registry_errors.push_back(file.string() + ": cannot read: " + error);
+      continue;
+    }
+    // A service key written inline must be for the service's eyes only.
+    struct stat st{};
+    bool world_readable = ::stat(file.c_str(), &st) == 0 && (st.st_mode & S_IROTH);
+    YAML::Node root;
+    try {
+      root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      cfg.registry_errors.push_back(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
+                                    std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
+      continue;
+    }
+    if (!root.IsDefined() || root.IsNull()) continue;  // an empty file: no course
+    std::vector<std::pair<YAML::Node, std::string>> entries;
+    if (root.IsSequence()) {
+      for (std::size_t i = 0; i < root.size(); ++i) entries.emplace_back(root[i], "[" + std::to_string(i) + "]");
+    } else {
+      entries.emplace_back(root, "");
+    }
+    for (auto& [node, path] : entries) {
+      try {
+        Job job = read_job(ctx, node, path, cfg, cfg.job_defaults, JobKind::course);
+        job.origin = file.string() + ":" + std::to_string(node.Mark().line + 1);
+        // A key file named in the course's own entry is relative to that entry's file.
+        if (node["service_key_file"].IsDefined() && !job.service_key.resolved() &&
+            fs::path(job.service_key.spec()).is_relative() && job.service_key.spec().rfind("${", 0) != 0) {
+          job.service_key = Secret::reference((file.parent_path() / job.service_key.spec()).lexically_normal().string(),
+                                              job.service_key.where());
+        }
+        if (job.service_key.resolved() && world_readable) {
+          throw ConfigError(ctx.where(node["service_key"], path.empty() ? "service_key" : path + ".service_key") +
+                            ": the file holds a service key but every user may read it; chmod o-r " + file.string());
+        }
+        if (!names.insert(job.name).second) {
+          throw ConfigError(ctx.where(node["name"], path.empty() ? "name" : path + ".name") + ": a job named '" +
+                            job.name + "' exists already; this course is skipped");
+        }
+        cfg.jobs.push_back(std::move(job));
+      } catch (const ConfigError& e) {
+        cfg.registry_errors.push_back(e.what());
+      } catch (const YAML::Exception& e) {
+        cfg.registry_errors.push_back(ctx.where(node, path) + ": unexpected YAML structure: " + e.msg);
+      }
+    }
+  }
+}
+
+std::string registry_stamp(const RegistrySettings& registry) {
+  if (registry.path.empty()) return "";
+  std::error_code ec;
+  std::vector<fs::path> files = registry_files(registry.path, ec);
+  if (ec) return "error: " + ec.message();
+  std::string stamp;
+  for (const auto& f : files) {
+    struct stat st{};
+    if (::stat(f.c_str(), &st) != 0) continue;
+    stamp += f.filename().string() + " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+             std::to_string(st.st_mtim.tv_nsec) + "\n";
+  }
+  return stamp;
+}
 
 Config parse_file(const std::string& path) {
   std::error_code ec;
@@ -545,7 +746,9 @@ Config parse_file(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   std::string base = fs::absolute(path).parent_path().string();
-  return parse(buffer.str(), path, base);
+  Config cfg = parse(buffer.str(), path, base);
+  read_registry(cfg);
+  return cfg;
 }
 
 Environment process_environment() {
@@ -649,7 +852,20 @@ void resolve(Config& cfg, const ResolveOptions& given) {
     check_ca_file(target.http);
     resolve_secret(target.password, cfg.base_dir, options);
   }
-  for (auto& job : cfg.jobs) resolve_secret(job.service_key, cfg.base_dir, options);
+  for (auto it = cfg.jobs.begin(); it != cfg.jobs.end();) {
+    if (it->service_key.resolved()) {  // written inline in the registry
+      ++it;
+      continue;
+    }
+    try {
+      resolve_secret(it->service_key, cfg.base_dir, options);
+      ++it;
+    } catch (const ConfigError& e) {
+      if (it->origin.empty()) throw;
+      cfg.registry_errors.push_back(std::string(e.what()) + "; course " + it->name + " is skipped");
+      it = cfg.jobs.erase(it);
+    }
+  }
 }
 
 Config load_file(const std::string& path) {
@@ -660,6 +876,7 @@ Config load_file(const std::string& path) {
 
 Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir) {
   Config cfg = parse(yaml, name, base_dir);
+  read_registry(cfg);
   resolve(cfg);
   return cfg;
 }

@@ -117,6 +117,7 @@ struct Source {
   Secret api_key;        // LTIAAS API key, from api_key_file
   HttpSettings http;
   RetrySettings retry;
+  int max_concurrent_walks{4};  // roster walks (jobs reading pages) at once from this source, in `run`
   bool operator==(const Source&) const = default;
 };
 
@@ -172,14 +173,32 @@ struct Job {
   int page_limit{100};            // members per page asked for (`limit`)
   int max_pages{1'000};           // a walk with more pages fails
   int max_members{100'000};       // a walk with more members fails
-  std::string hierarchy_id;       // itslearning hierarchy (group) sync id
+  // itslearning hierarchy (group) sync id. May be a template over the
+  // roster's context, filled in at run time from the first page:
+  // {context.id}, {context.label}, {context.title}, and {name} (the job's).
+  std::string hierarchy_id;
   PersonKeyField person_key{PersonKeyField::lis_person_sourcedid};
   std::string person_key_prefix;  // prepended to the person key, e.g. "sis:"
   std::vector<RoleRule> role_map = default_role_map();
   bool skip_test_users{true};     // skip members with the LTI TestUser system role
   Millis interval{30 * 60'000};   // between runs of this job in `rostersync run`
   Millis jitter{60'000};          // up to this much random delay added to each interval
+  // "" for a job of the configuration file; for a course of the registry,
+  // "file:line" of its entry (messages and `rostersync courses` show it).
+  std::string origin;
   bool operator==(const Job&) const = default;
+};
+
+// True when a hierarchy_id holds placeholders to fill in from the roster.
+bool is_hierarchy_template(std::string_view hierarchy_id);
+
+// The course registry: courses kept outside the configuration file, one
+// small YAML file per course or lists of them, so that a district adds a
+// course by dropping a file (and nothing else) where the service reads it.
+struct RegistrySettings {
+  std::string path;  // a directory of *.yaml / *.yml files, or one such file; "" = no registry
+  Millis poll_interval{60'000};  // `run` looks for changed files this often; 0 = only on reload
+  bool operator==(const RegistrySettings&) const = default;
 };
 
 struct Config {
@@ -193,9 +212,21 @@ struct Config {
   // After SIGTERM/SIGINT, in-flight requests get this long to finish before
   // they are cut off; then the run is recorded as interrupted and the process exits.
   Millis shutdown_grace{10'000};
+  // Run history (the run table) older than this is deleted by `run`, once a day.
+  Millis run_retention{90LL * 24 * 3'600'000};
   std::map<std::string, Source> sources;
   std::map<std::string, Target> targets;
+  RegistrySettings registry;
+  // `job_defaults` as written: what every job and course starts from. Its
+  // service_key_file may hold {name}, the job's name.
+  Job job_defaults;
+  // The configuration's jobs, then the registry's courses (Job::origin set),
+  // each with job_defaults applied under its own keys.
   std::vector<Job> jobs;
+  // Registry entries that could not be used, each naming its file, line and
+  // key; only those courses are skipped (the configuration file's own errors
+  // are ConfigError instead).
+  std::vector<std::string> registry_errors;
 
   const Job* find_job(const std::string& name) const;
   bool operator==(const Config&) const = default;
@@ -208,8 +239,19 @@ inline constexpr const char* kDefaultConfigPath = "/etc/rostersync/rostersync.ya
 // secret files' later). Secrets stay unresolved. Throws ConfigError.
 Config parse(const std::string& yaml, const std::string& name, const std::string& base_dir);
 
-// Reads `path` and parses it. Throws ConfigError (also when it cannot be read).
+// Reads `path` and parses it, with the registry it names (see
+// read_registry). Throws ConfigError (also when it cannot be read).
 Config parse_file(const std::string& path);
+
+// Replaces the registry's courses in `config` with what the registry holds
+// now (parse only; resolve() reads their keys). A course in error is left
+// out and its message added to registry_errors; a registry path that is
+// missing or unreadable is one such error. Never throws ConfigError.
+void read_registry(Config& config);
+
+// A cheap fingerprint of the registry (its files' names, sizes and
+// modification times): `run` reads the registry again when it changes.
+std::string registry_stamp(const RegistrySettings& registry);
 
 // Looks up an environment variable; nullptr when unset.
 using Environment = std::function<const char*(const std::string& name)>;
@@ -228,7 +270,8 @@ struct ResolveOptions {
 // ${CREDENTIALS_DIRECTORY} under systemd), resolves relative ones against the
 // configuration's directory, reads every secret (a small, single-line
 // regular file) and checks that CA files exist. Throws ConfigError naming
-// the key that refers to the failing file.
+// the key that refers to the failing file; a registry course whose key
+// cannot be read is dropped into registry_errors instead.
 void resolve(Config& config, const ResolveOptions& options = {});
 
 // parse_file() then resolve(): what `sync` and `run` need.
@@ -245,7 +288,7 @@ bool is_loopback_host(std::string_view host);
 // fields and control requests).
 bool is_valid_job_name(std::string_view name);
 
-// "90s", "30m", "2h", "500ms" or a bare number of seconds. Returns false if malformed.
+// "90s", "30m", "2h", "7d", "500ms" or a bare number of seconds. Returns false if malformed.
 bool parse_duration(const std::string& text, Millis& out);
 
 }  // namespace rostersync::config

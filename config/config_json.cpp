@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <map>
+
 namespace rostersync::config {
 namespace json = boost::json;
 
@@ -25,7 +27,8 @@ void add_retry(json::object& o, const RetrySettings& r) {
 }
 
 json::object source(const Source& s) {
-  json::object o{{"base_url", s.base_url}, {"api_key_file", secret(s.api_key)}, {"http", http(s.http)}};
+  json::object o{{"base_url", s.base_url}, {"api_key_file", secret(s.api_key)}, {"http", http(s.http)},
+                 {"max_concurrent_walks", s.max_concurrent_walks}};
   add_retry(o, s.retry);
   return o;
 }
@@ -54,6 +57,7 @@ json::object target(const Target& t) {
 
 std::string format_duration(Millis value) {
   long long ms = value.count();
+  if (ms != 0 && ms % 86'400'000 == 0) return std::to_string(ms / 86'400'000) + "d";
   if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
   if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
   if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
@@ -79,31 +83,52 @@ json::object to_json(const Job& j) {
           {"role_map", std::move(roles)},
           {"skip_test_users", j.skip_test_users},
           {"interval", format_duration(j.interval)},
-          {"jitter", format_duration(j.jitter)}};
+          {"jitter", format_duration(j.jitter)},
+          {"origin", j.origin}};
 }
 
 json::object to_json(const Config& cfg) {
   json::object sources, targets;
   for (const auto& [name, s] : cfg.sources) sources[name] = source(s);
   for (const auto& [name, t] : cfg.targets) targets[name] = target(t);
-  json::array jobs;
+  json::array jobs, errors;
   for (const auto& j : cfg.jobs) jobs.push_back(to_json(j));
+  for (const auto& e : cfg.registry_errors) errors.push_back(json::string(e));
   return {{"config", cfg.path},
           {"state_db", cfg.state_db},
           {"log_level", cfg.log_level},
           {"control_socket", cfg.control_socket},
           {"shutdown_grace", format_duration(cfg.shutdown_grace)},
+          {"run_retention", format_duration(cfg.run_retention)},
           {"sources", std::move(sources)},
           {"targets", std::move(targets)},
-          {"jobs", std::move(jobs)}};
+          {"registry", json::object{{"path", cfg.registry.path}, {"poll_interval", format_duration(cfg.registry.poll_interval)}}},
+          {"jobs", std::move(jobs)},
+          {"registry_errors", std::move(errors)}};
 }
 
+namespace {
+// Names in a change summary: a registry of thousands must not make one log line of them.
+struct NameList {
+  std::string text;
+  int count = 0;
+  void add(const std::string& entry) {
+    if (++count <= 10) text += " " + entry;
+  }
+  std::string str() const { return count > 10 ? text + " and " + std::to_string(count - 10) + " more" : text; }
+};
+}  // namespace
+
 std::string describe_changes(const Config& before, const Config& after) {
-  std::string added, removed, changed;
+  NameList added, removed, changed;
+  std::map<std::string, const Job*> old_jobs, new_jobs;
+  for (const auto& j : before.jobs) old_jobs[j.name] = &j;
+  for (const auto& j : after.jobs) new_jobs[j.name] = &j;
   for (const auto& j : after.jobs) {
-    const Job* old = before.find_job(j.name);
+    auto found = old_jobs.find(j.name);
+    const Job* old = found == old_jobs.end() ? nullptr : found->second;
     if (!old) {
-      added += " " + j.name;
+      added.add(j.name);
     } else if (!(*old == j)) {
       json::object a = to_json(*old), b = to_json(j);
       std::string keys;
@@ -111,16 +136,16 @@ std::string describe_changes(const Config& before, const Config& after) {
         if (a[key] != value) keys += (keys.empty() ? "" : ", ") + std::string(key);
       }
       if (keys.empty()) keys = "service key content";  // same file, new secret: never show it
-      changed += " " + j.name + " (" + keys + ")";
+      changed.add(j.name + " (" + keys + ")");
     }
   }
   for (const auto& j : before.jobs) {
-    if (!after.find_job(j.name)) removed += " " + j.name;
+    if (!new_jobs.count(j.name)) removed.add(j.name);
   }
   std::string out;
-  if (!added.empty()) out += "added:" + added + "; ";
-  if (!removed.empty()) out += "removed:" + removed + "; ";
-  if (!changed.empty()) out += "changed:" + changed + "; ";
+  if (added.count) out += "added:" + added.str() + "; ";
+  if (removed.count) out += "removed:" + removed.str() + "; ";
+  if (changed.count) out += "changed:" + changed.str() + "; ";
   return out.empty() ? "no job changed (sources, targets or log level may have)" : out.substr(0, out.size() - 2);
 }
 

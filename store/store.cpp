@@ -50,10 +50,15 @@ int Store::close_abandoned_runs() {
   return db_.changes();
 }
 
-std::int64_t Store::begin_run(const std::string& job) {
-  Stmt s(db_, std::string("INSERT INTO run (job, started_at, outcome) VALUES (?, ") + kSqlNow + ", 'running')");
-  s.bind(1, job).run();
+std::int64_t Store::begin_run(const std::string& job, const std::string& hierarchy_id) {
+  Stmt s(db_, std::string("INSERT INTO run (job, started_at, outcome, hierarchy_id) VALUES (?, ") + kSqlNow + ", 'running', ?)");
+  s.bind(1, job).bind_or_null(2, hierarchy_id).run();
   return db_.last_insert_rowid();
+}
+
+void Store::set_run_hierarchy(std::int64_t run_id, const std::string& hierarchy_id) {
+  Stmt s(db_, "UPDATE run SET hierarchy_id=? WHERE run_id=?");
+  s.bind(1, hierarchy_id).bind(2, run_id).run();
 }
 
 void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outcome, const std::string& error) {

@@ -36,7 +36,9 @@ class Store {
   // Runs still marked running belong to a process that died: mark them interrupted.
   int close_abandoned_runs();
 
-  std::int64_t begin_run(const std::string& job);
+  std::int64_t begin_run(const std::string& job, const std::string& hierarchy_id = "");
+  // The hierarchy a run writes to, once a template is filled in.
+  void set_run_hierarchy(std::int64_t run_id, const std::string& hierarchy_id);
   void finish_run(std::int64_t run_id, const RunStats& stats, RunOutcome outcome, const std::string& error);
 
   std::optional<StoredMembership> find_membership(const std::string& target, const std::string& hierarchy_id,

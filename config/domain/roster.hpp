@@ -28,6 +28,8 @@ struct Member {
 struct RosterPage {
   std::string container_id;  // top-level `id`: the LMS's NRPS URL for this roster ("" if absent)
   std::string context_id;
+  std::string context_label;  // the course code, e.g. "CPS435" ("" if absent)
+  std::string context_title;  // the course name ("" if absent)
   std::vector<Member> members;
   std::optional<std::string> next;  // the source's link to the following page, exactly as received
   int malformed_members = 0;        // entries without a usable user_id or a roles array

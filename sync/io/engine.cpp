@@ -138,7 +138,7 @@ struct Engine::Impl {
 
   asio::awaitable<void> fetch_page(SourceLink& source, const std::string& url, const std::string& authorization,
                                    PageFetchMachine& fetch);
-  asio::awaitable<JobReport> run_job(const config::Job& job);
+  asio::awaitable<JobReport> run_job(config::Job job);
 };
 
 namespace {
@@ -337,7 +337,9 @@ asio::awaitable<void> Engine::Impl::fetch_page(SourceLink& source, const std::st
   }
 }
 
-asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
+// `job` is a copy: a reload may replace the configuration during the run,
+// and a hierarchy_id template is filled in here from the first page.
+asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job) {
   auto started = Clock::now();
   SourceLink& source = sources.at(job.source);
   TargetLink& target = targets.at(job.target);
@@ -353,7 +355,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
     std::optional<Hold> job_hold = store.find_hold(HoldScope::job, job.name);
     std::optional<Hold> target_hold = store.find_hold(HoldScope::target, target.config->name);
     start = decide_start(job_hold, target_hold);
-    if (start.run) report.run_id = store.begin_run(job.name);
+    if (start.run) report.run_id = store.begin_run(job.name, config::is_hierarchy_template(job.hierarchy_id) ? "" : job.hierarchy_id);
   } catch (const std::exception& e) {
     report.outcome = RunOutcome::failed;
     report.error = std::string("cannot start a run: ") + e.what();
@@ -383,7 +385,9 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   LtiaasPager pager({source.config->base_url, job.role_filter, job.resource_link_id, job.page_limit, job.max_pages,
                      job.max_members});
   const std::string authorization = ltiaas_authorization(*source.config, job);
-  const PlanOptions plan_opts = plan_options(job);
+  const std::string hierarchy_template = job.hierarchy_id;
+  bool hierarchy_known = !config::is_hierarchy_template(job.hierarchy_id);
+  PlanOptions plan_opts = plan_options(job);
   auto lookup = [&](const std::vector<std::string>& person_keys) {
     return store.find_memberships(target.config->name, job.hierarchy_id, person_keys);
   };
@@ -391,7 +395,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
   // from its digest. Members that left show only in the set digest; then the
   // next run plans every page again, which marks every member it sees and
   // lets the snapshot be pruned exactly.
-  const std::uint64_t options_digest = sync::options_digest(plan_opts, target.config->name);
+  std::uint64_t options_digest = sync::options_digest(plan_opts, target.config->name);
   MemberSetDigest seen;
   bool every_page_planned = true;
 
@@ -417,6 +421,19 @@ asio::awaitable<JobReport> Engine::Impl::run_job(const config::Job& job) {
       if (!step) {
         walk_error = "roster walk failed: " + step.failure().message;
         break;
+      }
+      if (!hierarchy_known) {
+        Result<std::string> hierarchy = resolve_hierarchy(hierarchy_template, page);
+        if (!hierarchy) {
+          walk_error = "roster walk failed: " + hierarchy.failure().message;
+          break;
+        }
+        job.hierarchy_id = *hierarchy;
+        plan_opts.hierarchy_id = job.hierarchy_id;
+        options_digest = sync::options_digest(plan_opts, target.config->name);
+        hierarchy_known = true;
+        store.set_run_hierarchy(report.run_id, job.hierarchy_id);
+        spdlog::debug("job {}: hierarchy_id '{}' is '{}' for this roster", job.name, hierarchy_template, job.hierarchy_id);
       }
       for (const Member& m : page.members) seen.add(m.user_id);
       const int page_number = pager.pages();
@@ -493,7 +510,7 @@ Engine::Engine(asio::any_io_executor executor, const config::Config& config, sto
 
 Engine::~Engine() = default;
 
-asio::awaitable<JobReport> Engine::run_job(const config::Job& job) { co_return co_await impl_->run_job(job); }
+asio::awaitable<JobReport> Engine::run_job(config::Job job) { co_return co_await impl_->run_job(std::move(job)); }
 
 void Engine::on_progress(std::function<void(const Progress&)> callback) { impl_->progress = std::move(callback); }
 

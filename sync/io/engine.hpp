@@ -60,8 +60,11 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
-  // Walks the job's roster and sends every create; records and returns the run.
-  boost::asio::awaitable<JobReport> run_job(const config::Job& job);
+  // Walks the job's roster and sends every create; records and returns the
+  // run. Takes its own copy of the job. Several jobs may run at once (never
+  // the same job twice: the caller's scheduler sees to that); they share
+  // each target's in-flight budget, first come first served.
+  boost::asio::awaitable<JobReport> run_job(config::Job job);
 
   // Called after each page and each batch.
   void on_progress(std::function<void(const Progress&)> callback);

@@ -51,7 +51,10 @@ Result<RosterPage> parse_roster_page(std::string_view body) {
 
   RosterPage page;
   if (auto* ctx = root.if_contains("context"); ctx && ctx->is_object()) {
-    if (auto* id = ctx->as_object().if_contains("id"); id && id->is_string()) page.context_id = std::string(id->as_string());
+    const json::object& context = ctx->as_object();
+    if (auto* id = context.if_contains("id"); id && id->is_string()) page.context_id = std::string(id->as_string());
+    if (auto* v = context.if_contains("label"); v && v->is_string()) page.context_label = std::string(v->as_string());
+    if (auto* v = context.if_contains("title"); v && v->is_string()) page.context_title = std::string(v->as_string());
   }
   const json::value* members = root.if_contains("members");
   if (!members || !members->is_array()) {

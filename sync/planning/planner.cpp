@@ -14,6 +14,29 @@ PlanOptions plan_options(const config::Job& job) {
   return {job.person_key, job.person_key_prefix, job.role_map, job.skip_test_users, job.hierarchy_id, job.role_filter};
 }
 
+Result<std::string> resolve_hierarchy(const std::string& hierarchy_id, const RosterPage& page) {
+  if (!config::is_hierarchy_template(hierarchy_id)) return hierarchy_id;
+  const std::pair<const char*, const std::string*> fields[] = {
+      {"{context.id}", &page.context_id}, {"{context.label}", &page.context_label}, {"{context.title}", &page.context_title}};
+  std::string out = hierarchy_id;
+  for (const auto& [placeholder, value] : fields) {
+    std::string_view name(placeholder);
+    for (std::size_t at = 0; (at = out.find(name, at)) != std::string::npos; at += value->size()) {
+      if (value->empty()) {
+        return fail(FailureKind::bad_response, "hierarchy_id '" + hierarchy_id + "': the roster's context has no " +
+                                                   std::string(name.substr(9, name.size() - 10)));
+      }
+      out.replace(at, name.size(), *value);
+    }
+  }
+  if (out.size() > 255 || !is_xml_safe(out) ||
+      std::any_of(out.begin(), out.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; })) {
+    return fail(FailureKind::bad_response, "hierarchy_id '" + hierarchy_id + "' gives '" + clip_for_message(out, 80) +
+                                               "', which is no usable itslearning id (control characters, or over 255 bytes)");
+  }
+  return out;
+}
+
 Classification classify(const Member& member, const PlanOptions& job) {
   Classification c;
   const std::string* key = &member.lis_person_sourcedid;

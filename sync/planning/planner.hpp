@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/domain/result.hpp"
 #include "config/domain/roster.hpp"
 
 namespace rostersync::sync {
@@ -39,6 +40,12 @@ struct PlanOptions {
   std::string role_filter;  // "" = everyone; else only members holding a matching role
 };
 PlanOptions plan_options(const config::Job& job);
+
+// The hierarchy a job's memberships go to: its hierarchy_id, or that
+// template filled in from the roster's first page ({context.id},
+// {context.label}, {context.title}). Fails, naming the placeholder, when
+// the roster lacks the value or the result is no usable itslearning id.
+Result<std::string> resolve_hierarchy(const std::string& hierarchy_id, const RosterPage& first_page);
 
 Classification classify(const Member& member, const PlanOptions& options);
 

@@ -321,7 +321,9 @@ TEST(Durations, Parse) {
   EXPECT_TRUE(parse_duration("15", m));
   EXPECT_EQ(m, Millis(15'000));
   EXPECT_FALSE(parse_duration("soon", m));
-  EXPECT_FALSE(parse_duration("5d", m));
+  EXPECT_TRUE(parse_duration("90d", m));
+  EXPECT_EQ(m, Millis(90LL * 86'400'000));
+  EXPECT_FALSE(parse_duration("5w", m));
   EXPECT_FALSE(parse_duration("-5s", m));
 }
 
@@ -332,4 +334,114 @@ TEST(Loopback, OneRuleForConfigAndClient) {
                            "127.0.0.1.nip.io", "localhost.", "127.1", "[127.0.0.1]", "0x7f.0.0.1", ""}) {
     EXPECT_FALSE(is_loopback_host(host)) << host;
   }
+}
+
+namespace {
+
+// A configuration whose jobs come from a course registry beside it.
+std::string registry_config(const std::string& extra_defaults = "") {
+  return "sources:\n  lt:\n    base_url: https://school.ltiaas.com/\n    api_key_file: api.key\n"
+         "targets:\n  its:\n    endpoint: https://its.example/WCFServiceLibrary/MembershipManagementServiceSync.svc\n"
+         "    username: u\n    password_file: pw\n"
+         "registry:\n  path: courses.d\n"
+         "job_defaults:\n  source: lt\n  target: its\n  hierarchy_id: \"2026-{context.label}\"\n  interval: 2h\n" +
+         extra_defaults;
+}
+
+}  // namespace
+
+TEST_F(ConfigTest, JobDefaultsApplyToEveryJobUnlessItSaysOtherwise) {
+  Config cfg = load("job_defaults:\n  page_limit: 50\n  interval: 2h\n  person_key: email\n" +
+                    minimal("", "    interval: 10m\n"));
+  ASSERT_EQ(cfg.jobs.size(), 1u);
+  EXPECT_EQ(cfg.jobs[0].page_limit, 50);
+  EXPECT_EQ(cfg.jobs[0].person_key, PersonKeyField::email);
+  EXPECT_EQ(cfg.jobs[0].interval, Millis(600'000));  // its own key wins
+  expect_error("job_defaults:\n  name: x\n" + minimal(), {"test.yaml:2:3: job_defaults.name: unknown key"});
+  expect_error("job_defaults:\n  hierarchy_id: \"{context.code}\"\n" + minimal(),
+               {"job_defaults.hierarchy_id", "unknown placeholder {context.code}"});
+  expect_error("job_defaults:\n  source: nowhere\n" + minimal(), {"job_defaults.source", "no source named 'nowhere'"});
+}
+
+TEST_F(ConfigTest, RegistryCoursesAreAFewLinesEachAndErrorsSkipOnlyThatCourse) {
+  fs::create_directories(dir_ / "courses.d");
+  write("courses.d/cps435.yaml", "name: cps435\nservice_key_file: cps435.key\n");
+  write("courses.d/cps435.key", "key-435\n");
+  write("courses.d/more.yaml",
+        "- {name: bio101, service_key_file: bio.key, hierarchy_id: BIO-101}\n"
+        "- {name: broken, service_key_file: bio.key, page_limit: lots}\n"
+        "- {name: cps435, service_key_file: bio.key}\n"
+        "- {name: nokey, service_key_file: missing.key}\n");
+  write("courses.d/bio.key", "key-bio\n");
+  write("courses.d/notes.txt", "not a course\n");
+  write("courses.d/.hidden.yaml", "name: hidden\n");
+  Config cfg = load(registry_config());
+  ASSERT_EQ(cfg.jobs.size(), 2u);
+  EXPECT_EQ(cfg.jobs[0].name, "cps435");
+  EXPECT_EQ(cfg.jobs[0].hierarchy_id, "2026-{context.label}");
+  EXPECT_EQ(cfg.jobs[0].service_key.reveal(), "key-435");
+  EXPECT_EQ(cfg.jobs[0].interval, Millis(7'200'000));
+  EXPECT_EQ(cfg.jobs[0].origin, (dir_ / "courses.d/cps435.yaml").string() + ":1");
+  EXPECT_EQ(cfg.jobs[1].name, "bio101");
+  EXPECT_EQ(cfg.jobs[1].hierarchy_id, "BIO-101");
+  ASSERT_EQ(cfg.registry_errors.size(), 3u);
+  const std::string more = (dir_ / "courses.d/more.yaml").string();
+  EXPECT_NE(cfg.registry_errors[0].find(more + ":2:57: [1].page_limit: expected a whole number"), std::string::npos)
+      << cfg.registry_errors[0];
+  EXPECT_NE(cfg.registry_errors[1].find(more + ":3:10: [2].name: a job named 'cps435' exists already"), std::string::npos)
+      << cfg.registry_errors[1];
+  EXPECT_NE(cfg.registry_errors[2].find("missing.key"), std::string::npos) << cfg.registry_errors[2];
+  EXPECT_NE(cfg.registry_errors[2].find("course nokey is skipped"), std::string::npos) << cfg.registry_errors[2];
+}
+
+TEST_F(ConfigTest, AnInlineServiceKeyNeedsAFileOthersCannotRead) {
+  fs::create_directories(dir_ / "courses.d");
+  write("courses.d/a.yaml", "name: a\nservice_key: inline-secret-a\nhierarchy_id: H-A\n");
+  fs::permissions(dir_ / "courses.d/a.yaml", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  write("courses.d/b.yaml", "name: b\nservice_key: inline-secret-b\n");
+  fs::permissions(dir_ / "courses.d/b.yaml", fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  Config cfg = load(registry_config());
+  ASSERT_EQ(cfg.jobs.size(), 1u);
+  EXPECT_EQ(cfg.jobs[0].service_key.reveal(), "inline-secret-a");
+  ASSERT_EQ(cfg.registry_errors.size(), 1u);
+  EXPECT_NE(cfg.registry_errors[0].find("every user may read it; chmod o-r"), std::string::npos) << cfg.registry_errors[0];
+  EXPECT_EQ(cfg.registry_errors[0].find("inline-secret"), std::string::npos);
+  EXPECT_EQ(boost::json::serialize(to_json(cfg)).find("inline-secret"), std::string::npos);
+}
+
+TEST_F(ConfigTest, KeyFilesCanBeNamedAfterTheCourseInJobDefaults) {
+  fs::create_directories(dir_ / "keys");
+  write("keys/c1", "k1\n");
+  write("courses.yaml", "- name: c1\n- name: c2\n");
+  Config cfg = load("sources:\n  lt:\n    base_url: https://school.ltiaas.com/\n    api_key_file: api.key\n"
+                    "targets:\n  its:\n    endpoint: https://its.example/x.svc\n    username: u\n    password_file: pw\n"
+                    "registry: {path: courses.yaml}\n"
+                    "job_defaults:\n  source: lt\n  target: its\n  hierarchy_id: \"{name}-2026\"\n"
+                    "  service_key_file: \"keys/{name}\"\n");
+  ASSERT_EQ(cfg.jobs.size(), 1u);
+  EXPECT_EQ(cfg.jobs[0].hierarchy_id, "c1-2026");
+  EXPECT_EQ(cfg.jobs[0].service_key.reveal(), "k1");
+  ASSERT_EQ(cfg.registry_errors.size(), 1u);
+  EXPECT_NE(cfg.registry_errors[0].find((dir_ / "keys/c2").string()), std::string::npos) << cfg.registry_errors[0];
+}
+
+TEST_F(ConfigTest, AMissingRegistryIsAnErrorOfItsOwnAndTheStampSeesEveryChange) {
+  Config cfg = load(registry_config());
+  EXPECT_TRUE(cfg.jobs.empty());
+  ASSERT_EQ(cfg.registry_errors.size(), 1u);
+  EXPECT_NE(cfg.registry_errors[0].find("courses.d: cannot read the course registry"), std::string::npos);
+
+  fs::create_directories(dir_ / "courses.d");
+  const std::string empty = registry_stamp(cfg.registry);
+  write("courses.d/a.yaml", "name: a\nservice_key_file: ../svc.key\n");
+  const std::string one = registry_stamp(cfg.registry);
+  EXPECT_NE(one, empty);
+  EXPECT_EQ(registry_stamp(cfg.registry), one);
+  write("courses.d/a.yaml", "name: a\nservice_key_file: ../svc.key\npage_limit: 5\n");
+  EXPECT_NE(registry_stamp(cfg.registry), one);
+  read_registry(cfg);
+  resolve(cfg);
+  ASSERT_EQ(cfg.jobs.size(), 1u);
+  EXPECT_EQ(cfg.jobs[0].page_limit, 5);
+  EXPECT_TRUE(cfg.registry_errors.empty());
 }

@@ -214,3 +214,19 @@ TEST(MemberSetDigest, EqualForTheSameMembersInAnyOrderAndDifferentOtherwise) {
   for (const char* id : {"u1", "u1", "u3"}) d.add(id);
   EXPECT_NE(a, d);  // one repeated, one missing: same count, different sum
 }
+
+TEST(Planner, AHierarchyTemplateIsFilledFromTheRostersContext) {
+  RosterPage page;
+  page.context_id = "ctx-9";
+  page.context_label = "CPS435";
+  EXPECT_EQ(*resolve_hierarchy("2026-{context.label}", page), "2026-CPS435");
+  EXPECT_EQ(*resolve_hierarchy("{context.id}/{context.label}", page), "ctx-9/CPS435");
+  EXPECT_EQ(*resolve_hierarchy("plain-id", page), "plain-id");
+  Result<std::string> missing = resolve_hierarchy("{context.title}", page);
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.failure().message.find("the roster's context has no title"), std::string::npos) << missing.failure().message;
+  page.context_label = std::string(300, 'x');
+  EXPECT_FALSE(resolve_hierarchy("{context.label}", page));
+  page.context_label = "bad\x01";
+  EXPECT_FALSE(resolve_hierarchy("{context.label}", page));
+}
