@@ -43,7 +43,7 @@ class JournalSink final : public spdlog::sinks::base_sink<spdlog::details::null_
         {"PRIORITY", std::to_string(journal_priority(msg.level))},
         {"SYSLOG_IDENTIFIER", "rostersync"},
     };
-    const sync::LogFields& run = sync::current_log_fields();
+    const sync::LogFields run = sync::log_fields_of(std::string_view(msg.logger_name.data(), msg.logger_name.size()));
     if (!run.job.empty()) fields.emplace_back("JOB", run.job);
     if (run.run_id != 0) fields.emplace_back("RUN_ID", std::to_string(run.run_id));
     std::string entry = encode_journal_entry(fields);

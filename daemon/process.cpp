@@ -1,5 +1,7 @@
 #include "daemon/process.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+
 #include <spdlog/spdlog.h>
 
 namespace rostersync::daemon {
@@ -32,6 +34,39 @@ std::function<void(std::exception_ptr)> stop_on_exception(boost::asio::io_contex
     failed = true;
     ioc.stop();
   };
+}
+
+std::vector<sync::Scheduler::JobTiming> job_timings(const config::Config& cfg,
+                                                    const std::map<std::string, store::Store::PlannedRun>& planned) {
+  std::vector<sync::Scheduler::JobTiming> out;
+  out.reserve(cfg.jobs.size());
+  for (const auto& j : cfg.jobs) {
+    sync::Scheduler::JobTiming t{j.name, j.source, j.interval, j.jitter, std::nullopt, false};
+    if (auto it = planned.find(j.name); it != planned.end()) {
+      t.planned_in = it->second.planned_in;
+      t.has_run = it->second.has_run;
+    }
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+std::map<std::string, int> walk_limits(const config::Config& cfg) {
+  std::map<std::string, int> out;
+  for (const auto& [name, source] : cfg.sources) out[name] = source.max_concurrent_walks;
+  return out;
+}
+
+void spawn_job(boost::asio::io_context& ioc, sync::Engine& engine, config::Job job, std::function<void()> walk_done,
+               std::function<void(const sync::JobReport&)> done, bool& crashed) {
+  boost::asio::co_spawn(
+      ioc,
+      [&engine, job = std::move(job), walk_done = std::move(walk_done),
+       done = std::move(done)]() mutable -> boost::asio::awaitable<void> {
+        sync::JobReport report = co_await engine.run_job(std::move(job), std::move(walk_done));
+        done(report);
+      },
+      stop_on_exception(ioc, "a job run", crashed));
 }
 
 }  // namespace rostersync::daemon

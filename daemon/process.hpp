@@ -15,6 +15,7 @@
 #include "daemon/writer_lock.hpp"
 #include "store/store.hpp"
 #include "sync/io/engine.hpp"
+#include "sync/machines/scheduler.hpp"
 
 namespace rostersync::daemon {
 
@@ -36,5 +37,19 @@ void begin_shutdown(int signo, sync::Engine& engine, boost::asio::steady_timer& 
 // instead of living on with a dead scheduler behind a live control socket.
 // `ioc` and `failed` must outlive the coroutine.
 std::function<void(std::exception_ptr)> stop_on_exception(boost::asio::io_context& ioc, const char* what, bool& failed);
+
+// The configuration's jobs as the Scheduler takes them; `planned` (from the
+// state database) places them at start-up.
+std::vector<sync::Scheduler::JobTiming> job_timings(const config::Config& cfg,
+                                                    const std::map<std::string, store::Store::PlannedRun>& planned = {});
+// max_concurrent_walks of every source.
+std::map<std::string, int> walk_limits(const config::Config& cfg);
+
+// Runs `job` on `engine` as a coroutine of its own: `walk_done` when its
+// walk is over, `done` with its report at the end. An exception escaping it
+// stops the loop like any top-level coroutine's (see stop_on_exception).
+// `engine`, `ioc` and `crashed` must outlive it.
+void spawn_job(boost::asio::io_context& ioc, sync::Engine& engine, config::Job job, std::function<void()> walk_done,
+               std::function<void(const sync::JobReport&)> done, bool& crashed);
 
 }  // namespace rostersync::daemon

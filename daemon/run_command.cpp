@@ -1,6 +1,7 @@
-// `rostersync run`: every job on its schedule until SIGTERM/SIGINT, with
-// sd_notify, the watchdog, SIGHUP reloads, SIGUSR1 and control-socket
-// resyncs. The loop performs what sync::Scheduler decides.
+// `rostersync run`: every job on its schedule until SIGTERM/SIGINT, several
+// at once, with sd_notify, the watchdog, SIGHUP reloads, registry polling,
+// SIGUSR1 and control-socket resyncs. The loop performs what sync::Scheduler
+// decides; each started job runs as a coroutine of its own.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -13,6 +14,7 @@
 #include <ctime>
 #include <memory>
 #include <random>
+#include <set>
 
 #include "config/config_json.hpp"
 #include "daemon/commands.hpp"
@@ -20,6 +22,7 @@
 #include "daemon/notify.hpp"
 #include "daemon/process.hpp"
 #include "sync/io/engine.hpp"
+#include "sync/machines/pass.hpp"
 #include "sync/machines/scheduler.hpp"
 
 namespace rostersync::daemon {
@@ -29,11 +32,16 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kPruneEvery = std::chrono::hours(24);
+
+void log_registry_errors(const config::Config& cfg) {
+  for (const auto& e : cfg.registry_errors) spdlog::warn("registry: {}", e);
+}
 
 // SIGHUP: loads `config_path` again. Returns the new configuration, or null
 // when it is invalid (the running one stays; the error is logged). Settings
 // that only a restart can change keep their running values.
-std::unique_ptr<config::Config> reload(const config::Config& running, const std::string& config_path, store::Store& db) {
+std::unique_ptr<config::Config> reload(const config::Config& running, const std::string& config_path) {
   std::unique_ptr<config::Config> fresh;
   try {
     fresh = std::make_unique<config::Config>(config::load_file(config_path));
@@ -49,12 +57,39 @@ std::unique_ptr<config::Config> reload(const config::Config& running, const std:
     spdlog::warn("reload: control_socket changed to {}; it takes effect only after a restart", fresh->control_socket);
     fresh->control_socket = running.control_socket;
   }
+  log_registry_errors(*fresh);
   spdlog::info("reload: configuration {} applied: {}", config_path, config::describe_changes(running, *fresh));
-  if (int lifted = db.clear_holds()) {
-    spdlog::info("reload: lifted {} hold(s) on blocked jobs or targets; they are tried again now", lifted);
-  }
   spdlog::set_level(spdlog::level::from_str(fresh->log_level));
   return fresh;
+}
+
+// The registry changed on disk: the running configuration with its courses
+// read again (null when nothing usable changed).
+std::unique_ptr<config::Config> reread_registry(const config::Config& running) {
+  auto fresh = std::make_unique<config::Config>(running);
+  config::read_registry(*fresh);
+  try {
+    config::resolve(*fresh);
+  } catch (const config::ConfigError& e) {  // a source's or target's secret vanished
+    spdlog::error("registry: keeping the running courses; {}", e.what());
+    return nullptr;
+  }
+  log_registry_errors(*fresh);
+  if (fresh->jobs == running.jobs) return nullptr;
+  spdlog::info("registry {} changed: {}", running.registry.path, config::describe_changes(running, *fresh));
+  return fresh;
+}
+
+// Jobs to run soon after a reload: those whose settings changed.
+std::set<std::string> changed_jobs(const config::Config& before, const config::Config& after) {
+  std::map<std::string, const config::Job*> old;
+  for (const auto& j : before.jobs) old[j.name] = &j;
+  std::set<std::string> changed;
+  for (const auto& j : after.jobs) {
+    auto it = old.find(j.name);
+    if (it != old.end() && !(*it->second == j)) changed.insert(j.name);
+  }
+  return changed;
 }
 
 std::string wall_clock_in(std::chrono::milliseconds delay) {
@@ -64,28 +99,36 @@ std::string wall_clock_in(std::chrono::milliseconds delay) {
   return buf;
 }
 
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace
 
 int run_daemon(const config::Config& initial, const std::string& config_path) {
   Notifier notify;
   try {
     WriterSession session(initial.state_db);
-    auto cfg = std::make_unique<config::Config>(initial);
+    store::Store& db = session.db;
+    // The engine keeps references into the configuration it was made with
+    // (sources, targets): that one lives as long as the engine does.
+    auto cfg = std::make_shared<const config::Config>(initial);
+    std::shared_ptr<const config::Config> engine_cfg = cfg;
     asio::io_context ioc;
-    auto engine = std::make_unique<sync::Engine>(ioc.get_executor(), *cfg, session.db);
+    auto engine = std::make_unique<sync::Engine>(ioc.get_executor(), *engine_cfg, db);
+    // A reload that changes sources or targets needs a new engine: it waits
+    // here until the running jobs have ended (no job starts meanwhile).
+    std::shared_ptr<const config::Config> waiting_cfg;
     asio::steady_timer wake(ioc);
     asio::steady_timer grace(ioc);
     bool stopping = false;
-    bool crashed = false;     // a top-level coroutine died: exit non-zero
-    std::string running_job;  // "" while idle
-    // The loop below only performs what the scheduler decides; requests from
-    // signals and the control socket go to it, and wake the loop.
-    auto timings = [](const config::Config& c) {
-      std::vector<sync::Scheduler::JobTiming> out;
-      for (const auto& j : c.jobs) out.push_back({j.name, j.interval, j.jitter});
-      return out;
-    };
-    sync::Scheduler scheduler(timings(*cfg), Clock::now());
+    bool crashed = false;  // a top-level coroutine died: exit non-zero
+    std::mt19937_64 rng(std::random_device{}());
+    sync::Scheduler::Draw draw = [&rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); };
+    sync::Scheduler scheduler(walk_limits(*cfg));
+    sync::PassTracker pass;
+    std::string last_summary = "no run yet";
+    std::set<std::string> running_jobs;
 
     asio::signal_set stop_signals(ioc, SIGINT, SIGTERM);
     stop_signals.async_wait([&](auto ec, int signo) {
@@ -95,8 +138,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       begin_shutdown(signo, *engine, grace, cfg->shutdown_grace);
       wake.cancel();
     });
-    // SIGHUP: reload the configuration between runs. SIGUSR1: run every job now.
-    // Requests are remembered and served when the job in progress ends.
+    // SIGHUP: reload the configuration. SIGUSR1: run every job now.
+    // Requests are remembered and served at the loop's next decision.
     asio::signal_set control(ioc, SIGHUP, SIGUSR1);
     std::function<void(boost::system::error_code, int)> on_control = [&](boost::system::error_code ec, int signo) {
       if (ec) return;
@@ -120,7 +163,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       std::string what = request.job ? "job " + *request.job : "every job";
       spdlog::info("resync of {} requested over the control socket", what);
       std::string text = "resync of " + what + " queued";
-      if (!running_job.empty()) text += "; it starts after job " + running_job + ", which is running now";
+      if (request.job && scheduler.running(*request.job)) text += "; it starts when its run in progress ends";
       return {true, text};
     };
     ControlServer control_server(ioc, cfg->control_socket, on_request, crashed);
@@ -141,59 +184,184 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
           stop_on_exception(ioc, "the watchdog", crashed));
     }
 
-    std::mt19937_64 rng(std::random_device{}());
-    auto draw = [&rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); };
-    std::string last_summary = "no run yet";
+    auto record_pass = [&] {
+      try {  // only for `rostersync status`: a locked database must not stop the schedule
+        db.record_pass(pass.progress());
+      } catch (const std::exception& e) {
+        spdlog::warn("pass progress not recorded: {}", e.what());
+      }
+    };
+    auto show_status = [&] {
+      std::string text = describe(pass.progress());
+      if (!running_jobs.empty()) {
+        text += "; running " + *running_jobs.begin();
+        if (running_jobs.size() > 1) text += " and " + std::to_string(running_jobs.size() - 1) + " more";
+      }
+      notify.status(text + "; last run " + last_summary);
+    };
+
+    // A run ended: schedule the next one, count it into the pass.
+    auto on_job_done = [&](const sync::JobReport& report) {
+      running_jobs.erase(report.job);
+      if (report.held || report.retry_in) {
+        last_summary = report.job + " " + report.error;  // "blocked: ..." or "circuit breaker open for ..."
+      } else {
+        last_summary = report.job + " " + to_string(report.outcome) + ": " + std::to_string(report.stats.created) +
+                       " created, " + std::to_string(report.stats.failed) + " failed, " +
+                       std::to_string(report.stats.pending) + " pending";
+      }
+      std::optional<std::chrono::milliseconds> delay = scheduler.finished(report.job, Clock::now(), draw(), report.retry_in);
+      pass.job_finished(report.stats, report.outcome == RunOutcome::ok && !report.held, scheduler.running_count(),
+                        scheduler.waiting_count(Clock::now()), unix_now());
+      if (!stopping) {
+        if (delay) {
+          auto delay_s = std::chrono::duration_cast<std::chrono::seconds>(*delay).count();
+          try {  // only for `rostersync status`
+            db.set_next_run(report.job, delay_s);
+          } catch (const std::exception& e) {
+            spdlog::warn("job {}: next run time not recorded: {}", report.job, e.what());
+          }
+          spdlog::info("job {}: next run in {}s", report.job, delay_s);
+        }
+        record_pass();
+        show_status();
+      }
+      wake.cancel();
+    };
+
+    // Applies an accepted configuration (reload or registry): jobs now, or
+    // after the running ones end when sources or targets changed.
+    auto apply = [&](std::shared_ptr<const config::Config> fresh, std::set<std::string> changed) {
+      if (fresh->sources != engine_cfg->sources || fresh->targets != engine_cfg->targets) {
+        if (scheduler.running_count() > 0) {
+          spdlog::info("reload: sources or targets changed; applied when the {} running job(s) end",
+                       scheduler.running_count());
+          waiting_cfg = std::move(fresh);
+          return;
+        }
+        engine = std::make_unique<sync::Engine>(ioc.get_executor(), *fresh, db);
+        engine_cfg = fresh;
+      }
+      // A job removed from the configuration keeps its history; say how to drop it.
+      for (const auto& j : cfg->jobs) {
+        if (!fresh->find_job(j.name)) {
+          spdlog::info("job {} is no longer configured: not run again (its history stays until `rostersync forget "
+                       "--job {}`)", j.name, j.name);
+        }
+      }
+      scheduler.update(job_timings(*fresh), changed, Clock::now(), draw, walk_limits(*fresh));
+      cfg = std::move(fresh);
+      pass.waiting_changed(scheduler.running_count(), scheduler.waiting_count(Clock::now()));
+    };
+
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
-          for (const auto& j : cfg->jobs) session.db.set_next_run(j.name, 0);
+          log_registry_errors(*cfg);
+          scheduler.start(job_timings(*cfg, db.planned_runs()), Clock::now(), draw);
+          std::vector<std::pair<std::string, std::int64_t>> planned;
+          for (const auto& j : cfg->jobs) {
+            auto in = std::chrono::duration_cast<std::chrono::seconds>(*scheduler.due(j.name) - Clock::now());
+            planned.emplace_back(j.name, std::max<std::int64_t>(0, in.count()));
+          }
+          try {
+            db.set_next_runs(planned);
+          } catch (const std::exception& e) {
+            spdlog::warn("next run times not recorded: {}", e.what());
+          }
           spdlog::info("rostersync running {} job(s) from {}", cfg->jobs.size(), cfg->path);
           notify.ready();
+          std::string registry_stamp = config::registry_stamp(cfg->registry);
+          Clock::time_point next_poll = Clock::now() + cfg->registry.poll_interval;
+          Clock::time_point next_prune = Clock::now();
           while (!stopping) {
-            sync::Scheduler::Decision decision = scheduler.next(Clock::now());
+            const Clock::time_point now = Clock::now();
+            if (now >= next_prune) {
+              next_prune = now + kPruneEvery;
+              try {
+                int pruned = db.prune_runs(std::chrono::duration_cast<std::chrono::seconds>(cfg->run_retention));
+                if (pruned > 0) spdlog::info("deleted {} run record(s) older than run_retention", pruned);
+              } catch (const std::exception& e) {
+                spdlog::warn("old run records not pruned: {}", e.what());
+              }
+            }
+            if (!cfg->registry.path.empty() && cfg->registry.poll_interval.count() > 0 && now >= next_poll) {
+              next_poll = now + cfg->registry.poll_interval;
+              std::string stamp = config::registry_stamp(cfg->registry);
+              if (stamp != registry_stamp) {
+                registry_stamp = stamp;
+                if (auto fresh = reread_registry(*cfg)) {
+                  std::set<std::string> changed = changed_jobs(*cfg, *fresh);
+                  apply(std::move(fresh), std::move(changed));
+                }
+              }
+            }
+            if (waiting_cfg) {
+              if (scheduler.running_count() > 0) {  // woken by each job's end
+                wake.expires_at(Clock::time_point::max());
+                co_await wake.async_wait(nothrow);
+                continue;
+              }
+              std::shared_ptr<const config::Config> fresh = std::move(waiting_cfg);
+              waiting_cfg.reset();
+              apply(fresh, changed_jobs(*cfg, *fresh));
+              notify.ready();
+              continue;
+            }
+            sync::Scheduler::Decision decision = scheduler.next(now);
             if (decision.kind == sync::Scheduler::Decision::Kind::reload) {
               notify.reloading();
-              if (auto fresh = reload(*cfg, config_path, session.db)) {
-                engine = std::make_unique<sync::Engine>(ioc.get_executor(), *fresh, session.db);
-                cfg = std::move(fresh);
-                scheduler.set_jobs(timings(*cfg), Clock::now());
+              if (auto fresh = reload(*cfg, config_path)) {
+                std::set<std::string> changed = changed_jobs(*cfg, *fresh);
+                // A reload lifts every hold: the jobs they stopped are tried again soon.
+                try {
+                  for (const Hold& lifted : db.clear_holds()) {
+                    for (const auto& j : fresh->jobs) {
+                      if ((lifted.scope == HoldScope::job && lifted.name == j.name) ||
+                          (lifted.scope == HoldScope::target && lifted.name == j.target)) {
+                        changed.insert(j.name);
+                      }
+                    }
+                    spdlog::info("reload: lifted the hold on {} {}; it is tried again now", to_string(lifted.scope),
+                                 lifted.name);
+                  }
+                } catch (const std::exception& e) {
+                  spdlog::warn("reload: holds not lifted: {}", e.what());
+                }
+                registry_stamp = config::registry_stamp(fresh->registry);
+                apply(std::shared_ptr<const config::Config>(std::move(fresh)), std::move(changed));
               }
               notify.ready();
               continue;
             }
-            if (decision.kind == sync::Scheduler::Decision::Kind::sleep) {
-              auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(decision.until - Clock::now());
-              if (!decision.job.empty()) {
-                notify.status("idle; next sync " + decision.job + " at " + wall_clock_in(wait) + "; last run " +
-                              last_summary);
-              }
-              wake.expires_at(decision.until);
-              co_await wake.async_wait(nothrow);
+            if (decision.kind == sync::Scheduler::Decision::Kind::run) {
+              const config::Job* job = cfg->find_job(decision.job);
+              running_jobs.insert(job->name);
+              pass.job_started(scheduler.running_count(), scheduler.waiting_count(now), unix_now());
+              show_status();
+              std::string name = job->name;
+              spawn_job(ioc, *engine, *job, [&scheduler, &wake, name] {
+                scheduler.walk_finished(name);
+                wake.cancel();
+              }, on_job_done, crashed);
               continue;
             }
-            const config::Job* job = cfg->find_job(decision.job);
-            notify.status("syncing " + job->name);
-            running_job = job->name;
-            sync::JobReport report = co_await engine->run_job(*job);
-            running_job.clear();
-            if (stopping) break;
-            if (report.held || report.retry_in) {
-              last_summary = job->name + " " + report.error;  // "blocked: ..." or "circuit breaker open for ..."
-            } else {
-              last_summary = job->name + " " + to_string(report.outcome) + ": " + std::to_string(report.stats.created) +
-                             " created, " + std::to_string(report.stats.failed) + " failed, " +
-                             std::to_string(report.stats.pending) + " pending";
+            Clock::time_point until = decision.until;
+            if (!cfg->registry.path.empty() && cfg->registry.poll_interval.count() > 0) until = std::min(until, next_poll);
+            until = std::min(until, next_prune);
+            if (!decision.job.empty() && scheduler.running_count() == 0) {
+              auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(decision.until - now);
+              notify.status("idle; next sync " + decision.job + " at " + wall_clock_in(wait) + "; last run " + last_summary);
             }
-            auto delay = scheduler.finished(job->name, Clock::now(), draw(), report.retry_in);
-            auto delay_s = std::chrono::duration_cast<std::chrono::seconds>(delay).count();
-            try {  // only for `rostersync status`: a locked database must not stop the schedule
-              session.db.set_next_run(job->name, delay_s);
-            } catch (const std::exception& e) {
-              spdlog::warn("job {}: next run time not recorded: {}", job->name, e.what());
-            }
-            spdlog::info("job {}: next run in {}s", job->name, delay_s);
+            wake.expires_at(until);
+            co_await wake.async_wait(nothrow);
           }
+          // Stopping: the running jobs end as interrupted (see begin_shutdown).
+          while (scheduler.running_count() > 0) {
+            wake.expires_at(Clock::time_point::max());
+            co_await wake.async_wait(nothrow);
+          }
+          record_pass();
           stop_signals.cancel();
           control.cancel();
           watchdog.cancel();

@@ -1,8 +1,12 @@
-// `rostersync sync [--job NAME]`: one pass over the jobs, one after another.
+// `rostersync sync [--job NAME]`: one pass over the jobs, several at once
+// (max_concurrent_walks per source, the targets' budgets shared), with the
+// pass's progress on a terminal.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -12,35 +16,44 @@
 #include "daemon/commands.hpp"
 #include "daemon/process.hpp"
 #include "sync/io/engine.hpp"
+#include "sync/machines/pass.hpp"
+#include "sync/machines/scheduler.hpp"
 
 namespace rostersync::daemon {
 namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
 
 namespace {
 
-void print_progress(const sync::Progress& p) {
-  std::fprintf(stderr, "\r\033[K  %-16s page %-4d members %-6d queued %-6d created %-6d failed %-4d", p.job.c_str(),
-               p.pages, p.members, p.queued, p.created, p.failed);
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+void print_progress(const PassProgress& pass, const sync::Progress& p) {
+  std::fprintf(stderr, "\r\033[K  %s | %-16s page %-4d members %-6d created %-6d", describe(pass).c_str(), p.job.c_str(),
+               p.pages, p.members, p.created);
   std::fflush(stderr);
 }
 
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 }  // namespace
 
 int sync_once(const config::Config& cfg, const std::optional<std::string>& job_name, bool show_progress) {
-  std::vector<const config::Job*> jobs;
-  for (const auto& j : cfg.jobs) {
-    if (!job_name || j.name == *job_name) jobs.push_back(&j);
+  config::Config selected = cfg;
+  if (job_name) {
+    std::erase_if(selected.jobs, [&](const config::Job& j) { return j.name != *job_name; });
+    if (selected.jobs.empty()) {
+      std::cerr << "rostersync: no job named '" << *job_name << "' in " << cfg.path << "\n";
+      return kExitConfig;
+    }
   }
-  if (jobs.empty()) {
-    std::cerr << "rostersync: no job named '" << *job_name << "' in " << cfg.path << "\n";
-    return kExitConfig;
-  }
+  for (const auto& e : cfg.registry_errors) spdlog::warn("registry: {}", e);
   try {
     WriterSession session(cfg.state_db);
     // An operator asking for a sync wants a try now: lift the holds in its way.
-    for (const auto* job : jobs) {
-      for (const auto& [scope, name] : {std::pair<HoldScope, std::string>{HoldScope::job, job->name}, {HoldScope::target, job->target}}) {
+    for (const auto& job : selected.jobs) {
+      for (const auto& [scope, name] : {std::pair<HoldScope, std::string>{HoldScope::job, job.name}, {HoldScope::target, job.target}}) {
         if (auto hold = session.db.find_hold(scope, name)) {
           spdlog::info("lifting the hold on {} {} for this sync (was: {})", to_string(scope), name, hold->reason);
           session.db.clear_hold(scope, name);
@@ -49,31 +62,57 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     }
     asio::io_context ioc;
     sync::Engine engine(ioc.get_executor(), cfg, session.db);
-    if (show_progress) engine.on_progress(print_progress);
+    sync::Scheduler scheduler(walk_limits(cfg), sync::Scheduler::Mode::once);
+    sync::PassTracker pass;
+    if (show_progress) engine.on_progress([&pass](const sync::Progress& p) { print_progress(pass.progress(), p); });
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer grace(ioc);
+    asio::steady_timer wake(ioc);
     signals.async_wait([&](auto ec, int signo) {
       if (ec) return;
       begin_shutdown(signo, engine, grace, cfg.shutdown_grace);
+      wake.cancel();
     });
     bool all_ok = true, crashed = false;
+    std::size_t ran = 0;
     asio::co_spawn(
         ioc,
         [&]() -> asio::awaitable<void> {
           // The exit code is the runs': 0 only when every job ran and ended
           // ok. A stop leaves the jobs not started yet unrun (exit 1).
-          std::size_t ran = 0;
-          for (const auto* job : jobs) {
-            if (engine.stop_requested()) break;
-            sync::JobReport report = co_await engine.run_job(*job);
-            ++ran;
-            if (show_progress) std::fprintf(stderr, "\r\033[K");
-            all_ok = all_ok && report.outcome == RunOutcome::ok;
+          scheduler.start(job_timings(selected), Clock::now(), [] { return 0.0; });
+          while (!engine.stop_requested() && (scheduler.job_count() > 0 || scheduler.running_count() > 0)) {
+            sync::Scheduler::Decision d = scheduler.next(Clock::now());
+            if (d.kind == sync::Scheduler::Decision::Kind::run) {
+              const config::Job* job = selected.find_job(d.job);
+              pass.job_started(scheduler.running_count(), scheduler.waiting_count(Clock::now()), unix_now());
+              std::string name = job->name;
+              spawn_job(ioc, engine, *job, [&scheduler, &wake, name] {
+                scheduler.walk_finished(name);
+                wake.cancel();
+              }, [&](const sync::JobReport& report) {
+                ++ran;
+                scheduler.finished(report.job, Clock::now(), 0.0, std::nullopt);
+                pass.job_finished(report.stats, report.outcome == RunOutcome::ok && !report.held,
+                                  scheduler.running_count(), scheduler.waiting_count(Clock::now()), unix_now());
+                all_ok = all_ok && report.outcome == RunOutcome::ok && !report.held;
+                wake.cancel();
+              }, crashed);
+              continue;
+            }
+            wake.expires_at(Clock::time_point::max());
+            co_await wake.async_wait(nothrow);
           }
-          if (ran < jobs.size()) {
-            spdlog::warn("stopped: {} of {} job(s) not run", jobs.size() - ran, jobs.size());
+          while (scheduler.running_count() > 0) {  // stopping: the running jobs end as interrupted
+            wake.expires_at(Clock::time_point::max());
+            co_await wake.async_wait(nothrow);
+          }
+          if (show_progress) std::fprintf(stderr, "\r\033[K");
+          if (ran < selected.jobs.size()) {
+            spdlog::warn("stopped: {} of {} job(s) not run", selected.jobs.size() - ran, selected.jobs.size());
             all_ok = false;
           }
+          if (selected.jobs.size() > 1) spdlog::info("{}", describe(pass.progress()));
           signals.cancel();
           grace.cancel();
         },
@@ -86,6 +125,5 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     return kExitRuntime;
   }
 }
-
 
 }  // namespace rostersync::daemon

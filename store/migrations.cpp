@@ -107,11 +107,29 @@ CREATE TABLE page_digest (
   job     TEXT NOT NULL,
   page    INTEGER NOT NULL,        -- 1-based position in the walk
   digest  INTEGER NOT NULL,        -- sync::page_digest() of the page and the job's planning options
-  counts  TEXT NOT NULL,           -- the page's plan counts (members, already present, skipped by reason)
+  counts  TEXT NOT NULL,           -- the page's plan counts once settled (members, already present, skipped by reason)
+  run_id  INTEGER NOT NULL,        -- the run that planned it
+  settled INTEGER NOT NULL,        -- 0: settled once run_id's creates are confirmed (see Store::settle_pages)
   PRIMARY KEY (job, page)
 ) WITHOUT ROWID;
 -- The hierarchy a run wrote to (a job's hierarchy_id may be a template over the roster's context).
 ALTER TABLE run ADD COLUMN hierarchy_id TEXT;
+CREATE INDEX run_by_end ON run (ended_at);
+-- The daemon's current (or last) pass over its jobs, for `rostersync status`.
+CREATE TABLE pass (
+  id             INTEGER PRIMARY KEY CHECK (id = 1),
+  active         INTEGER NOT NULL,
+  started_at     TEXT NOT NULL,     -- UTC ISO 8601
+  ended_at       TEXT,
+  updated_at     TEXT NOT NULL,
+  courses_done   INTEGER NOT NULL,
+  courses_total  INTEGER NOT NULL,
+  running        INTEGER NOT NULL,
+  members        INTEGER NOT NULL,
+  created        INTEGER NOT NULL,
+  failed         INTEGER NOT NULL,
+  runs_not_ok    INTEGER NOT NULL
+);
 )sql",
 };
 

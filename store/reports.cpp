@@ -1,5 +1,6 @@
 #include "store/reports.hpp"
 
+#include "config/domain/run.hpp"
 #include "store/migrations.hpp"
 
 #include <filesystem>
@@ -43,6 +44,18 @@ Reports::Reports(const std::string& path) : db_(existing(path), Connection::Mode
   }
 }
 
+namespace {
+
+ReportTable::Cell cell(Stmt& st, int c) {
+  switch (st.type(c)) {
+    case Stmt::Type::integer: return st.integer(c);
+    case Stmt::Type::text: return st.text(c);
+    default: return std::monostate{};
+  }
+}
+
+}  // namespace
+
 ReportTable Reports::query(const std::string& sql, const std::vector<std::string>& binds) {
   Stmt st(db_, sql);
   for (std::size_t i = 0; i < binds.size(); ++i) st.bind(static_cast<int>(i + 1), binds[i]);
@@ -50,15 +63,28 @@ ReportTable Reports::query(const std::string& sql, const std::vector<std::string
   for (int c = 0; c < st.columns(); ++c) t.columns.push_back(st.column_name(c));
   while (st.step()) {
     std::vector<ReportTable::Cell> row;
-    for (int c = 0; c < st.columns(); ++c) {
-      switch (st.type(c)) {
-        case Stmt::Type::integer: row.emplace_back(st.integer(c)); break;
-        case Stmt::Type::null: row.emplace_back(std::monostate{}); break;
-        case Stmt::Type::text: row.emplace_back(st.text(c)); break;
-      }
-    }
+    for (int c = 0; c < st.columns(); ++c) row.push_back(cell(st, c));
     t.rows.push_back(std::move(row));
   }
+  return t;
+}
+
+ReportTable Reports::per_job(const std::string& sql, const std::vector<JobRef>& jobs,
+                             const std::function<std::vector<std::string>(const JobRef&)>& binds) {
+  Stmt st(db_, sql);
+  ReportTable t;
+  for (int c = 0; c < st.columns(); ++c) t.columns.push_back(st.column_name(c));
+  for (const auto& job : jobs) {
+    st.reset();
+    std::vector<std::string> values = binds(job);
+    for (std::size_t i = 0; i < values.size(); ++i) st.bind(static_cast<int>(i + 1), values[i]);
+    while (st.step()) {
+      std::vector<ReportTable::Cell> row;
+      for (int c = 0; c < st.columns(); ++c) row.push_back(cell(st, c));
+      t.rows.push_back(std::move(row));
+    }
+  }
+  st.reset();
   return t;
 }
 
@@ -78,14 +104,41 @@ ReportTable Reports::status(const std::vector<JobRef>& jobs, bool writer_running
       "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
       "AND h.until > " + std::string(kSqlNow) + " ORDER BY h.scope LIMIT 1) AS hold "
       "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r";
-  ReportTable out;
-  for (const auto& job : jobs) {
-    ReportTable t = query(sql, {job.name, job.target, writer_running ? "1" : "0"});
-    out.columns = std::move(t.columns);
-    for (auto& row : t.rows) out.rows.push_back(std::move(row));
-  }
-  if (out.columns.empty()) out.columns = query(sql, {"", "", "0"}).columns;
-  return out;
+  return per_job(sql, jobs, [&](const JobRef& job) {
+    return std::vector<std::string>{job.name, job.target, writer_running ? "1" : "0"};
+  });
+}
+
+ReportTable Reports::courses(const std::vector<JobRef>& jobs) {
+  const std::string sql =
+      "SELECT ?1 AS course, ?2 AS source, ?3 AS target, ?4 AS hierarchy_id, "
+      "(SELECT hierarchy_id FROM run WHERE job=?1 AND hierarchy_id IS NOT NULL ORDER BY run_id DESC LIMIT 1) AS last_hierarchy, "
+      "(SELECT next_run_at FROM job_schedule WHERE job=?1) AS next_run, r.started_at AS last_run, "
+      "r.outcome AS last_outcome, ?5 AS defined_in "
+      "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r";
+  return per_job(sql, jobs, [](const JobRef& job) {
+    return std::vector<std::string>{job.name, job.source, job.target, job.hierarchy_id,
+                                    job.origin.empty() ? "configuration" : job.origin};
+  });
+}
+
+std::string Reports::pass_line() {
+  Stmt st(db_, "SELECT active, started_at, COALESCE(ended_at, ''), courses_done, courses_total, running, members, "
+               "created, failed, runs_not_ok FROM pass WHERE id=1");
+  if (!st.step()) return "";
+  PassProgress p;
+  p.active = st.integer(0) != 0;
+  p.courses_done = static_cast<int>(st.integer(3));
+  p.courses_total = static_cast<int>(st.integer(4));
+  p.running = static_cast<int>(st.integer(5));
+  p.members = st.integer(6);
+  p.created = st.integer(7);
+  p.failed = st.integer(8);
+  p.runs_not_ok = static_cast<int>(st.integer(9));
+  std::string text = describe(p);  // "pass: ..."
+  std::string rest = text.substr(6);
+  if (p.active) return "pass since " + st.text(1) + " (" + std::to_string(p.running) + " running): " + rest;
+  return "last pass " + st.text(1) + " - " + st.text(2) + ": " + rest;
 }
 
 ReportTable Reports::runs(const std::optional<std::string>& job, int limit) {

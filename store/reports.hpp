@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <variant>
@@ -29,7 +30,9 @@ struct ReportTable {
 struct JobRef {
   std::string name;
   std::string target;
-  std::string hierarchy_id;
+  std::string hierarchy_id;  // may be a template
+  std::string source;
+  std::string origin;        // "" for the configuration file, else the registry entry's file:line
 };
 
 // Sums over runs, for the demo's summary.
@@ -56,6 +59,12 @@ class Reports {
   ReportTable members(const JobRef& job);
   // Memberships not created yet (pending, waiting, parked) with their errors.
   ReportTable failures(const std::optional<std::string>& job);
+  // `rostersync courses`: each job with where it is defined, its source,
+  // hierarchy (and what a template gave last), next run and last outcome.
+  ReportTable courses(const std::vector<JobRef>& jobs);
+  // The daemon's current or last pass in one line ("" when none was recorded):
+  // "pass running since ...: 1,234 / 3,000 courses, ..." or "last pass ... - ...: ...".
+  std::string pass_line();
 
   // Totals of every run after `after_run`.
   PassTotals totals_since(std::int64_t after_run);
@@ -64,6 +73,9 @@ class Reports {
 
  private:
   ReportTable query(const std::string& sql, const std::vector<std::string>& binds = {});
+  // The same query once per job, prepared once: thousands of courses stay fast.
+  ReportTable per_job(const std::string& sql, const std::vector<JobRef>& jobs,
+                      const std::function<std::vector<std::string>(const JobRef&)>& binds);
   Connection db_;
 };
 

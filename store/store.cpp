@@ -17,8 +17,10 @@ MembershipState parse_state(const std::string& s) {
 // NULL (which matches nothing), so one prepared statement serves every page.
 constexpr int kLookupChunk = 128;
 
+// The counts a later walk reports for this page once it is settled: its creates are present by then.
 std::string counts_text(const PagePlan& plan) {
-  std::string out = std::to_string(plan.members) + " " + std::to_string(plan.already_present);
+  std::string out = std::to_string(plan.members) + " " +
+                    std::to_string(plan.already_present + static_cast<int>(plan.creates.size()));
   for (int n : plan.skipped) out += " " + std::to_string(n);
   return out;
 }
@@ -147,12 +149,18 @@ std::vector<std::optional<StoredMembership>> Store::find_memberships(const std::
 }
 
 std::optional<PagePlan> Store::settled_page(const std::string& job, int page_number, std::uint64_t digest) {
-  Stmt& s = prepared(settled_page_, "SELECT counts FROM page_digest WHERE job=? AND page=? AND digest=?");
+  Stmt& s = prepared(settled_page_, "SELECT counts FROM page_digest WHERE job=? AND page=? AND digest=? AND settled=1");
   s.bind(1, job).bind(2, page_number).bind(3, static_cast<std::int64_t>(digest));
   std::optional<PagePlan> plan;
   if (s.step()) plan = parse_counts(s.text(0));
   s.reset();
   return plan;
+}
+
+void Store::settle_pages(const std::string& job, std::int64_t run_id, bool confirmed) {
+  Stmt s(db_, confirmed ? "UPDATE page_digest SET settled=1 WHERE job=? AND run_id=? AND settled=0"
+                        : "DELETE FROM page_digest WHERE job=? AND run_id=? AND settled=0");
+  s.bind(1, job).bind(2, run_id).run();
 }
 
 void Store::forget_pages(const std::string& job, int last_page) {
@@ -213,9 +221,11 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
     }
   }
   if (page_number > 0 && digest) {
-    Stmt remember(db_, "INSERT INTO page_digest (job, page, digest, counts) VALUES (?, ?, ?, ?) "
-                       "ON CONFLICT (job, page) DO UPDATE SET digest=excluded.digest, counts=excluded.counts");
-    remember.bind(1, job).bind(2, page_number).bind(3, static_cast<std::int64_t>(*digest)).bind(4, counts_text(plan)).run();
+    Stmt remember(db_, "INSERT INTO page_digest (job, page, digest, counts, run_id, settled) VALUES (?, ?, ?, ?, ?, ?) "
+                       "ON CONFLICT (job, page) DO UPDATE SET digest=excluded.digest, counts=excluded.counts, "
+                       "run_id=excluded.run_id, settled=excluded.settled");
+    remember.bind(1, job).bind(2, page_number).bind(3, static_cast<std::int64_t>(*digest)).bind(4, counts_text(plan));
+    remember.bind(5, run_id).bind(6, std::int64_t{plan.settled ? 1 : 0}).run();
   } else if (page_number > 0) {
     Stmt forget(db_, "DELETE FROM page_digest WHERE job=? AND page=?");
     forget.bind(1, job).bind(2, page_number).run();
@@ -298,9 +308,20 @@ void Store::clear_hold(HoldScope scope, const std::string& name) {
   s.bind(1, std::string(to_string(scope))).bind(2, name).run();
 }
 
-int Store::clear_holds() {
-  db_.exec("DELETE FROM hold");
-  return db_.changes();
+std::vector<Hold> Store::clear_holds() {
+  std::vector<Hold> lifted;
+  Stmt s(db_, "DELETE FROM hold RETURNING scope, name, kind, reason, since, until");
+  while (s.step()) {
+    Hold h;
+    h.scope = parse_hold_scope(s.text(0)).value_or(HoldScope::job);
+    h.name = s.text(1);
+    h.kind = parse_hold_kind(s.text(2)).value_or(HoldKind::blocked);
+    h.reason = s.text(3);
+    h.since = s.text(4);
+    h.until = s.text(5);
+    lifted.push_back(std::move(h));
+  }
+  return lifted;
 }
 
 void Store::set_next_run(const std::string& job, std::int64_t seconds_from_now) {
@@ -311,10 +332,65 @@ void Store::set_next_run(const std::string& job, std::int64_t seconds_from_now) 
   s.bind(1, job).bind(2, std::to_string(seconds_from_now)).run();
 }
 
+void Store::set_next_runs(const std::vector<std::pair<std::string, std::int64_t>>& runs) {
+  Transaction tx(db_);
+  for (const auto& [job, seconds] : runs) set_next_run(job, seconds);
+  tx.commit();
+}
+
+std::map<std::string, Store::PlannedRun> Store::planned_runs() {
+  std::map<std::string, PlannedRun> out;
+  Stmt planned(db_, "SELECT job, CAST(round((julianday(next_run_at) - julianday('now')) * 86400000) AS INTEGER) FROM job_schedule");
+  while (planned.step()) out[planned.text(0)].planned_in = std::chrono::milliseconds(planned.integer(1));
+  Stmt ran(db_, "SELECT DISTINCT job FROM run WHERE outcome <> 'running'");
+  while (ran.step()) out[ran.text(0)].has_run = true;
+  return out;
+}
+
 int Store::prune_snapshot(const std::string& job, std::int64_t run_id) {
   Stmt s(db_, "DELETE FROM roster_member WHERE job=? AND last_seen_run<>?");
   s.bind(1, job).bind(2, run_id).run();
   return db_.changes();
+}
+
+}  // namespace rostersync::store
+
+namespace rostersync::store {
+
+void Store::record_pass(const PassProgress& p) {
+  Stmt s(db_,
+         "INSERT INTO pass (id, active, started_at, ended_at, updated_at, courses_done, courses_total, running, members, "
+         "created, failed, runs_not_ok) VALUES (1, ?1, strftime('%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch'), "
+         "CASE WHEN ?3 > 0 THEN strftime('%Y-%m-%dT%H:%M:%SZ', ?3, 'unixepoch') END, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), "
+         "?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET active=excluded.active, started_at=excluded.started_at, "
+         "ended_at=excluded.ended_at, updated_at=excluded.updated_at, courses_done=excluded.courses_done, "
+         "courses_total=excluded.courses_total, running=excluded.running, members=excluded.members, "
+         "created=excluded.created, failed=excluded.failed, runs_not_ok=excluded.runs_not_ok");
+  s.bind(1, std::int64_t{p.active ? 1 : 0}).bind(2, p.started_unix).bind(3, p.ended_unix).bind(4, std::int64_t{p.courses_done});
+  s.bind(5, std::int64_t{p.courses_total}).bind(6, std::int64_t{p.running}).bind(7, std::int64_t{p.members});
+  s.bind(8, std::int64_t{p.created}).bind(9, std::int64_t{p.failed}).bind(10, std::int64_t{p.runs_not_ok}).run();
+}
+
+int Store::prune_runs(std::chrono::seconds retention) {
+  Stmt s(db_,
+         "DELETE FROM run WHERE ended_at IS NOT NULL AND ended_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds') "
+         "AND run_id NOT IN (SELECT MAX(run_id) FROM run GROUP BY job)");
+  s.bind(1, std::to_string(-retention.count())).run();
+  return db_.changes();
+}
+
+int Store::forget_job(const std::string& job) {
+  Transaction tx(db_);
+  int runs = 0;
+  for (const char* sql : {"DELETE FROM run WHERE job=?", "DELETE FROM roster_member WHERE job=?",
+                          "DELETE FROM page_digest WHERE job=?", "DELETE FROM job_schedule WHERE job=?",
+                          "DELETE FROM hold WHERE scope='job' AND name=?"}) {
+    Stmt s(db_, sql);
+    s.bind(1, job).run();
+    if (runs == 0 && std::string(sql).find("FROM run ") != std::string::npos) runs = db_.changes();
+  }
+  tx.commit();
+  return runs;
 }
 
 }  // namespace rostersync::store

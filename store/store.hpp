@@ -10,6 +10,8 @@
 #pragma once
 
 #include <chrono>
+#include <map>
+#include <utility>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -51,9 +53,10 @@ class Store {
 
   // Records one planned page: snapshot rows, new pending memberships (their ids
   // are committed here, before any request carries them), and resends marked
-  // queued. `page_number` (1-based) and `digest` remember a settled page (see
-  // settled_page); without a digest, any page remembered at that position is
-  // forgotten. Returns how many members were new to the snapshot.
+  // queued. `page_number` (1-based) and `digest` remember a settled page, or
+  // one that settles once this run's creates are confirmed (see
+  // settled_page, settle_pages); without a digest, any page remembered at
+  // that position is forgotten. Returns how many members were new to the snapshot.
   int commit_page(std::int64_t run_id, const std::string& job, const std::string& target,
                   const std::string& hierarchy_id, const PagePlan& plan, int page_number = 0,
                   std::optional<std::uint64_t> digest = std::nullopt);
@@ -62,6 +65,9 @@ class Store {
   // this `digest` (members, already present, skipped; no snapshot rows or
   // creates); nullopt when the page is new or changed.
   std::optional<PagePlan> settled_page(const std::string& job, int page_number, std::uint64_t digest);
+  // At the end of a run: its pages waiting for their creates become settled
+  // (`confirmed`: every create was confirmed) or are forgotten.
+  void settle_pages(const std::string& job, std::int64_t run_id, bool confirmed);
   // Forgets settled pages after `last_page` (the roster got shorter), or all with 0.
   void forget_pages(const std::string& job, int last_page);
 
@@ -82,13 +88,36 @@ class Store {
   void set_hold(const Hold& hold, std::chrono::seconds duration);
   std::optional<Hold> find_hold(HoldScope scope, const std::string& name);
   void clear_hold(HoldScope scope, const std::string& name);
-  int clear_holds();
+  // Lifts every hold; returns those lifted.
+  std::vector<Hold> clear_holds();
 
   // Records when `rostersync run` will next start this job.
   void set_next_run(const std::string& job, std::int64_t seconds_from_now);
+  // The same for many jobs, in one transaction.
+  void set_next_runs(const std::vector<std::pair<std::string, std::int64_t>>& seconds_from_now);
+
+  // What a starting daemon needs to place each job: the time until the run
+  // the previous process planned (negative when overdue), and whether it ever ran.
+  struct PlannedRun {
+    std::optional<std::chrono::milliseconds> planned_in;
+    bool has_run = false;
+  };
+  std::map<std::string, PlannedRun> planned_runs();
 
   // After a complete walk: drop snapshot rows of members no longer in the roster.
   int prune_snapshot(const std::string& job, std::int64_t run_id);
+
+  // The daemon's pass as a whole (one row, replaced each time).
+  void record_pass(const PassProgress& pass);
+
+  // Deletes runs that ended more than `retention` ago, but never a job's
+  // newest run (status still shows its last outcome). Returns how many.
+  int prune_runs(std::chrono::seconds retention);
+
+  // `rostersync forget`: a job's runs, snapshot, settled pages, schedule and
+  // hold. Its memberships stay: they are what rostersync created in
+  // itslearning (their ids are shown nowhere else). Returns the runs deleted.
+  int forget_job(const std::string& job);
 
  private:
   // A statement prepared on first use and reset before each later one: for

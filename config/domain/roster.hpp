@@ -86,6 +86,9 @@ struct PagePlan {
   // to be sent: the page may be recognised by its digest next time and
   // counted without looking at its members one by one.
   bool settled = false;
+  // Nothing parked or waiting: once this run's creates are confirmed, the
+  // page is settled too.
+  bool settles_when_sent = false;
 };
 
 }  // namespace rostersync

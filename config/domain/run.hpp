@@ -36,6 +36,29 @@ struct RunStats {
   void add_page(const PagePlan& plan);
 };
 
+// A pass: the jobs `run` (or `sync`) works through from the moment work is
+// due until nothing is running or due any more. Its totals let an operator
+// see a district's progress as a whole.
+struct PassProgress {
+  bool active = false;       // false once the pass has ended
+  int courses_done = 0;      // jobs whose run ended in this pass
+  int courses_total = 0;     // done + running + due and waiting for a slot
+  int running = 0;
+  long long members = 0;     // members seen by the ended runs
+  long long created = 0;
+  long long failed = 0;
+  int runs_not_ok = 0;       // ended runs whose outcome was not ok (or that were held)
+  std::int64_t started_unix = 0;  // wall-clock seconds
+  std::int64_t ended_unix = 0;    // 0 while active
+};
+
+// "pass: 1,234 / 3,000 courses, 45,678 members, 312 created" (plus failures and
+// runs not ok when there are any).
+std::string describe(const PassProgress& pass);
+
+// 12345 -> "12,345".
+std::string with_thousands(long long n);
+
 // What became of one item of a batch, as decided by the sync side (the retry
 // policy); the state database only records it.
 struct ItemResult {

@@ -107,3 +107,25 @@ std::uint64_t hash_combine(std::uint64_t running, std::uint64_t value) {
 }
 
 }  // namespace rostersync
+
+namespace rostersync {
+
+std::string with_thousands(long long n) {
+  std::string digits = std::to_string(n < 0 ? -n : n);
+  std::string out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+std::string describe(const PassProgress& p) {
+  std::string out = "pass: " + with_thousands(p.courses_done) + " / " + with_thousands(p.courses_total) + " courses, " +
+                    with_thousands(p.members) + " members, " + with_thousands(p.created) + " created";
+  if (p.failed > 0) out += ", " + with_thousands(p.failed) + " refused";
+  if (p.runs_not_ok > 0) out += ", " + with_thousands(p.runs_not_ok) + " run(s) not ok";
+  return out;
+}
+
+}  // namespace rostersync

@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <utility>
 
 #include "config/domain/digest.hpp"
 #include "config/domain/text.hpp"
@@ -138,21 +139,23 @@ struct Engine::Impl {
 
   asio::awaitable<void> fetch_page(SourceLink& source, const std::string& url, const std::string& authorization,
                                    PageFetchMachine& fetch);
-  asio::awaitable<JobReport> run_job(config::Job job);
+  asio::awaitable<JobReport> run_job(config::Job job, std::function<void()> on_walk_end);
 };
 
 namespace {
 
 // State of one job run, shared by the walk and the batch senders.
 struct RunState {
-  RunState(const config::Job& j, TargetLink& t, store::Store& s, Engine::Impl& e, std::int64_t id)
-      : job(j), target(t), store(s), engine(e), run_id(id) {}
+  RunState(const config::Job& j, TargetLink& t, store::Store& s, Engine::Impl& e, std::int64_t id,
+           std::shared_ptr<spdlog::logger> logger)
+      : job(j), target(t), store(s), engine(e), run_id(id), log(std::move(logger)) {}
 
   const config::Job& job;
   TargetLink& target;
   store::Store& store;
   Engine::Impl& engine;
   std::int64_t run_id;
+  std::shared_ptr<spdlog::logger> log;  // tags every record with the job and run (see log_fields.hpp)
   RunStats stats;
   Progress progress;
   std::string target_error;    // why sending stopped (hold, store failure)
@@ -244,11 +247,11 @@ class BatchSender {
     if (verdict.kind == BreakerVerdict::Kind::close) {
       run_.probing = false;
       run_.store.clear_hold(HoldScope::target, target.name);
-      spdlog::info("job {}: probe batch to target {} succeeded; circuit breaker closed", run_.job.name, target.name);
+      run_.log->info("job {}: probe batch to target {} succeeded; circuit breaker closed", run_.job.name, target.name);
       pump();
     } else if (verdict.kind == BreakerVerdict::Kind::trip) {
       run_.hold_target(verdict.hold);
-      spdlog::warn("job {}: {}", run_.job.name, run_.target_error);
+      run_.log->warn("job {}: {}", run_.job.name, run_.target_error);
     }
   }
 
@@ -280,7 +283,7 @@ class BatchSender {
         action = machine.resume(BatchSendMachine::Responded{response, run_.engine.draw(), std::chrono::system_clock::now(),
                                                             run_.engine.stopping, run_.target_stopped});
         if (action.kind == BatchSendAction::Kind::wait) {
-          spdlog::debug("job {} batch {} ({} items) attempt {}: {}", job.name, message_id, items.size(),
+          run_.log->debug("job {} batch {} ({} items) attempt {}: {}", job.name, message_id, items.size(),
                         action.attempt, machine.result().error);
         }
       } else {
@@ -291,20 +294,20 @@ class BatchSender {
     const BatchResult& result = machine.result();
     if (result.hold) {
       run_.hold_target(*result.hold);
-      spdlog::error("job {}: {}", job.name, run_.target_error);
+      run_.log->error("job {}: {}", job.name, run_.target_error);
     }
     run_.store.record_results(target.name, result.items);
     run_.stats.created += result.created;
     run_.stats.failed += result.refused;
     if (result.answered) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
-      spdlog::debug("job {} batch {}: {} items, {} created, {} refused, {} unknown in {} ms", job.name, message_id,
+      run_.log->debug("job {} batch {}: {} items, {} created, {} refused, {} unknown in {} ms", job.name, message_id,
                     items.size(), result.created, result.refused, result.unknown, ms);
     } else if (!result.gave_up) {
-      spdlog::warn("job {}: batch of {} items left pending: {}", job.name, items.size(), result.error);
+      run_.log->warn("job {}: batch of {} items left pending: {}", job.name, items.size(), result.error);
     }
     if (result.parked > 0) {
-      spdlog::warn("job {}: {} item(s) parked after {} refusals; `rostersync failures` lists them, `rostersync retry` "
+      run_.log->warn("job {}: {} item(s) parked after {} refusals; `rostersync failures` lists them, `rostersync retry` "
                    "puts them back", job.name, result.parked, target.items.max_failures);
     }
     if (result.breaker_sample) judge(*result.breaker_sample);
@@ -339,12 +342,21 @@ asio::awaitable<void> Engine::Impl::fetch_page(SourceLink& source, const std::st
 
 // `job` is a copy: a reload may replace the configuration during the run,
 // and a hierarchy_id template is filled in here from the first page.
-asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job) {
+asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<void()> on_walk_end) {
+  // Whatever way this returns, the walk is over by then.
+  struct WalkEnd {
+    std::function<void()>& notify;
+    void operator()() {
+      if (notify) std::exchange(notify, nullptr)();
+    }
+    ~WalkEnd() { (*this)(); }
+  } walk_end{on_walk_end};
   auto started = Clock::now();
   SourceLink& source = sources.at(job.source);
   TargetLink& target = targets.at(job.target);
   JobReport report;
   report.job = job.name;
+  std::shared_ptr<spdlog::logger> log = spdlog::default_logger()->clone(run_logger_name(job.name, 0));
 
   // A hold (configuration error, open breaker) means no run before its time.
   // The database may fail here (locked by another process for longer than the
@@ -360,24 +372,24 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job) {
     report.outcome = RunOutcome::failed;
     report.error = std::string("cannot start a run: ") + e.what();
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    spdlog::error("job {}: {}", job.name, report.error);
+    log->error("job {}: {}", job.name, report.error);
     co_return report;
   }
   if (!start.run) {
     report.held = true;
     report.error = start.held_because;
     report.retry_in = start.retry_in;
-    spdlog::warn("job {}: not run, {} (next try in {} s)", job.name, report.error,
+    log->warn("job {}: not run, {} (next try in {} s)", job.name, report.error,
                  std::chrono::duration_cast<std::chrono::seconds>(start.retry_in).count());
     co_return report;
   }
 
-  ScopedLogFields log_fields(job.name, report.run_id);
-  RunState run(job, target, store, *this, report.run_id);
+  log = spdlog::default_logger()->clone(run_logger_name(job.name, report.run_id));
+  RunState run(job, target, store, *this, report.run_id, log);
   run.progress.job = job.name;
   run.probing = start.probing;
-  if (run.probing) spdlog::info("job {}: circuit breaker for target {} half-open: one probe batch first", job.name, target.config->name);
-  spdlog::debug("job {}: run {} started", job.name, report.run_id);
+  if (run.probing) log->info("job {}: circuit breaker for target {} half-open: one probe batch first", job.name, target.config->name);
+  log->debug("job {}: run {} started", job.name, report.run_id);
 
   std::string walk_error;
   bool walk_complete = false;
@@ -433,7 +445,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job) {
         options_digest = sync::options_digest(plan_opts, target.config->name);
         hierarchy_known = true;
         store.set_run_hierarchy(report.run_id, job.hierarchy_id);
-        spdlog::debug("job {}: hierarchy_id '{}' is '{}' for this roster", job.name, hierarchy_template, job.hierarchy_id);
+        log->debug("job {}: hierarchy_id '{}' is '{}' for this roster", job.name, hierarchy_template, job.hierarchy_id);
       }
       for (const Member& m : page.members) seen.add(m.user_id);
       const int page_number = pager.pages();
@@ -445,11 +457,12 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job) {
       } else {
         plan = plan_page(page, plan_opts, report.run_id, lookup);
         run.stats.new_members += store.commit_page(report.run_id, job.name, target.config->name, job.hierarchy_id, plan,
-                                                   page_number, plan.settled ? std::optional(digest) : std::nullopt);
+                                                   page_number,
+                                                   plan.settles_when_sent ? std::optional(digest) : std::nullopt);
       }
       run.stats.pages = pager.pages();
       run.stats.add_page(plan);
-      spdlog::debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
+      log->debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
                     pager.pages(), plan.members, plan.creates.size(), plan.already_present, plan.deferred,
                     plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.creates.size()),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - page_started).count());
@@ -467,19 +480,23 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job) {
   } catch (const std::exception& e) {  // StoreError; batches in flight are still drained below
     walk_error = e.what();
   }
+  walk_end();
   co_await sender.finish();
 
   run.stats.pending = run.stats.creates_planned - run.stats.created - run.stats.failed;
   RunVerdict verdict = decide_outcome({walk_complete, walk_error, run.target_error, stopping, run.stats.pending,
                                        run.stats.failed});
   try {
+    store.settle_pages(job.name, report.run_id,
+                       verdict.outcome == RunOutcome::ok && run.stats.pending == 0 && run.stats.failed == 0 &&
+                           run.stats.deferred == 0);
     if (verdict.prune_snapshot) {
       store.forget_pages(job.name, run.stats.pages);
       if (every_page_planned) {
         store.prune_snapshot(job.name, report.run_id);
       } else if (store.snapshot_digest(job.name) != seen) {
         store.forget_pages(job.name, 0);
-        spdlog::info("job {}: members left the roster (or it repeated one); the next run plans every page again and "
+        log->info("job {}: members left the roster (or it repeated one); the next run plans every page again and "
                      "drops them from the snapshot", job.name);
       }
     }
@@ -495,7 +512,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job) {
   report.retry_in = run.hold_set_for;
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   auto level = verdict.outcome == RunOutcome::ok ? spdlog::level::info : spdlog::level::warn;
-  spdlog::log(level,
+  log->log(level,
               "job {} run {} {}: {} pages, {} members ({} new), {} created, {} already present, {} skipped, {} deferred, "
               "{} failed, {} pending in {:.1f}s{}{}",
               job.name, report.run_id, to_string(verdict.outcome), run.stats.pages, run.stats.members_seen,
@@ -510,7 +527,9 @@ Engine::Engine(asio::any_io_executor executor, const config::Config& config, sto
 
 Engine::~Engine() = default;
 
-asio::awaitable<JobReport> Engine::run_job(config::Job job) { co_return co_await impl_->run_job(std::move(job)); }
+asio::awaitable<JobReport> Engine::run_job(config::Job job, std::function<void()> on_walk_end) {
+  co_return co_await impl_->run_job(std::move(job), std::move(on_walk_end));
+}
 
 void Engine::on_progress(std::function<void(const Progress&)> callback) { impl_->progress = std::move(callback); }
 

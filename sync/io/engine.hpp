@@ -64,7 +64,9 @@ class Engine {
   // run. Takes its own copy of the job. Several jobs may run at once (never
   // the same job twice: the caller's scheduler sees to that); they share
   // each target's in-flight budget, first come first served.
-  boost::asio::awaitable<JobReport> run_job(config::Job job);
+  // `on_walk_end` (optional) is called once the roster walk is over, when
+  // only the last sends remain: the caller's next walk may start then.
+  boost::asio::awaitable<JobReport> run_job(config::Job job, std::function<void()> on_walk_end = {});
 
   // Called after each page and each batch.
   void on_progress(std::function<void(const Progress&)> callback);

@@ -1,40 +1,27 @@
-// Fields that tag log records while a job run is in progress.
+// Fields that tag log records of a job run.
 //
 // The journal sink sends them as JOB= and RUN_ID= so that
 // `journalctl -u rostersync JOB=cps435` and `RUN_ID=42` find a run's lines.
-// A process runs one job at a time (the daemon's scheduler and `sync` both
-// await each run before the next), so one current value is enough; records
-// logged while no run is in progress carry no JOB or RUN_ID.
+// Several runs share one thread (each a coroutine), so no "current run"
+// value can say whose a line is: each run logs through its own logger, a
+// clone of the default one whose name carries the fields. Records logged
+// through any other logger carry no JOB or RUN_ID.
 #pragma once
 
 #include <cstdint>
 #include <string>
-#include <utility>
+#include <string_view>
 
 namespace rostersync::sync {
 
 struct LogFields {
   std::string job;          // "" outside a run
-  std::int64_t run_id = 0;  // 0 outside a run
+  std::int64_t run_id = 0;  // 0 before the run is recorded
 };
 
-inline LogFields& current_log_fields() {
-  static LogFields fields;
-  return fields;
-}
-
-// Sets the fields for its lifetime (a job run), then restores the old ones.
-class ScopedLogFields {
- public:
-  ScopedLogFields(std::string job, std::int64_t run_id) : saved_(current_log_fields()) {
-    current_log_fields() = LogFields{std::move(job), run_id};
-  }
-  ~ScopedLogFields() { current_log_fields() = std::move(saved_); }
-  ScopedLogFields(const ScopedLogFields&) = delete;
-  ScopedLogFields& operator=(const ScopedLogFields&) = delete;
-
- private:
-  LogFields saved_;
-};
+// The logger name for a run's records, and the fields read back from one
+// (empty for any other name).
+std::string run_logger_name(const std::string& job, std::int64_t run_id);
+LogFields log_fields_of(std::string_view logger_name);
 
 }  // namespace rostersync::sync

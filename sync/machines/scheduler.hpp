@@ -1,17 +1,30 @@
-// When each job runs in `rostersync run`, as a pure state machine.
+// When each job runs, and how many at once, as a pure state machine.
 //
 // The daemon's loop asks next(now) what to do: reload the configuration,
-// run a job, or sleep until a time (or until a request wakes it). Requests
-// (SIGHUP reload, SIGUSR1 / `resync` for every job or one) are remembered
-// and served at the next decision, so a request during a run is not lost.
-// After a run, finished() sets the job's next run: its interval plus a
-// random share of its jitter, or the hold's own time when a hold applies
-// (a blocked target, an open breaker's probe), but never sooner than 1 s.
+// start a job, or sleep until a time (or until something wakes it: a
+// request, a job ending). Several jobs run at once: at most a source's
+// max_concurrent_walks walk its rosters, and a job never runs twice at once.
+// A job's walk slot is given back when its walk ends (walk_finished), so the
+// next job can read while the last creates of the first are still sent.
 //
-// No clock reads, no randomness: the caller passes `now` and the draw.
+// Placement, so that a district's thousands of courses do not all fire
+// together:
+//   - at start-up, a job keeps the next run the previous process planned
+//     (job_schedule); one that never ran is due within its jitter; one that
+//     is overdue (the service was down) is spread over its interval;
+//   - after a reload or a registry change, new and changed jobs are due
+//     within their jitter, the others keep their time, removed ones go;
+//   - after a run, the interval plus a drawn share of the jitter, or the
+//     hold's own time when one applies, never sooner than 1 s.
+// Requests (reload, resync of one job or all) are remembered and served at
+// the next decision; a resync of a running job is served when it ends.
+//
+// No clock reads, no randomness: the caller passes `now` and the draws (each
+// in [0, 1)).
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,29 +37,46 @@ class Scheduler {
  public:
   using Clock = std::chrono::steady_clock;
   using Millis = std::chrono::milliseconds;
+  using Draw = std::function<double()>;
 
   struct JobTiming {
     std::string name;
+    std::string source;  // walks are limited per source
     Millis interval{0};
     Millis jitter{0};
+    // Start-up only: the time until the run the previous process planned
+    // (nullopt: none recorded), and whether the job ever ran.
+    std::optional<Millis> planned_in;
+    bool has_run = false;
   };
 
   struct Decision {
     enum class Kind {
-      reload,  // load the configuration again; on success call set_jobs() (every job due now), else nothing
-      run,     // run `job` now, then call finished()
-      sleep,   // nothing is due before `until` (time_point::max() when no job exists)
+      reload,  // load the configuration again; on success call update(), else nothing
+      run,     // start `job` now (it counts as running until finished())
+      sleep,   // nothing can start before `until` (time_point::max(): until woken)
     };
     Kind kind = Kind::sleep;
     std::string job;
     Clock::time_point until{};
   };
 
-  // Every job is due at once: a first pass right after start-up.
-  Scheduler(std::vector<JobTiming> jobs, Clock::time_point now);
+  enum class Mode {
+    forever,  // `rostersync run`: every job again after its interval
+    once,     // `rostersync sync`: every job once, as soon as a walk slot is free
+  };
 
-  // A reloaded configuration: its jobs replace the old ones, every one due now.
-  void set_jobs(std::vector<JobTiming> jobs, Clock::time_point now);
+  // `walk_limits`: max_concurrent_walks per source (a source not named: 1).
+  explicit Scheduler(std::map<std::string, int> walk_limits, Mode mode = Mode::forever);
+
+  // The first placement (see above). In Mode::once every job is due now.
+  void start(const std::vector<JobTiming>& jobs, Clock::time_point now, const Draw& draw);
+
+  // A reloaded configuration or registry: `jobs` replace the old ones.
+  // Jobs new or named in `changed` are due within their jitter; running
+  // jobs that were removed finish, and are not run again.
+  void update(const std::vector<JobTiming>& jobs, const std::set<std::string>& changed, Clock::time_point now,
+              const Draw& draw, std::map<std::string, int> walk_limits);
 
   void request_reload() { reload_ = true; }
   void request_resync_all() { resync_all_ = true; }
@@ -55,17 +85,38 @@ class Scheduler {
 
   Decision next(Clock::time_point now);
 
-  // The run of `job` ended at `now`. `unit_random` in [0,1) draws the jitter;
-  // `hold_retry_in` is the time until a hold found or set by the run lapses.
-  // Returns the delay until the job's next run.
-  Millis finished(const std::string& job, Clock::time_point now, double unit_random,
-                  std::optional<Millis> hold_retry_in);
+  // The job's walk ended (its remaining creates may still be in flight): its
+  // source may start another walk.
+  void walk_finished(const std::string& job);
+
+  // The run of `job` ended at `now`; `hold_retry_in` is the time until a hold
+  // found or set by the run lapses. Returns the delay until its next run
+  // (nullopt: none, in Mode::once or for a job removed meanwhile).
+  std::optional<Millis> finished(const std::string& job, Clock::time_point now, double unit_random,
+                                 std::optional<Millis> hold_retry_in);
 
   std::optional<Clock::time_point> due(const std::string& job) const;
+  bool running(const std::string& job) const { return running_.count(job) > 0; }
+  std::size_t running_count() const { return running_.size(); }
+  // Jobs due at `now` that have not started (waiting for a walk slot, or for
+  // the loop to start them).
+  std::size_t waiting_count(Clock::time_point now) const;
+  std::size_t job_count() const { return jobs_.size(); }
 
  private:
-  std::vector<JobTiming> jobs_;  // configuration order: it breaks ties
-  std::map<std::string, Clock::time_point> due_;
+  struct Entry {
+    JobTiming timing;
+    Clock::time_point due;
+    std::size_t order = 0;  // configuration order: it breaks ties
+  };
+  int walk_limit(const std::string& source) const;
+
+  Mode mode_;
+  std::map<std::string, int> walk_limits_;
+  std::map<std::string, Entry> jobs_;
+  std::set<std::string> running_;
+  std::map<std::string, std::string> walking_;  // job -> its source (kept if the job is removed meanwhile)
+  std::map<std::string, int> walks_by_source_;
   std::set<std::string> resync_;
   bool resync_all_ = false;
   bool reload_ = false;

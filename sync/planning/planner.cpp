@@ -125,6 +125,7 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
     }
   }
   plan.settled = all_created && plan.creates.empty() && plan.deferred == 0;
+  plan.settles_when_sent = plan.deferred == 0;
   return plan;
 }
 

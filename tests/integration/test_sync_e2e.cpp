@@ -276,7 +276,8 @@ TEST(Daemon, SigtermDuringALongSyncFinishesInFlightBatchesAndRecordsTheRunAsInte
 TEST(Daemon, SigtermStartsNoNewBatchAndNoNewPage) {
   Simulator sim({"--contexts", "2", "--members", "3000", "--imses-latency-ms", "40"});
   Workspace ws;
-  ws.configure(sim, course_jobs(2, "    page_limit: 50\n"));
+  // One walk at a time, so that the second job is still waiting at the signal.
+  ws.configure(sim, course_jobs(2, "    page_limit: 50\n"), "", kImsesPassword, "    max_concurrent_walks: 1\n");
   rostersync::daemon::ChildProcess sync({ROSTERSYNC_BIN, "--config", ws.config_path(), "sync"}, false);
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE state='created'", 20, std::chrono::seconds(60)));
   auto before = sim.state();

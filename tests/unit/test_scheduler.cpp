@@ -1,11 +1,13 @@
-// The daemon's Scheduler with synthetic time: first pass, intervals with
-// jitter, holds, resync and reload requests, ties and removed jobs.
+// The daemon's Scheduler with synthetic time and draws: placement at
+// start-up and after reloads, walk slots per source, intervals with jitter,
+// holds, resync and reload requests, removed jobs.
 #include <gtest/gtest.h>
 
 #include "sync/machines/scheduler.hpp"
 
 using namespace rostersync::sync;
 using Kind = Scheduler::Decision::Kind;
+using Timing = Scheduler::JobTiming;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::seconds;
@@ -14,11 +16,31 @@ namespace {
 
 const Scheduler::Clock::time_point t0 = Scheduler::Clock::time_point() + std::chrono::hours(1000);
 
-std::vector<Scheduler::JobTiming> two_jobs() {
-  return {{"a", minutes(30), minutes(1)}, {"b", minutes(10), milliseconds(0)}};
+Timing job(std::string name, std::string source = "lt", minutes interval = minutes(30), milliseconds jitter = minutes(1)) {
+  Timing t;
+  t.name = std::move(name);
+  t.source = std::move(source);
+  t.interval = interval;
+  t.jitter = jitter;
+  t.has_run = true;
+  t.planned_in = milliseconds(0);  // due now
+  return t;
 }
 
-// Runs whatever is due at `now` and finishes it there (draw 0, no hold); returns the jobs run.
+std::vector<Timing> two_jobs() { return {job("a"), job("b", "lt", minutes(10), milliseconds(0))}; }
+
+Scheduler::Draw fixed(double value) {
+  return [value] { return value; };
+}
+
+// Starts whatever may start at `now` (without finishing it); returns the jobs started.
+std::vector<std::string> start_due(Scheduler& s, Scheduler::Clock::time_point now) {
+  std::vector<std::string> started;
+  for (auto d = s.next(now); d.kind == Kind::run; d = s.next(now)) started.push_back(d.job);
+  return started;
+}
+
+// Runs whatever is due at `now` to its end there (draw 0, no hold); returns the jobs run.
 std::vector<std::string> run_due(Scheduler& s, Scheduler::Clock::time_point now) {
   std::vector<std::string> ran;
   for (auto d = s.next(now); d.kind == Kind::run; d = s.next(now)) {
@@ -28,27 +50,88 @@ std::vector<std::string> run_due(Scheduler& s, Scheduler::Clock::time_point now)
   return ran;
 }
 
+Scheduler started(std::vector<Timing> jobs, std::map<std::string, int> walks = {{"lt", 4}}) {
+  Scheduler s(std::move(walks));
+  s.start(jobs, t0, fixed(0.0));
+  return s;
+}
+
 }  // namespace
 
-TEST(Scheduler, EveryJobRunsOnceAtStartInConfigurationOrder) {
-  Scheduler s(two_jobs(), t0);
-  EXPECT_EQ(run_due(s, t0), (std::vector<std::string>{"a", "b"}));
+TEST(Scheduler, AtMostTheSourcesWalksAtOnceAndAFinishedWalkFreesItsSlot) {
+  std::vector<Timing> jobs;
+  for (int i = 0; i < 6; ++i) jobs.push_back(job("j" + std::to_string(i)));
+  jobs.push_back(job("other", "second-source"));
+  Scheduler s = started(jobs, {{"lt", 2}, {"second-source", 1}});
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"j0", "j1", "other"}));
+  EXPECT_EQ(s.running_count(), 3u);
+  EXPECT_EQ(s.waiting_count(t0), 4u);
   Scheduler::Decision d = s.next(t0);
   EXPECT_EQ(d.kind, Kind::sleep);
-  EXPECT_EQ(d.job, "b");
-  EXPECT_EQ(d.until, t0 + minutes(10));
+  EXPECT_EQ(d.until, Scheduler::Clock::time_point::max()) << "nothing can start until a slot frees";
+  s.walk_finished("j0");  // still sending its last creates: running, but its slot is free
+  EXPECT_TRUE(s.running("j0"));
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"j2"}));
+  s.finished("j1", t0, 0.0, std::nullopt);
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"j3"}));
+  s.walk_finished("j0");  // twice: no extra slot
+  EXPECT_EQ(start_due(s, t0), std::vector<std::string>{});
+}
+
+TEST(Scheduler, AJobNeverRunsTwiceAtOnceEvenWhenResyncedDuringItsRun) {
+  Scheduler s = started(two_jobs());
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"a", "b"}));
+  s.request_resync("a");
+  s.request_resync_all();
+  EXPECT_EQ(start_due(s, t0 + seconds(1)), std::vector<std::string>{}) << "both still run";
+  EXPECT_EQ(s.finished("a", t0 + seconds(2), 0.0, std::nullopt), minutes(30));
+  EXPECT_EQ(start_due(s, t0 + seconds(2)), (std::vector<std::string>{"a"})) << "the request is served when it ends";
+  s.finished("b", t0 + seconds(3), 0.0, std::nullopt);
+  EXPECT_EQ(start_due(s, t0 + seconds(3)), (std::vector<std::string>{"b"})) << "resync-all covered b too";
+}
+
+TEST(Scheduler, OnceModeRunsEveryJobOnceAsSlotsAllow) {
+  Scheduler s({{"lt", 1}}, Scheduler::Mode::once);
+  s.start(two_jobs(), t0, fixed(0.9));
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(s.finished("a", t0, 0.0, std::nullopt), std::nullopt);
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"b"}));
+  s.finished("b", t0, 0.0, std::nullopt);
+  EXPECT_EQ(s.job_count(), 0u);
+  EXPECT_EQ(s.next(t0).until, Scheduler::Clock::time_point::max());
+}
+
+TEST(Scheduler, StartUpKeepsThePlannedTimeStartsNewJobsSoonAndSpreadsOverdueOnes) {
+  Timing planned = job("planned");
+  planned.planned_in = minutes(7);
+  Timing too_far = job("too-far");
+  too_far.planned_in = std::chrono::hours(5);  // planned under an older, longer interval
+  Timing fresh = job("fresh");
+  fresh.has_run = false;
+  fresh.planned_in.reset();
+  Timing overdue = job("overdue");
+  overdue.planned_in = milliseconds(-60'000);
+  Timing unrecorded = job("unrecorded");
+  unrecorded.planned_in.reset();
+  Scheduler s({{"lt", 4}});
+  s.start({planned, too_far, fresh, overdue, unrecorded}, t0, fixed(0.5));
+  EXPECT_EQ(s.due("planned"), t0 + minutes(7));
+  EXPECT_EQ(s.due("too-far"), t0 + minutes(31)) << "at most interval + jitter";
+  EXPECT_EQ(s.due("fresh"), t0 + seconds(30)) << "within its jitter";
+  EXPECT_EQ(s.due("overdue"), t0 + minutes(15)) << "spread over its interval";
+  EXPECT_EQ(s.due("unrecorded"), t0 + minutes(15));
 }
 
 TEST(Scheduler, IntervalPlusADrawnShareOfTheJitter) {
-  Scheduler s(two_jobs(), t0);
-  s.next(t0);
+  Scheduler s = started(two_jobs());
+  start_due(s, t0);
   EXPECT_EQ(s.finished("a", t0, 0.5, std::nullopt), minutes(30) + seconds(30));
   EXPECT_EQ(s.finished("a", t0, 0.0, std::nullopt), minutes(30));
   EXPECT_EQ(s.finished("a", t0, 0.999999, std::nullopt), minutes(30) + milliseconds(59'999));
 }
 
 TEST(Scheduler, AHoldSetsTheNextTryEvenSoonerButNotUnderASecond) {
-  Scheduler s(two_jobs(), t0);
+  Scheduler s = started(two_jobs());
   EXPECT_EQ(s.finished("a", t0, 0.5, milliseconds(5000)), milliseconds(5000));
   EXPECT_EQ(s.finished("a", t0, 0.5, milliseconds(3'600'000)), milliseconds(3'600'000));
   EXPECT_EQ(s.finished("a", t0, 0.5, milliseconds(0)), seconds(1));
@@ -56,15 +139,18 @@ TEST(Scheduler, AHoldSetsTheNextTryEvenSoonerButNotUnderASecond) {
 }
 
 TEST(Scheduler, SleepsUntilTheEarliestDueJobThenRunsIt) {
-  Scheduler s(two_jobs(), t0);
-  run_due(s, t0);
-  EXPECT_EQ(s.next(t0 + minutes(9)).kind, Kind::sleep);
+  Scheduler s = started(two_jobs());
+  EXPECT_EQ(run_due(s, t0), (std::vector<std::string>{"a", "b"}));
+  Scheduler::Decision d = s.next(t0 + minutes(9));
+  EXPECT_EQ(d.kind, Kind::sleep);
+  EXPECT_EQ(d.job, "b");
+  EXPECT_EQ(d.until, t0 + minutes(10));
   EXPECT_EQ(run_due(s, t0 + minutes(10)), (std::vector<std::string>{"b"}));
   EXPECT_EQ(run_due(s, t0 + minutes(30)), (std::vector<std::string>{"b", "a"}));
 }
 
 TEST(Scheduler, ResyncOfOneJobOrAllMakesThemDueNow) {
-  Scheduler s(two_jobs(), t0);
+  Scheduler s = started(two_jobs());
   run_due(s, t0);
   EXPECT_TRUE(s.request_resync("a"));
   EXPECT_FALSE(s.request_resync("nosuch"));
@@ -73,46 +159,45 @@ TEST(Scheduler, ResyncOfOneJobOrAllMakesThemDueNow) {
   EXPECT_EQ(run_due(s, t0 + seconds(6)), (std::vector<std::string>{"a", "b"}));
 }
 
-TEST(Scheduler, AResyncRequestedDuringARunIsServedAfterIt) {
-  Scheduler s(two_jobs(), t0);
-  auto d = s.next(t0);
-  ASSERT_EQ(d.kind, Kind::run);
-  s.request_resync(d.job);  // arrives while "a" runs
-  s.finished(d.job, t0 + seconds(1), 0.0, std::nullopt);
-  EXPECT_EQ(s.due("a"), t0 + seconds(1) + minutes(30)) << "the interval, until the request is served";
-  // The request makes "a" due again right away (after "b", which has waited since t0).
-  EXPECT_EQ(run_due(s, t0 + seconds(1)), (std::vector<std::string>{"b", "a"}));
-}
-
 TEST(Scheduler, AReloadComesFirstAndARejectedOneRunsNothingExtra) {
-  Scheduler s(two_jobs(), t0);
+  Scheduler s = started(two_jobs());
   run_due(s, t0);
   s.request_reload();
   EXPECT_EQ(s.next(t0 + seconds(1)).kind, Kind::reload);
-  // The reload was rejected: no set_jobs(), and the schedule stands.
+  // Rejected: no update(), and the schedule stands.
   EXPECT_EQ(run_due(s, t0 + seconds(1)), std::vector<std::string>{});
   EXPECT_EQ(s.next(t0 + seconds(1)).until, t0 + minutes(10));
-  // An accepted one makes every job of the new configuration due.
-  s.request_reload();
-  EXPECT_EQ(s.next(t0 + seconds(2)).kind, Kind::reload);
-  s.set_jobs(two_jobs(), t0 + seconds(2));
-  EXPECT_EQ(run_due(s, t0 + seconds(2)), (std::vector<std::string>{"a", "b"}));
 }
 
-TEST(Scheduler, ReloadedJobsReplaceTheOldOnes) {
-  Scheduler s(two_jobs(), t0);
-  run_due(s, t0);
-  s.request_resync("b");
-  s.set_jobs({{"c", minutes(5), milliseconds(0)}}, t0 + seconds(2));
+TEST(Scheduler, AnAcceptedReloadRunsOnlyWhatChanged) {
+  Scheduler s = started(two_jobs());
+  run_due(s, t0);  // a due at +30m, b at +10m
+  std::vector<Timing> jobs = two_jobs();
+  jobs.push_back(job("new"));
+  s.update(jobs, {"b"}, t0 + seconds(2), fixed(0.5), {{"lt", 4}});
+  EXPECT_EQ(s.due("a"), t0 + minutes(30)) << "unchanged: keeps its time";
+  EXPECT_EQ(s.due("b"), t0 + seconds(2)) << "changed: within its jitter (0 here)";
+  EXPECT_EQ(s.due("new"), t0 + seconds(32)) << "new: within its jitter";
+  EXPECT_EQ(run_due(s, t0 + seconds(2)), (std::vector<std::string>{"b"}));
+  EXPECT_EQ(run_due(s, t0 + seconds(32)), (std::vector<std::string>{"new"}));
+}
+
+TEST(Scheduler, ARemovedJobStopsAndItsRunningWalkStillFreesItsSlot) {
+  Scheduler s = started({job("a"), job("b")}, {{"lt", 1}});
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"a"}));
+  s.request_resync("a");
+  s.update({job("b")}, {}, t0 + seconds(1), fixed(0.0), {{"lt", 1}});  // a removed while it walks
   EXPECT_FALSE(s.due("a"));
   EXPECT_FALSE(s.request_resync("a"));
-  EXPECT_EQ(run_due(s, t0 + seconds(2)), (std::vector<std::string>{"c"}));
-  EXPECT_EQ(s.finished("a", t0, 0.0, std::nullopt), milliseconds(0)) << "a removed job is not rescheduled";
-  EXPECT_FALSE(s.due("a"));
+  EXPECT_EQ(start_due(s, t0 + seconds(1)), std::vector<std::string>{}) << "a still holds the only slot";
+  EXPECT_EQ(s.finished("a", t0 + seconds(2), 0.0, std::nullopt), std::nullopt) << "not rescheduled";
+  EXPECT_EQ(start_due(s, t0 + seconds(2)), (std::vector<std::string>{"b"}));
+  s.finished("b", t0 + seconds(3), 0.0, std::nullopt);
+  EXPECT_EQ(run_due(s, t0 + std::chrono::hours(2)), (std::vector<std::string>{"b"})) << "a never again";
 }
 
 TEST(Scheduler, NoJobsMeansSleepUntilWoken) {
-  Scheduler s({}, t0);
+  Scheduler s = started({});
   Scheduler::Decision d = s.next(t0);
   EXPECT_EQ(d.kind, Kind::sleep);
   EXPECT_EQ(d.until, Scheduler::Clock::time_point::max());

@@ -158,7 +158,11 @@ TEST_F(StoreTest, HoldsAreSetExtendedFoundAndCleared) {
   s.clear_hold(HoldScope::target, "its");
   EXPECT_FALSE(s.find_hold(HoldScope::target, "its"));
   s.set_hold(h, std::chrono::seconds(60));
-  EXPECT_EQ(s.clear_holds(), 1);
+  std::vector<Hold> lifted = s.clear_holds();
+  ASSERT_EQ(lifted.size(), 1u);
+  EXPECT_EQ(lifted[0].scope, HoldScope::target);
+  EXPECT_EQ(lifted[0].name, "its");
+  EXPECT_FALSE(s.find_hold(HoldScope::target, "its"));
 }
 
 TEST_F(StoreTest, SamePairCannotGetASecondId) {

@@ -1,0 +1,30 @@
+// A pass as a whole, counted from job starts and ends (see PassProgress):
+// a pure tracker the daemon's loop and `sync` feed; no clock of its own.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "config/domain/run.hpp"
+
+namespace rostersync::sync {
+
+class PassTracker {
+ public:
+  // A job started; `running` and `waiting` are the scheduler's counts after
+  // it did. Begins a pass when none is active.
+  void job_started(std::size_t running, std::size_t waiting, std::int64_t now_unix);
+  // A job's run ended (`ok`: its outcome was ok); the counts are after it.
+  // Ends the pass when nothing runs or waits any more.
+  void job_finished(const RunStats& stats, bool ok, std::size_t running, std::size_t waiting, std::int64_t now_unix);
+  // Jobs became due (a resync, a reload): they join the active pass.
+  void waiting_changed(std::size_t running, std::size_t waiting);
+
+  const PassProgress& progress() const { return pass_; }
+
+ private:
+  void recount(std::size_t running, std::size_t waiting);
+  PassProgress pass_;
+};
+
+}  // namespace rostersync::sync
