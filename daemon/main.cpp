@@ -49,12 +49,16 @@ int main(int argc, char** argv) {
   auto* runs = app.add_subcommand("runs", "Run history, newest first");
   auto* members = app.add_subcommand("members", "A job's roster snapshot with each member's membership id and state");
   auto* failures = app.add_subcommand("failures", "Memberships not created yet: pending and failed, with the last error");
-  for (auto* cmd : {status, runs, members, failures}) {
+  auto* courses = app.add_subcommand("courses", "Every job and registry course: where defined, hierarchy, next run, last outcome");
+  for (auto* cmd : {status, runs, members, failures, courses}) {
     cmd->add_flag("--json", report.json, "print JSON instead of a table");
     cmd->add_flag("--wide", report.wide, "show every cell whole instead of fitting the terminal");
     cmd->add_option("--job", report.job, "only this job")->required(cmd == members);
   }
   runs->add_option("--limit", report.limit, "at most this many runs")->check(CLI::Range(1, 1000000));
+  auto* forget = app.add_subcommand("forget", "Drop the history (runs, snapshot, schedule) of a job no longer configured");
+  std::string forget_job;
+  forget->add_option("--job", forget_job, "the job to forget")->required();
   auto* check = app.add_subcommand("check-config", "Validate a configuration and print it with secrets masked");
   std::string check_path;
   check->add_option("file", check_path, "file to check (default: --config)");
@@ -103,5 +107,7 @@ int main(int argc, char** argv) {
   if (runs->parsed()) return daemon::cmd_runs(cfg, report);
   if (members->parsed()) return daemon::cmd_members(cfg, report);
   if (failures->parsed()) return daemon::cmd_failures(cfg, report);
+  if (courses->parsed()) return daemon::cmd_courses(cfg, report);
+  if (forget->parsed()) return daemon::cmd_forget(cfg, forget_job);
   return daemon::kExitConfig;
 }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "config/config_json.hpp"
@@ -15,6 +16,7 @@
 #include "daemon/commands.hpp"
 #include "daemon/writer_lock.hpp"
 #include "store/reports.hpp"
+#include "store/store.hpp"
 
 namespace rostersync::daemon {
 namespace json = boost::json;
@@ -151,7 +153,7 @@ std::vector<std::size_t> fit_columns(std::vector<std::size_t> width, const std::
   return width;
 }
 
-store::JobRef job_ref(const config::Job& job) { return {job.name, job.target, job.hierarchy_id}; }
+store::JobRef job_ref(const config::Job& job) { return {job.name, job.target, job.hierarchy_id, job.source, job.origin}; }
 
 int cmd_status(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
@@ -160,8 +162,49 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
     for (const auto& job : cfg.jobs) {
       if (!options.job || job.name == *options.job) jobs.push_back(job_ref(job));
     }
+    if (!options.json && !options.job) {
+      std::string pass = db.pass_line();
+      if (!pass.empty()) std::cout << pass << "\n";
+    }
     print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide);
   });
+}
+
+int cmd_courses(const config::Config& cfg, const ReportOptions& options) {
+  if (!known_job(cfg, options.job)) return kExitConfig;
+  for (const auto& e : cfg.registry_errors) std::cerr << "rostersync: registry: " << e << "\n";
+  std::vector<store::JobRef> jobs;
+  for (const auto& job : cfg.jobs) {
+    if (!options.job || job.name == *options.job) jobs.push_back(job_ref(job));
+  }
+  std::error_code ec;
+  if (!std::filesystem::exists(cfg.state_db, ec)) {  // nothing synced yet: the registry alone
+    store::ReportTable t;
+    t.columns = {"course", "source", "target", "hierarchy_id", "defined_in"};
+    for (const auto& j : jobs) t.rows.push_back({j.name, j.source, j.target, j.hierarchy_id, j.origin.empty() ? "configuration" : j.origin});
+    print(t, options.json, options.wide);
+    return kExitOk;
+  }
+  return with_database(cfg, [&](store::Reports& db) { print(db.courses(jobs), options.json, options.wide); });
+}
+
+int cmd_forget(const config::Config& cfg, const std::string& job) {
+  if (const config::Job* still = cfg.find_job(job)) {
+    std::cerr << "rostersync: job " << job << " is still configured ("
+              << (still->origin.empty() ? "in " + cfg.path : "in the registry, " + still->origin)
+              << "); remove it there first (and reload), then forget it\n";
+    return kExitConfig;
+  }
+  try {
+    store::Store db(cfg.state_db);
+    int runs = db.forget_job(job);
+    std::cout << "forgot job " << job << ": " << runs
+              << " run record(s), its roster snapshot and schedule; the memberships it created stay recorded\n";
+  } catch (const std::exception& e) {
+    std::cerr << "rostersync: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+  return kExitOk;
 }
 
 int cmd_runs(const config::Config& cfg, const ReportOptions& options) {
@@ -195,6 +238,8 @@ int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {
     print_fatal(std::string("configuration error: ") + e.what());
     return kExitConfig;
   }
+  // A course in error is skipped, not fatal: the daemon runs the others.
+  for (const auto& e : cfg.registry_errors) std::cerr << "rostersync: registry: " << e << " (this course is skipped)\n";
   if (check.quiet) return kExitOk;
   json::object out = config::to_json(cfg);
   if (as_json) {

@@ -29,6 +29,11 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options);
 int cmd_runs(const config::Config& cfg, const ReportOptions& options);
 int cmd_members(const config::Config& cfg, const ReportOptions& options);
 int cmd_failures(const config::Config& cfg, const ReportOptions& options);
+// `rostersync courses`: every job and registry course, where it is defined,
+// its hierarchy, next run and last outcome; registry errors on stderr.
+int cmd_courses(const config::Config& cfg, const ReportOptions& options);
+// `rostersync forget --job NAME`: drops a job's history once it is no longer configured.
+int cmd_forget(const config::Config& cfg, const std::string& job);
 
 struct CheckConfigOptions {
   bool json = false;

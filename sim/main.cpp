@@ -31,7 +31,12 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
-asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, std::chrono::milliseconds imses_latency) {
+struct Latency {
+  std::chrono::milliseconds imses{0};
+  std::chrono::milliseconds ltiaas{0};
+};
+
+asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, Latency latency) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   for (;;) {
@@ -45,11 +50,14 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, std::chrono::mil
     std::string soap_action(req[http::field::soapaction]);
     std::string authorization(req[http::field::authorization]);
     bool is_imses = req.method() == http::verb::post && target.find(".svc") != std::string::npos;
+    bool is_page = req.method() == http::verb::get && target.rfind("/api/memberships", 0) == 0;
     int ops = is_imses ? Simulator::count_operations(req.body()) : 0;
     sim.in_flight_ops += ops;
     sim.max_in_flight_ops = std::max(sim.max_in_flight_ops, sim.in_flight_ops);
-    if (is_imses && imses_latency.count() > 0) {
-      asio::steady_timer delay(stream.get_executor(), imses_latency);
+    if (is_page) sim.page_started(authorization);
+    auto wait = is_imses ? latency.imses : is_page ? latency.ltiaas : std::chrono::milliseconds(0);
+    if (wait.count() > 0) {
+      asio::steady_timer delay(stream.get_executor(), wait);
       co_await delay.async_wait(nothrow);
     }
     auto reply = sim.handle(std::string(req.method_string()), target, authorization, soap_action, req.body());
@@ -58,6 +66,7 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, std::chrono::mil
       co_await delay.async_wait(nothrow);
     }
     sim.in_flight_ops -= ops;
+    if (is_page) sim.page_finished(authorization);
     if (reply.delivery == rostersync::sim::Delivery::reset) {
       beast::error_code ignored;
       stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);  // RST, not FIN
@@ -99,7 +108,7 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, std::chrono::mil
   }
 }
 
-asio::awaitable<void> listen(tcp::acceptor& acceptor, Simulator& sim, std::chrono::milliseconds latency) {
+asio::awaitable<void> listen(tcp::acceptor& acceptor, Simulator& sim, Latency latency) {
   for (;;) {
     auto [ec, socket] = co_await acceptor.async_accept(nothrow);
     if (ec) co_return;
@@ -114,6 +123,7 @@ int main(int argc, char** argv) {
   rostersync::sim::Options options;
   unsigned short port = 0;
   int latency_ms = 0;
+  int ltiaas_latency_ms = 0;
   app.add_option("--port", port, "TCP port on 127.0.0.1 (0 = pick a free one)");
   app.add_option("--contexts", options.contexts, "generated rosters (courses)")->check(CLI::Range(1, 100000));
   app.add_option("--members", options.members, "members per generated roster")->check(CLI::Range(1, 10000000));
@@ -125,6 +135,8 @@ int main(int argc, char** argv) {
   app.add_option("--imses-user", options.imses_username, "IMS-ES user name to accept");
   app.add_option("--imses-password", options.imses_password, "IMS-ES password to accept");
   app.add_option("--imses-latency-ms", latency_ms, "delay before answering each IMS-ES call")->check(CLI::Range(0, 60000));
+  app.add_option("--ltiaas-latency-ms", ltiaas_latency_ms, "delay before answering each roster page")
+      ->check(CLI::Range(0, 60000));
   CLI11_PARSE(app, argc, argv);
 
   try {
@@ -134,7 +146,8 @@ int main(int argc, char** argv) {
     std::cout << "rostersync-sim listening on 127.0.0.1:" << acceptor.local_endpoint().port() << std::endl;
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     signals.async_wait([&](auto, int) { ioc.stop(); });
-    asio::co_spawn(ioc, listen(acceptor, sim, std::chrono::milliseconds(latency_ms)), asio::detached);
+    Latency latency{std::chrono::milliseconds(latency_ms), std::chrono::milliseconds(ltiaas_latency_ms)};
+    asio::co_spawn(ioc, listen(acceptor, sim, latency), asio::detached);
     ioc.run();
   } catch (const std::exception& e) {
     std::cerr << "rostersync-sim: " << e.what() << "\n";

@@ -409,7 +409,9 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
                    {"create_calls", create_calls_},
                    {"items_received", items_received_},
                    {"page_requests", page_requests_},
-                   {"max_in_flight_ops", max_in_flight_ops}};
+                   {"max_in_flight_ops", max_in_flight_ops},
+                   {"max_in_flight_pages", max_in_flight_pages_},
+                   {"max_in_flight_pages_per_roster", max_in_flight_pages_per_roster_}};
     json::object injected;
     for (const auto& [kind, n] : faults_injected_) injected[kind] = n;
     o["faults_injected"] = std::move(injected);
@@ -460,7 +462,33 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
     }
     return {200, "application/json", "{}"};
   }
+  // DELETE /_sim/rosters/<key>/members/<user_id>: the member leaves the course.
+  if (method == "DELETE" && path.rfind(prefix, 0) == 0) {
+    std::string rest = path.substr(prefix.size());
+    auto mid = rest.find("/members/");
+    if (mid != std::string::npos && rosters_.count(rest.substr(0, mid))) {
+      std::string user = rest.substr(mid + 9);
+      auto& members = rosters_[rest.substr(0, mid)].members;
+      auto before = members.size();
+      std::erase_if(members, [&](const json::value& m) {
+        const json::value* id = m.is_object() ? m.as_object().if_contains("user_id") : nullptr;
+        return id && id->is_string() && id->as_string() == user;
+      });
+      if (members.size() == before) return {404, "text/plain", "no member " + user};
+      return {200, "application/json", "{}"};
+    }
+  }
   return {404, "text/plain", "unknown control endpoint " + method + " " + path};
+}
+
+void Simulator::page_started(const std::string& authorization) {
+  max_in_flight_pages_ = std::max(max_in_flight_pages_, ++in_flight_pages_);
+  max_in_flight_pages_per_roster_ = std::max(max_in_flight_pages_per_roster_, ++in_flight_pages_by_roster_[authorization]);
+}
+
+void Simulator::page_finished(const std::string& authorization) {
+  --in_flight_pages_;
+  --in_flight_pages_by_roster_[authorization];
 }
 
 }  // namespace rostersync::sim

@@ -135,6 +135,16 @@ class Simulator {
   // Maintained by the server, which knows what is in flight.
   int in_flight_ops = 0;
   int max_in_flight_ops = 0;
+  // Roster page requests in flight, in all and per Authorization value (one
+  // per job): a job walking twice at once shows as a per-roster maximum above 1.
+  void page_started(const std::string& authorization);
+  void page_finished(const std::string& authorization);
+
+ private:
+  int in_flight_pages_ = 0;
+  int max_in_flight_pages_ = 0;
+  std::map<std::string, int> in_flight_pages_by_roster_;
+  int max_in_flight_pages_per_roster_ = 0;
 };
 
 }  // namespace rostersync::sim

@@ -48,6 +48,11 @@ void Simulator::post(const std::string& path, const std::string& json_body) cons
   if (!r || r->status != 200) throw std::runtime_error("POST " + path + " failed");
 }
 
+void Simulator::remove_member(const std::string& service_key, const std::string& user_id) const {
+  auto r = sync::blocking_request({"DELETE", base_ + "/_sim/rosters/" + service_key + "/members/" + user_id, {}, ""});
+  if (!r || r->status != 200) throw std::runtime_error("removing " + user_id + " from " + service_key + " failed");
+}
+
 Workspace::Workspace() {
   std::string pattern = (fs::temp_directory_path() / "rostersync-it-XXXXXX").string();
   if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
@@ -78,6 +83,23 @@ void Workspace::configure(const Simulator& sim, const std::vector<JobSpec>& jobs
          ".key\n    hierarchy_id: " + j.hierarchy + "\n" + j.extra;
   }
   write("rostersync.yaml", y);
+}
+
+void Workspace::configure_registry(const Simulator& sim, const std::string& defaults) const {
+  write("secrets/api-key", std::string(kApiKey) + "\n");
+  write("secrets/password", std::string(kImsesPassword) + "\n");
+  fs::create_directories(dir_ / "courses.d");
+  write("rostersync.yaml", "state_db: state.db\nlog_level: info\ncontrol_socket: control.sock\n"
+                           "sources:\n  ltiaas:\n    base_url: " + sim.base() + "\n    api_key_file: secrets/api-key\n"
+                           "targets:\n  its:\n    endpoint: " + sim.endpoint() + "\n    username: " + kImsesUser +
+                           "\n    password_file: secrets/password\n    retry_delay: 50ms\n"
+                           "registry:\n  path: courses.d\n  poll_interval: 1s\n"
+                           "job_defaults:\n  source: ltiaas\n  target: its\n  jitter: 0s\n" + defaults);
+}
+
+void Workspace::write_course(const std::string& name, const std::string& service_key, const std::string& extra) const {
+  write("courses.d/" + name + ".key", service_key + "\n");
+  write("courses.d/" + name + ".yaml", "name: " + name + "\nservice_key_file: " + name + ".key\n" + extra);
 }
 
 int Workspace::rostersync(const std::vector<std::string>& args) const {

@@ -34,6 +34,8 @@ class Simulator {
   boost::json::object state() const;
   boost::json::object rosters() const;
   void post(const std::string& path, const std::string& json_body) const;
+  // The member leaves the roster served under `service_key`.
+  void remove_member(const std::string& service_key, const std::string& user_id) const;
 
  private:
   std::unique_ptr<daemon::ChildProcess> process_;
@@ -59,6 +61,12 @@ class Workspace {
   // Writes rostersync.yaml against the simulator; `target_extra` adds lines under the target.
   void configure(const Simulator& sim, const std::vector<JobSpec>& jobs, const std::string& target_extra = "",
                  const std::string& password = kImsesPassword, const std::string& source_extra = "") const;
+  // Writes rostersync.yaml with no jobs but a course registry in courses.d/
+  // (polled every second) and `defaults` (YAML lines under job_defaults,
+  // source and target given); courses come from write_course().
+  void configure_registry(const Simulator& sim, const std::string& defaults) const;
+  // courses.d/<name>.yaml for the simulator's roster `service_key`, plus `extra` lines.
+  void write_course(const std::string& name, const std::string& service_key, const std::string& extra = "") const;
   // Runs `rostersync --config <cfg> <args...>` to completion; returns its exit code.
   int rostersync(const std::vector<std::string>& args) const;
   // Same, also returning what it printed on stdout (and stderr, with `with_stderr`).

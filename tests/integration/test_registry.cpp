@@ -1,0 +1,154 @@
+// A district's scale, end to end: courses added to and removed from the
+// registry while the daemon runs, jobs in parallel sharing one target's
+// budget, and the no-change pass staying exact when members leave.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "harness.hpp"
+
+using namespace rostersync::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+long long runs_of(const Workspace& ws, const std::string& job, const std::string& outcome = "ok") {
+  return ws.count("SELECT count(*) FROM run WHERE job='" + job + "' AND outcome='" + outcome + "'");
+}
+
+std::set<std::string> groups_in(const Simulator& sim) {
+  std::set<std::string> groups;
+  for (const auto& [group, person, role] : sim_memberships(sim)) groups.insert(group);
+  return groups;
+}
+
+}  // namespace
+
+TEST(Registry, CoursesAddedAndRemovedWhileTheDaemonRunsNeedNoRestart) {
+  Simulator sim({"--contexts", "3", "--members", "10"});
+  Workspace ws;
+  // The simulator labels its courses C1, C2, C3: the hierarchy comes from the roster.
+  ws.configure_registry(sim, "  hierarchy_id: \"{context.label}-2026\"\n  interval: 1h\n");
+  ws.write_course("course-1", "course-1-key");
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-1' AND outcome='ok'", 1, 30s));
+
+  // A new file is picked up at the next poll: no signal, no restart.
+  ws.write_course("course-2", "course-2-key");
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-2' AND outcome='ok'", 1, 30s));
+  // Or at once with a reload; only the new course runs, course-1 keeps its hour.
+  ws.write_course("course-3", "course-3-key");
+  daemon.signal(SIGHUP);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-3' AND outcome='ok'", 1, 30s));
+  EXPECT_EQ(runs_of(ws, "course-1"), 1) << "an unchanged course ran again on reload";
+  EXPECT_EQ(runs_of(ws, "course-2"), 1);
+  EXPECT_EQ(groups_in(sim), (std::set<std::string>{"C1-2026", "C2-2026", "C3-2026"}));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-3' AND hierarchy_id='C3-2026'"), 1);
+
+  // A removed course is not synced again, even by a resync of every job.
+  std::filesystem::remove(ws.dir() / "courses.d" / "course-2.yaml");
+  daemon.signal(SIGHUP);
+  std::this_thread::sleep_for(500ms);
+  daemon.signal(SIGUSR1);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-1' AND outcome='ok'", 2, 30s));
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-3' AND outcome='ok'", 2, 30s));
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-2'"), 1);
+
+  // `courses` lists what is registered now, with the hierarchy each got.
+  auto [rc, listing] = ws.rostersync_output({"courses", "--json"});
+  EXPECT_EQ(rc, 0);
+  boost::json::array rows = boost::json::parse(listing).as_array();
+  ASSERT_EQ(rows.size(), 2u) << listing;
+  EXPECT_EQ(rows[0].at("course").as_string(), "course-1");
+  EXPECT_EQ(rows[0].at("hierarchy_id").as_string(), "{context.label}-2026");
+  EXPECT_EQ(rows[0].at("last_hierarchy").as_string(), "C1-2026");
+  EXPECT_EQ(rows[0].at("last_outcome").as_string(), "ok");
+  EXPECT_TRUE(has(std::string(rows[1].at("defined_in").as_string()), "course-3.yaml:1")) << listing;
+
+  // The removed course's history stays until it is forgotten; a configured one cannot be.
+  auto [refused, why] = ws.rostersync_output({"forget", "--job", "course-1"}, true);
+  EXPECT_EQ(refused, 2);
+  EXPECT_TRUE(has(why, "still configured")) << why;
+  EXPECT_EQ(ws.rostersync({"forget", "--job", "course-2"}), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-2'"), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM roster_member WHERE job='course-2'"), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE job='course-2' AND state='created'"), 10)
+      << "what rostersync created in itslearning stays recorded";
+
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+}
+
+TEST(Registry, ABadCourseFileIsNamedAndSkippedWhileTheOthersRun) {
+  Simulator sim({"--contexts", "2", "--members", "5"});
+  Workspace ws;
+  ws.configure_registry(sim, "  hierarchy_id: \"h-{name}\"\n");
+  ws.write_course("course-1", "course-1-key");
+  ws.write("courses.d/typo.yaml", "name: typo\nservice_key_file: course-1.key\npage_limt: 5\n");
+  auto [check_rc, check_out] = ws.rostersync_output({"check-config", "--quiet"}, true);
+  EXPECT_EQ(check_rc, 0) << "a course in error does not fail the reload";
+  EXPECT_TRUE(has(check_out, (ws.dir() / "courses.d" / "typo.yaml").string() + ":3:1: page_limt: unknown key")) << check_out;
+  auto [rc, out] = ws.rostersync_output({"sync"}, true);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "typo.yaml:3:1: page_limt: unknown key")) << out;
+  EXPECT_EQ(runs_of(ws, "course-1"), 1);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='typo'"), 0);
+}
+
+// Six courses at once, three walks at a time, one target whose budget of 10
+// operations they share: never more than 10 in flight, never two walks of
+// one course at once, however often a resync is asked for.
+TEST(Concurrency, JobsShareTheTargetBudgetAndNoJobEverRunsTwiceAtOnce) {
+  Simulator sim({"--contexts", "6", "--members", "120", "--imses-latency-ms", "5", "--ltiaas-latency-ms", "5"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(6, "    page_limit: 20\n    interval: 1h\n"),
+               "    in_flight_budget: 10\n    batch_size: 5\n", kImsesPassword, "    max_concurrent_walks: 3\n");
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(100ms);
+    daemon.signal(SIGUSR1);  // resync everything, again and again, while the first pass runs
+  }
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(DISTINCT job) FROM run WHERE outcome='ok'", 6, 60s));
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 12, 60s));
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+
+  auto state = sim.state();
+  EXPECT_LE(state.at("max_in_flight_ops").as_int64(), 10) << "the shared budget was exceeded";
+  EXPECT_GE(state.at("max_in_flight_ops").as_int64(), 6) << "the jobs did not send in parallel";
+  EXPECT_LE(state.at("max_in_flight_pages").as_int64(), 3) << "more walks than max_concurrent_walks";
+  EXPECT_GE(state.at("max_in_flight_pages").as_int64(), 2) << "the walks did not run in parallel";
+  EXPECT_EQ(state.at("max_in_flight_pages_per_roster").as_int64(), 1) << "a job walked twice at once";
+  // Each job's runs follow one another: the next starts after the last ended.
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run a JOIN run b ON a.job=b.job AND b.run_id > a.run_id "
+                     "WHERE b.started_at < a.ended_at"),
+            0);
+  expect_exact_state(sim, ws, 6);
+}
+
+// The no-change pass counts settled pages from their digests; a member who
+// leaves is noticed from the walk's member set, and the next run, planning
+// every page again, drops them from the snapshot.
+TEST(SyncEndToEnd, TheNoChangePassStaysExactWhenAMemberLeaves) {
+  Simulator sim({"--contexts", "1", "--members", "60"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    page_limit: 20\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM page_digest WHERE settled=1"), 3) << "every page settled after the first pass";
+  auto second = ws.rows("SELECT members_seen, already_present, creates_planned FROM run WHERE run_id=2");
+  EXPECT_EQ(second[0], (std::vector<std::string>{"60", "60", "0"}));
+
+  std::string leaver = ws.rows("SELECT user_id FROM roster_member ORDER BY user_id LIMIT 1")[0][0];
+  sim.remove_member("course-1-key", leaver);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(ws.rows("SELECT members_seen FROM run WHERE run_id=3")[0][0], "59");
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM roster_member WHERE user_id='" + leaver + "'"), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM roster_member"), 59);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(ws.rows("SELECT already_present FROM run WHERE run_id=5")[0][0], "59");
+}
