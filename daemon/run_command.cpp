@@ -211,8 +211,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
                        std::to_string(report.stats.pending) + " pending";
       }
       std::optional<std::chrono::milliseconds> delay = scheduler.finished(report.job, Clock::now(), draw(), report.retry_in);
+      // Whether jobs still wait matters only once none runs (the pass may end).
       pass.job_finished(report.stats, report.outcome == RunOutcome::ok && !report.held, scheduler.running_count(),
-                        scheduler.waiting_count(Clock::now()), unix_now());
+                        scheduler.running_count() == 0 ? scheduler.waiting_count(Clock::now()) : 0, unix_now());
       if (!stopping) {
         if (delay) {
           auto delay_s = std::chrono::duration_cast<std::chrono::seconds>(*delay).count();
@@ -337,7 +338,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             if (decision.kind == sync::Scheduler::Decision::Kind::run) {
               const config::Job* job = cfg->find_job(decision.job);
               running_jobs.insert(job->name);
-              pass.job_started(scheduler.running_count(), scheduler.waiting_count(now), unix_now());
+              // Waiting jobs are counted when a pass begins; later ones join as they start.
+              pass.job_started(scheduler.running_count(), pass.progress().active ? 0 : scheduler.waiting_count(now),
+                               unix_now());
               show_status();
               std::string name = job->name;
               spawn_job(ioc, *engine, *job, [&scheduler, &wake, name] {

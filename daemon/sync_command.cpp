@@ -85,7 +85,8 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
             sync::Scheduler::Decision d = scheduler.next(Clock::now());
             if (d.kind == sync::Scheduler::Decision::Kind::run) {
               const config::Job* job = selected.find_job(d.job);
-              pass.job_started(scheduler.running_count(), scheduler.waiting_count(Clock::now()), unix_now());
+              pass.job_started(scheduler.running_count(),
+                               pass.progress().active ? 0 : scheduler.waiting_count(Clock::now()), unix_now());
               std::string name = job->name;
               spawn_job(ioc, engine, *job, [&scheduler, &wake, name] {
                 scheduler.walk_finished(name);
@@ -94,7 +95,8 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
                 ++ran;
                 scheduler.finished(report.job, Clock::now(), 0.0, std::nullopt);
                 pass.job_finished(report.stats, report.outcome == RunOutcome::ok && !report.held,
-                                  scheduler.running_count(), scheduler.waiting_count(Clock::now()), unix_now());
+                                  scheduler.running_count(),
+                                  scheduler.running_count() == 0 ? scheduler.waiting_count(Clock::now()) : 0, unix_now());
                 all_ok = all_ok && report.outcome == RunOutcome::ok && !report.held;
                 wake.cancel();
               }, crashed);

@@ -39,10 +39,28 @@ std::optional<PagePlan> parse_counts(const std::string& text) {
 
 Store::Store(const std::string& path) : db_(path, Connection::Mode::read_write, 5000) {
   db_.exec("PRAGMA journal_mode=WAL");
-  // FULL: a commit is on disk before COMMIT returns, so an id reported as
-  // committed survives a power cut too (NORMAL could lose the last commits).
-  db_.exec("PRAGMA synchronous=FULL");
+  durable(true);
   migrate(db_);
+}
+
+// FULL: a commit is on disk before COMMIT returns, so an id reported as
+// committed survives a power cut too. NORMAL (WAL): the file stays
+// consistent at any crash, and a power cut may lose the last commits, which
+// is fine for bookkeeping (run records, settled pages, the pass) and costs
+// no fsync per commit: a no-change pass over thousands of courses would
+// otherwise wait on several fsyncs per course. The WAL is sequential, so a
+// later FULL commit makes every earlier one durable too.
+void Store::durable(bool full) {
+  if (full == synchronous_full_) return;
+  db_.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  synchronous_full_ = full;
+}
+
+void Store::transaction(const std::function<void()>& body) {
+  durable(false);
+  Transaction tx(db_);
+  body();
+  tx.commit();
 }
 
 int Store::close_abandoned_runs() {
@@ -53,7 +71,9 @@ int Store::close_abandoned_runs() {
 }
 
 std::int64_t Store::begin_run(const std::string& job, const std::string& hierarchy_id) {
-  Stmt s(db_, std::string("INSERT INTO run (job, started_at, outcome, hierarchy_id) VALUES (?, ") + kSqlNow + ", 'running', ?)");
+  durable(false);
+  Stmt& s = prepared(begin_run_, std::string("INSERT INTO run (job, started_at, outcome, hierarchy_id) VALUES (?, ") +
+                                     kSqlNow + ", 'running', ?)");
   s.bind(1, job).bind_or_null(2, hierarchy_id).run();
   return db_.last_insert_rowid();
 }
@@ -64,7 +84,7 @@ void Store::set_run_hierarchy(std::int64_t run_id, const std::string& hierarchy_
 }
 
 void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outcome, const std::string& error) {
-  Stmt s(db_, std::string("UPDATE run SET ended_at=") + kSqlNow +
+  Stmt& s = prepared(finish_run_, std::string("UPDATE run SET ended_at=") + kSqlNow +
              ", outcome=?, pages=?, members_seen=?, new_members=?, already_present=?, creates_planned=?, created=?, "
              "failed=?, pending=?, skipped_inactive=?, skipped_test_user=?, skipped_no_person_key=?, "
              "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=?, "
@@ -158,13 +178,14 @@ std::optional<PagePlan> Store::settled_page(const std::string& job, int page_num
 }
 
 void Store::settle_pages(const std::string& job, std::int64_t run_id, bool confirmed) {
-  Stmt s(db_, confirmed ? "UPDATE page_digest SET settled=1 WHERE job=? AND run_id=? AND settled=0"
-                        : "DELETE FROM page_digest WHERE job=? AND run_id=? AND settled=0");
+  Stmt& s = prepared(settle_pages_[confirmed ? 1 : 0],
+                     confirmed ? "UPDATE page_digest SET settled=1 WHERE job=? AND run_id=? AND settled=0"
+                               : "DELETE FROM page_digest WHERE job=? AND run_id=? AND settled=0");
   s.bind(1, job).bind(2, run_id).run();
 }
 
 void Store::forget_pages(const std::string& job, int last_page) {
-  Stmt s(db_, "DELETE FROM page_digest WHERE job=? AND page>?");
+  Stmt& s = prepared(forget_pages_, "DELETE FROM page_digest WHERE job=? AND page>?");
   s.bind(1, job).bind(2, last_page).run();
 }
 
@@ -185,6 +206,9 @@ Stmt& Store::prepared(std::unique_ptr<Stmt>& slot, const std::string& sql) {
 int Store::commit_page(std::int64_t run_id, const std::string& job, const std::string& target,
                        const std::string& hierarchy_id, const PagePlan& plan, int page_number,
                        std::optional<std::uint64_t> digest) {
+  // Ids must be on disk before any request carries them; a page with
+  // nothing to send is bookkeeping only.
+  durable(!plan.creates.empty());
   Transaction tx(db_);
   int new_members = 0;
   {
@@ -243,6 +267,7 @@ void Store::mark_attempt(const std::string& target, const std::vector<std::strin
 }
 
 void Store::record_results(const std::string& target, const std::vector<ItemResult>& results) {
+  durable(true);
   Transaction tx(db_);
   Stmt unknown(db_, std::string("UPDATE membership SET state='pending', last_error=?, updated_at=") + kSqlNow +
                         " WHERE target=? AND membership_id=?");
@@ -293,14 +318,18 @@ void Store::set_hold(const Hold& hold, std::chrono::seconds duration) {
 }
 
 std::optional<Hold> Store::find_hold(HoldScope scope, const std::string& name) {
-  Stmt s(db_,
-         "SELECT kind, reason, since, until, CAST(round((julianday(until) - julianday('now')) * 86400000) AS INTEGER) "
-         "FROM hold WHERE scope=? AND name=?");
+  Stmt& s = prepared(find_hold_,
+                     "SELECT kind, reason, since, until, CAST(round((julianday(until) - julianday('now')) * 86400000) "
+                     "AS INTEGER) FROM hold WHERE scope=? AND name=?");
   s.bind(1, std::string(to_string(scope))).bind(2, name);
-  if (!s.step()) return std::nullopt;
-  // The schema's CHECK allows only the two kinds.
-  HoldKind kind = parse_hold_kind(s.text(0)).value_or(HoldKind::blocked);
-  return Hold{scope, name, kind, s.text(1), s.text(2), s.text(3), std::chrono::milliseconds(s.integer(4))};
+  std::optional<Hold> found;
+  if (s.step()) {
+    // The schema's CHECK allows only the two kinds.
+    HoldKind kind = parse_hold_kind(s.text(0)).value_or(HoldKind::blocked);
+    found = Hold{scope, name, kind, s.text(1), s.text(2), s.text(3), std::chrono::milliseconds(s.integer(4))};
+  }
+  s.reset();
+  return found;
 }
 
 void Store::clear_hold(HoldScope scope, const std::string& name) {

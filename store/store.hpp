@@ -1,6 +1,8 @@
 // The state database, as the sync side writes it: roster snapshots, the
 // memberships rostersync created (or is creating) with their ids, run
-// history, holds and the schedule. SQLite in WAL mode, synchronous=FULL.
+// history, holds and the schedule. SQLite in WAL mode; synchronous=FULL for
+// the commits that carry membership ids and results, NORMAL for bookkeeping
+// (see durable()).
 //
 // Storage only: every decision (what to create, when to retry, when to park
 // an item or hold a target) is made by the caller and recorded here. Every
@@ -10,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <utility>
 #include <cstdint>
@@ -34,6 +37,12 @@ class Store {
 
   const std::string& path() const { return db_.path(); }
   int schema_version() { return store::schema_version(db_); }
+
+  // Runs `body` in one transaction (one commit, one fsync, instead of one
+  // per call). Only the single-statement methods may be called in it:
+  // finish_run, settle_pages, forget_pages, prune_snapshot, snapshot_digest.
+  // Rolled back if `body` throws.
+  void transaction(const std::function<void()>& body);
 
   // Runs still marked running belong to a process that died: mark them interrupted.
   int close_abandoned_runs();
@@ -123,12 +132,16 @@ class Store {
   // A statement prepared on first use and reset before each later one: for
   // the calls made once per member.
   Stmt& prepared(std::unique_ptr<Stmt>& slot, const std::string& sql);
+  // Sets synchronous=FULL or NORMAL for the next commits (outside a transaction).
+  void durable(bool full);
+  bool synchronous_full_ = false;
 
   Connection db_;
   // Declared after db_: finalized before it closes.
   std::unique_ptr<Stmt> find_membership_;
   std::unique_ptr<Stmt> find_memberships_;  // for kLookupChunk keys
   std::unique_ptr<Stmt> settled_page_;
+  std::unique_ptr<Stmt> begin_run_, finish_run_, find_hold_, settle_pages_[2], forget_pages_;
 };
 
 }  // namespace rostersync::store

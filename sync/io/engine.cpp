@@ -50,23 +50,44 @@ class AsyncSignal {
   asio::steady_timer timer_;
 };
 
-// In-flight operations towards one target, shared by all jobs writing to it.
+// In-flight operations towards one target, shared by all jobs writing to it,
+// granted first come first served: a job with many batches queued cannot
+// starve one with a few, and a release wakes only the waiters it serves
+// (a district's thousands of jobs must not all wake for every answer).
 class OperationBudget {
  public:
-  OperationBudget(asio::any_io_executor ex, int capacity) : capacity_(capacity), changed_(ex) {}
+  OperationBudget(asio::any_io_executor ex, int capacity) : ex_(std::move(ex)), capacity_(capacity) {}
   asio::awaitable<void> acquire(int n) {
-    while (in_use_ + n > capacity_) co_await changed_.wait();
-    in_use_ += n;
+    if (waiters_.empty() && in_use_ + n <= capacity_) {
+      in_use_ += n;
+      co_return;
+    }
+    asio::steady_timer wakeup(ex_, asio::steady_timer::time_point::max());
+    Waiter me{n, &wakeup};
+    waiters_.push_back(&me);
+    while (!me.granted) co_await wakeup.async_wait(nothrow);
   }
   void release(int n) {
     in_use_ -= n;
-    changed_.notify_all();
+    while (!waiters_.empty() && in_use_ + waiters_.front()->n <= capacity_) {
+      Waiter* next = waiters_.front();
+      waiters_.pop_front();
+      in_use_ += next->n;
+      next->granted = true;
+      next->wakeup->cancel();
+    }
   }
 
  private:
+  struct Waiter {
+    int n;
+    asio::steady_timer* wakeup;
+    bool granted = false;
+  };
+  asio::any_io_executor ex_;
   int capacity_;
   int in_use_ = 0;
-  AsyncSignal changed_;
+  std::deque<Waiter*> waiters_;
 };
 
 struct SourceLink {
@@ -487,20 +508,22 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   RunVerdict verdict = decide_outcome({walk_complete, walk_error, run.target_error, stopping, run.stats.pending,
                                        run.stats.failed});
   try {
-    store.settle_pages(job.name, report.run_id,
-                       verdict.outcome == RunOutcome::ok && run.stats.pending == 0 && run.stats.failed == 0 &&
-                           run.stats.deferred == 0);
-    if (verdict.prune_snapshot) {
-      store.forget_pages(job.name, run.stats.pages);
-      if (every_page_planned) {
-        store.prune_snapshot(job.name, report.run_id);
-      } else if (store.snapshot_digest(job.name) != seen) {
-        store.forget_pages(job.name, 0);
-        log->info("job {}: members left the roster (or it repeated one); the next run plans every page again and "
-                     "drops them from the snapshot", job.name);
+    store.transaction([&] {
+      store.settle_pages(job.name, report.run_id,
+                         verdict.outcome == RunOutcome::ok && run.stats.pending == 0 && run.stats.failed == 0 &&
+                             run.stats.deferred == 0);
+      if (verdict.prune_snapshot) {
+        store.forget_pages(job.name, run.stats.pages);
+        if (every_page_planned) {
+          store.prune_snapshot(job.name, report.run_id);
+        } else if (store.snapshot_digest(job.name) != seen) {
+          store.forget_pages(job.name, 0);
+          log->info("job {}: members left the roster (or it repeated one); the next run plans every page again and "
+                       "drops them from the snapshot", job.name);
+        }
       }
-    }
-    store.finish_run(report.run_id, run.stats, verdict.outcome, verdict.error);
+      store.finish_run(report.run_id, run.stats, verdict.outcome, verdict.error);
+    });
   } catch (const std::exception& e) {
     verdict.outcome = RunOutcome::failed;
     verdict.error = e.what();

@@ -21,8 +21,23 @@ int Scheduler::walk_limit(const std::string& source) const {
   return it == walk_limits_.end() ? 1 : std::max(1, it->second);
 }
 
+bool Scheduler::source_full(const std::string& source) const {
+  auto walks = walks_by_source_.find(source);
+  if (walks != walks_by_source_.end() && walks->second >= walk_limit(source)) return true;
+  auto running = running_by_source_.find(source);
+  return running != running_by_source_.end() && running->second >= 2 * walk_limit(source);
+}
+
+void Scheduler::set_due(Entry& entry, Clock::time_point due) {
+  bool queued = !running_.count(entry.timing.name);
+  if (queued) dequeue(entry);
+  entry.due = due;
+  if (queued) enqueue(entry);
+}
+
 void Scheduler::start(const std::vector<JobTiming>& jobs, Clock::time_point now, const Draw& draw) {
   jobs_.clear();
+  queues_.clear();
   std::size_t order = 0;
   for (const auto& j : jobs) {
     Clock::time_point due = now;
@@ -35,7 +50,8 @@ void Scheduler::start(const std::vector<JobTiming>& jobs, Clock::time_point now,
         due = now + share(j.interval, draw());  // overdue: catch up over one interval, not all at once
       }
     }
-    jobs_[j.name] = {j, due, order++};
+    Entry& entry = jobs_[j.name] = {j, due, order++};
+    if (!running_.count(j.name)) enqueue(entry);
   }
 }
 
@@ -52,6 +68,10 @@ void Scheduler::update(const std::vector<JobTiming>& jobs, const std::set<std::s
     fresh[j.name] = {j, due, order++};
   }
   jobs_ = std::move(fresh);
+  queues_.clear();
+  for (const auto& [name, entry] : jobs_) {
+    if (!running_.count(name)) enqueue(entry);
+  }
   std::erase_if(resync_, [&](const std::string& name) { return !jobs_.count(name); });
 }
 
@@ -66,34 +86,38 @@ Scheduler::Decision Scheduler::next(Clock::time_point now) {
     reload_ = false;  // an accepted reload calls update(); a rejected one changes nothing
     return {Decision::Kind::reload, "", now};
   }
-  for (auto& [name, entry] : jobs_) {
-    if (running_.count(name)) continue;  // served when it ends
-    if (resync_all_ || resync_.count(name)) {
-      entry.due = now;
-      resync_.erase(name);
-    }
-  }
   if (resync_all_) {
-    // Running jobs keep theirs until they end.
-    for (const auto& name : running_) {
-      if (jobs_.count(name)) resync_.insert(name);
-    }
     resync_all_ = false;
+    for (const auto& [name, entry] : jobs_) resync_.insert(name);
   }
-  const Entry* best = nullptr;
-  for (const auto& [name, entry] : jobs_) {
-    if (running_.count(name)) continue;
-    auto walks = walks_by_source_.find(entry.timing.source);
-    if (walks != walks_by_source_.end() && walks->second >= walk_limit(entry.timing.source)) continue;
-    if (!best || entry.due < best->due || (entry.due == best->due && entry.order < best->order)) best = &entry;
+  // Served now for jobs that wait; a running job keeps its request until it ends.
+  for (auto it = resync_.begin(); it != resync_.end();) {
+    auto job = jobs_.find(*it);
+    if (job != jobs_.end() && !running_.count(*it)) {
+      if (job->second.due > now) set_due(job->second, now);
+      it = resync_.erase(it);
+    } else {
+      ++it;
+    }
   }
-  if (!best) return {Decision::Kind::sleep, "", Clock::time_point::max()};
-  if (best->due > now) return {Decision::Kind::sleep, best->timing.name, best->due};
-  const std::string& name = best->timing.name;
-  running_.insert(name);
-  walking_[name] = best->timing.source;
-  ++walks_by_source_[best->timing.source];
-  return {Decision::Kind::run, name, best->due};
+  const QueueKey* first = nullptr;
+  for (const auto& [source, queue] : queues_) {
+    if (queue.empty() || source_full(source)) continue;
+    if (!first || *queue.begin() < *first) first = &*queue.begin();
+  }
+  if (first) {
+    const std::string name = std::get<2>(*first);  // a copy: the key goes from its queue below
+    if (std::get<0>(*first) > now) return {Decision::Kind::sleep, name, std::get<0>(*first)};
+    const Entry& entry = jobs_.at(name);
+    running_.insert(name);
+    walking_[name] = entry.timing.source;
+    ++walks_by_source_[entry.timing.source];
+    ++running_by_source_[entry.timing.source];
+    running_source_[name] = entry.timing.source;
+    dequeue(entry);
+    return {Decision::Kind::run, name, entry.due};
+  }
+  return {Decision::Kind::sleep, "", Clock::time_point::max()};
 }
 
 void Scheduler::walk_finished(const std::string& job) {
@@ -105,8 +129,14 @@ void Scheduler::walk_finished(const std::string& job) {
 
 std::optional<Scheduler::Millis> Scheduler::finished(const std::string& job, Clock::time_point now, double unit_random,
                                                      std::optional<Millis> hold_retry_in) {
+  if (!running_.count(job)) return std::nullopt;
   walk_finished(job);
   running_.erase(job);
+  auto source = running_source_.find(job);
+  if (source != running_source_.end()) {
+    --running_by_source_[source->second];
+    running_source_.erase(source);
+  }
   auto it = jobs_.find(job);
   if (it == jobs_.end()) return std::nullopt;  // removed by a reload during its run
   if (mode_ == Mode::once) {
@@ -120,6 +150,7 @@ std::optional<Scheduler::Millis> Scheduler::finished(const std::string& job, Clo
     delay = it->second.timing.interval + share(it->second.timing.jitter, unit_random);
   }
   it->second.due = now + delay;
+  enqueue(it->second);
   return delay;
 }
 
@@ -131,8 +162,11 @@ std::optional<Scheduler::Clock::time_point> Scheduler::due(const std::string& jo
 
 std::size_t Scheduler::waiting_count(Clock::time_point now) const {
   std::size_t n = 0;
-  for (const auto& [name, entry] : jobs_) {
-    if (!running_.count(name) && entry.due <= now) ++n;
+  for (const auto& [source, queue] : queues_) {
+    for (const auto& [due, order, name] : queue) {
+      if (due > now) break;
+      ++n;
+    }
   }
   return n;
 }

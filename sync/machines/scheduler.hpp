@@ -5,7 +5,9 @@
 // request, a job ending). Several jobs run at once: at most a source's
 // max_concurrent_walks walk its rosters, and a job never runs twice at once.
 // A job's walk slot is given back when its walk ends (walk_finished), so the
-// next job can read while the last creates of the first are still sent.
+// next job can read while the last creates of the first are still sent; at
+// most twice max_concurrent_walks jobs of a source run in all, so that jobs
+// waiting only for a slow target do not pile up.
 //
 // Placement, so that a district's thousands of courses do not all fire
 // together:
@@ -29,6 +31,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace rostersync::sync {
@@ -99,7 +102,7 @@ class Scheduler {
   bool running(const std::string& job) const { return running_.count(job) > 0; }
   std::size_t running_count() const { return running_.size(); }
   // Jobs due at `now` that have not started (waiting for a walk slot, or for
-  // the loop to start them).
+  // the loop to start them). Linear in their number.
   std::size_t waiting_count(Clock::time_point now) const;
   std::size_t job_count() const { return jobs_.size(); }
 
@@ -109,14 +112,24 @@ class Scheduler {
     Clock::time_point due;
     std::size_t order = 0;  // configuration order: it breaks ties
   };
+  // Jobs not running, earliest first, per source: next() looks at the front
+  // of each source's queue, not at every one of a registry's thousands of jobs.
+  using QueueKey = std::tuple<Clock::time_point, std::size_t, std::string>;
   int walk_limit(const std::string& source) const;
+  bool source_full(const std::string& source) const;
+  void set_due(Entry& entry, Clock::time_point due);  // keeps queue_ in step
+  void enqueue(const Entry& entry) { queues_[entry.timing.source].emplace(entry.due, entry.order, entry.timing.name); }
+  void dequeue(const Entry& entry) { queues_[entry.timing.source].erase({entry.due, entry.order, entry.timing.name}); }
 
   Mode mode_;
   std::map<std::string, int> walk_limits_;
   std::map<std::string, Entry> jobs_;
+  std::map<std::string, std::set<QueueKey>> queues_;  // by source
   std::set<std::string> running_;
   std::map<std::string, std::string> walking_;  // job -> its source (kept if the job is removed meanwhile)
   std::map<std::string, int> walks_by_source_;
+  std::map<std::string, int> running_by_source_;
+  std::map<std::string, std::string> running_source_;  // job -> its source, while it runs
   std::set<std::string> resync_;
   bool resync_all_ = false;
   bool reload_ = false;

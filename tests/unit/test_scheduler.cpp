@@ -122,20 +122,42 @@ TEST(Scheduler, StartUpKeepsThePlannedTimeStartsNewJobsSoonAndSpreadsOverdueOnes
   EXPECT_EQ(s.due("unrecorded"), t0 + minutes(15));
 }
 
+// Starts `job` (resynced, at `now`) and ends its run there, as the loop would.
+std::optional<milliseconds> run_once(Scheduler& s, const std::string& job, double draw, std::optional<milliseconds> hold) {
+  s.request_resync(job);
+  start_due(s, t0);
+  EXPECT_TRUE(s.running(job));
+  return s.finished(job, t0, draw, hold);
+}
+
 TEST(Scheduler, IntervalPlusADrawnShareOfTheJitter) {
   Scheduler s = started(two_jobs());
-  start_due(s, t0);
-  EXPECT_EQ(s.finished("a", t0, 0.5, std::nullopt), minutes(30) + seconds(30));
-  EXPECT_EQ(s.finished("a", t0, 0.0, std::nullopt), minutes(30));
-  EXPECT_EQ(s.finished("a", t0, 0.999999, std::nullopt), minutes(30) + milliseconds(59'999));
+  EXPECT_EQ(run_once(s, "a", 0.5, std::nullopt), minutes(30) + seconds(30));
+  EXPECT_EQ(run_once(s, "a", 0.0, std::nullopt), minutes(30));
+  EXPECT_EQ(run_once(s, "a", 0.999999, std::nullopt), minutes(30) + milliseconds(59'999));
+  EXPECT_EQ(s.finished("a", t0, 0.0, std::nullopt), std::nullopt) << "not running: nothing to finish";
 }
 
 TEST(Scheduler, AHoldSetsTheNextTryEvenSoonerButNotUnderASecond) {
   Scheduler s = started(two_jobs());
-  EXPECT_EQ(s.finished("a", t0, 0.5, milliseconds(5000)), milliseconds(5000));
-  EXPECT_EQ(s.finished("a", t0, 0.5, milliseconds(3'600'000)), milliseconds(3'600'000));
-  EXPECT_EQ(s.finished("a", t0, 0.5, milliseconds(0)), seconds(1));
+  EXPECT_EQ(run_once(s, "a", 0.5, milliseconds(5000)), milliseconds(5000));
+  EXPECT_EQ(run_once(s, "a", 0.5, milliseconds(3'600'000)), milliseconds(3'600'000));
+  EXPECT_EQ(run_once(s, "a", 0.5, milliseconds(0)), seconds(1));
   EXPECT_EQ(s.due("a"), t0 + seconds(1));
+}
+
+TEST(Scheduler, AtMostTwiceTheWalksRunInAllWhileOthersOnlyWaitForTheirSends) {
+  std::vector<Timing> jobs;
+  for (int i = 0; i < 6; ++i) jobs.push_back(job("j" + std::to_string(i)));
+  Scheduler s = started(jobs, {{"lt", 2}});
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"j0", "j1"}));
+  s.walk_finished("j0");
+  s.walk_finished("j1");
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"j2", "j3"}));
+  s.walk_finished("j2");
+  EXPECT_EQ(start_due(s, t0), std::vector<std::string>{}) << "four running: j0..j3 still sending";
+  s.finished("j0", t0, 0.0, std::nullopt);
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"j4"}));
 }
 
 TEST(Scheduler, SleepsUntilTheEarliestDueJobThenRunsIt) {
