@@ -8,7 +8,7 @@ BUILD_DIR := build/$(PRESET)
 # Seconds each fuzz target runs under `make fuzz`.
 FUZZ_SECONDS ?= 30
 
-.PHONY: demo test build deps sanitize fuzz clean
+.PHONY: demo test build deps sanitize fuzz bench clean
 
 demo: build
 	$(BUILD_DIR)/daemon/rostersync demo
@@ -22,6 +22,10 @@ build: deps
 
 deps:
 	scripts/install-deps
+
+# Not a test: prints a table of timings against the simulator (see README).
+bench: build
+	$(BUILD_DIR)/bench/rostersync-bench $(BUILD_DIR)/daemon
 
 sanitize: deps
 	cmake --preset asan

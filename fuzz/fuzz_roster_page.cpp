@@ -4,7 +4,8 @@
 // planner and the pager. None may crash, hang or read out of bounds, and each
 // must keep its promises (checked below) whatever the peer sends: members
 // have an id, planned creates carry valid ids and XML-safe text, every member
-// is accounted for once, the page cap holds, every message is safe to log.
+// is accounted for once, the page cap holds, every message is safe to log,
+// and the streaming parser reads exactly what the tree-based oracle reads.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -16,6 +17,7 @@
 #include "sync/nrps/container.hpp"
 #include "sync/planning/planner.hpp"
 #include "message_safety.hpp"
+#include "roster_page_oracle.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;
@@ -25,9 +27,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!rostersync::fuzz::message_safe(describe_error_body(400, body))) std::abort();
 
   auto page = parse_roster_page(body);
+  auto oracle = rostersync::testing::parse_roster_page_as_tree(body);
+  if (page.ok() != oracle.ok()) std::abort();
   if (!page.ok()) {
     if (!rostersync::fuzz::message_safe(page.failure().message)) std::abort();
+    if (page.failure().message != oracle.failure().message) std::abort();
     return 0;
+  }
+  if (page->members.size() != oracle->members.size() || page->malformed_members != oracle->malformed_members ||
+      page->next != oracle->next || page->context_id != oracle->context_id ||
+      page->context_label != oracle->context_label || page->container_id != oracle->container_id) {
+    std::abort();
+  }
+  for (std::size_t i = 0; i < page->members.size(); ++i) {
+    const Member &a = page->members[i], &b = oracle->members[i];
+    if (a.user_id != b.user_id || a.roles != b.roles || a.status != b.status || a.lis_person_sourcedid != b.lis_person_sourcedid ||
+        a.email != b.email || a.name != b.name) {
+      std::abort();
+    }
   }
   for (const Member& m : page->members) {
     if (m.user_id.empty()) std::abort();  // the parser promises a user id (roles may be empty)

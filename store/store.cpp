@@ -259,6 +259,7 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
 }
 
 void Store::mark_attempt(const std::string& target, const std::vector<std::string>& ids) {
+  durable(false);  // a count for operators; the ids themselves are on disk already
   Transaction tx(db_);
   Stmt s(db_, std::string("UPDATE membership SET attempts=attempts+1, updated_at=") + kSqlNow +
              " WHERE target=? AND membership_id=?");

@@ -248,7 +248,12 @@ class BatchSender {
     try {
       co_await run_.target.budget->acquire(n);
       acquired = true;
-      co_await send_with_retries(batch, sequence);
+      // Given back as soon as itslearning has answered (or the batch is
+      // given up), before the answer is recorded: the budget counts
+      // operations itslearning still holds, not our bookkeeping.
+      co_await send_with_retries(batch, sequence, [&] {
+        if (std::exchange(acquired, false)) run_.target.budget->release(n);
+      });
     } catch (const std::exception& e) {  // StoreError: the database failed under us
       run_.stop_target(e.what());
     } catch (...) {
@@ -276,7 +281,8 @@ class BatchSender {
     }
   }
 
-  asio::awaitable<void> send_with_retries(const std::vector<PlannedCreate>& batch, int sequence) {
+  asio::awaitable<void> send_with_retries(const std::vector<PlannedCreate>& batch, int sequence,
+                                          const std::function<void()>& answered) {
     const config::Target& target = *run_.target.config;
     const config::Job& job = run_.job;
     std::vector<soap::CreateItem> items;
@@ -312,6 +318,7 @@ class BatchSender {
         action = machine.resume(BatchSendMachine::Waited{run_.engine.stopping, run_.target_stopped});
       }
     }
+    answered();
     const BatchResult& result = machine.result();
     if (result.hold) {
       run_.hold_target(*result.hold);
@@ -455,6 +462,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
         walk_error = "roster walk failed: " + step.failure().message;
         break;
       }
+      if (*step == LtiaasPager::Step::done) walk_end();  // nothing more to read: another walk may start
       if (!hierarchy_known) {
         Result<std::string> hierarchy = resolve_hierarchy(hierarchy_template, page);
         if (!hierarchy) {

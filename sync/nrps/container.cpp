@@ -1,97 +1,312 @@
 #include "sync/nrps/container.hpp"
 #include "config/domain/text.hpp"
 
-#include <boost/json.hpp>
+// basic_parser streams events without building a tree: on the no-change
+// pass parsing is most of the per-member work, and a tree costs about three
+// times the events (an allocation and a hash entry per value).
+#include <boost/json/basic_parser_impl.hpp>
 
 #include <cmath>
+#include <vector>
 
 namespace rostersync::sync {
 namespace json = boost::json;
 namespace {
 
-// The first of the given keys present with a string value.
-std::string string_field(const json::object& obj, std::initializer_list<std::string_view> keys) {
-  for (auto key : keys) {
-    if (auto* v = obj.if_contains(key); v && v->is_string()) return std::string(v->as_string());
-  }
-  return {};
-}
+// What the handler is inside of, innermost last.
+enum class Frame {
+  root,     // the container object
+  context,  // root.context
+  members,  // root.members
+  member,   // one entry of members
+  roles,    // member.roles
+  skip,     // anything else: read past, unseen
+};
 
-std::optional<std::string> user_id_of(const json::object& obj) {
-  for (std::string_view key : {"user_id", "userId"}) {
-    const json::value* v = obj.if_contains(key);
-    if (!v) continue;
-    if (v->is_string() && !v->as_string().empty()) return std::string(v->as_string());
-    if (v->is_int64()) return std::to_string(v->as_int64());
-    if (v->is_uint64()) return std::to_string(v->as_uint64());
-    if (v->is_double()) {
-      double d = v->as_double();
-      if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.007199254740992e15) {
-        return std::to_string(static_cast<long long>(d));
-      }
-    }
-    return std::nullopt;
+// A member's fields as they arrive; the rules match the NRPS spellings:
+// user_id before userId, lis_person_sourcedid before lisPersonSourcedid,
+// the last occurrence of a repeated key wins.
+struct MemberFields {
+  std::optional<std::string> user_id, user_id_camel;  // "" = present but unusable
+  bool user_id_seen = false, user_id_camel_seen = false;
+  bool roles_array = false;
+  std::vector<std::string> roles;
+  std::optional<std::string> status, sourcedid, sourcedid_camel, email, name;
+};
+
+std::optional<std::string> integral_id(double d) {
+  if (std::isfinite(d) && std::floor(d) == d && std::fabs(d) < 9.007199254740992e15) {
+    return std::to_string(static_cast<long long>(d));
   }
   return std::nullopt;
 }
 
+class Handler {
+ public:
+  static constexpr std::size_t max_object_size = std::size_t(-1);
+  static constexpr std::size_t max_array_size = std::size_t(-1);
+  static constexpr std::size_t max_key_size = std::size_t(-1);
+  static constexpr std::size_t max_string_size = std::size_t(-1);
+
+  RosterPage page;
+  bool root_is_object = false;
+  bool members_array = false;
+  bool next_not_string = false;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+
+  bool on_object_begin(boost::system::error_code&) {
+    if (stack_.empty()) {
+      root_is_object = true;
+      push(Frame::root);
+    } else if (top() == Frame::root && key_ == "context") {
+      clear_context();  // a repeated key: the last value wins whole
+      push(Frame::context);
+    } else if (top() == Frame::members) {
+      member_ = MemberFields{};
+      push(Frame::member);
+    } else {
+      value_seen_at(Frame::skip);
+    }
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    Frame ended = pop();
+    if (ended == Frame::member) finish_member();
+    return true;
+  }
+  bool on_array_begin(boost::system::error_code&) {
+    if (stack_.empty()) {
+      push(Frame::skip);
+    } else if (top() == Frame::root && key_ == "members") {
+      members_array = true;
+      page.members.clear();
+      page.malformed_members = 0;
+      push(Frame::members);
+    } else if (top() == Frame::member && key_ == "roles") {
+      member_.roles_array = true;
+      member_.roles.clear();
+      push(Frame::roles);
+    } else {
+      value_seen_at(Frame::skip);
+    }
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) {
+    pop();
+    return true;
+  }
+
+  bool on_key_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (!skipping()) part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (!skipping()) {
+      part_.append(s.data(), s.size());
+      key_ = std::move(part_);
+      part_.clear();
+    }
+    return true;
+  }
+  bool on_string_part(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (!skipping()) part_.append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(json::string_view s, std::size_t, boost::system::error_code&) {
+    if (skipping()) return true;
+    part_.append(s.data(), s.size());
+    std::string text = std::move(part_);
+    part_.clear();
+    string_value(std::move(text));
+    return true;
+  }
+  bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t i, json::string_view, boost::system::error_code&) {
+    number_value(std::to_string(i));
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, json::string_view, boost::system::error_code&) {
+    number_value(std::to_string(u));
+    return true;
+  }
+  bool on_double(double d, json::string_view, boost::system::error_code&) {
+    number_value(integral_id(d));
+    return true;
+  }
+  bool on_bool(bool, boost::system::error_code&) {
+    other_value();
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    if (!stack_.empty() && top() == Frame::root && key_ == "next") {
+      page.next.reset();
+      next_not_string = false;
+      return true;
+    }
+    other_value();
+    return true;
+  }
+  bool on_comment_part(json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(json::string_view, boost::system::error_code&) { return true; }
+
+ private:
+  Frame top() const { return stack_.back(); }
+  void push(Frame f) { stack_.push_back(f); }
+  Frame pop() {
+    Frame f = stack_.back();
+    stack_.pop_back();
+    return f;
+  }
+  bool skipping() const { return !stack_.empty() && top() == Frame::skip; }
+  void clear_context() {
+    page.context_id.clear();
+    page.context_label.clear();
+    page.context_title.clear();
+  }
+
+  // A container value the handler does not read; inside members it is a
+  // malformed entry, and inside a member it replaces a field.
+  void value_seen_at(Frame f) {
+    other_value();
+    push(f);
+  }
+
+  // A scalar that is not a string (or a container) where a field may be.
+  void other_value() {
+    if (stack_.empty()) return;
+    switch (top()) {
+      case Frame::root:
+        if (key_ == "context") clear_context();
+        if (key_ == "next") next_not_string = true;
+        if (key_ == "id") page.container_id.clear();
+        if (key_ == "members") members_array = false;
+        break;
+      case Frame::context:
+        if (key_ == "id") page.context_id.clear();
+        else if (key_ == "label") page.context_label.clear();
+        else if (key_ == "title") page.context_title.clear();
+        break;
+      case Frame::members:
+        ++page.malformed_members;
+        break;
+      case Frame::member:
+        member_field(std::nullopt, false);
+        break;
+      default:
+        break;
+    }
+  }
+
+  void string_value(std::string text) {
+    if (stack_.empty()) return;
+    switch (top()) {
+      case Frame::root:
+        if (key_ == "context") clear_context();
+        if (key_ == "id") page.container_id = std::move(text);
+        else if (key_ == "next") {
+          next_not_string = false;
+          if (text.empty()) page.next.reset();
+          else page.next = std::move(text);
+        } else if (key_ == "members") {
+          members_array = false;
+        }
+        break;
+      case Frame::context:
+        if (key_ == "id") page.context_id = std::move(text);
+        else if (key_ == "label") page.context_label = std::move(text);
+        else if (key_ == "title") page.context_title = std::move(text);
+        break;
+      case Frame::members:
+        ++page.malformed_members;
+        break;
+      case Frame::member:
+        member_field(std::move(text), true);
+        break;
+      case Frame::roles:
+        member_.roles.push_back(std::move(text));
+        break;
+      case Frame::skip:
+        break;
+    }
+  }
+
+  void number_value(std::optional<std::string> id) {
+    if (stack_.empty()) return;
+    if (top() == Frame::member && (key_ == "user_id" || key_ == "userId")) {
+      bool camel = key_ == "userId";
+      (camel ? member_.user_id_camel_seen : member_.user_id_seen) = true;
+      (camel ? member_.user_id_camel : member_.user_id) = id ? std::move(*id) : std::string();
+      return;
+    }
+    other_value();
+  }
+
+  // A member's field got a value: a string (`is_string`) or anything else.
+  void member_field(std::optional<std::string> text, bool is_string) {
+    auto set = [&](std::optional<std::string>& field) {
+      if (is_string) field = std::move(text);
+      else field.reset();
+    };
+    if (key_ == "user_id" || key_ == "userId") {
+      bool camel = key_ == "userId";
+      (camel ? member_.user_id_camel_seen : member_.user_id_seen) = true;
+      (camel ? member_.user_id_camel : member_.user_id) = is_string ? std::move(*text) : std::string();
+    } else if (key_ == "roles") {
+      member_.roles_array = false;
+    } else if (key_ == "status") {
+      set(member_.status);
+    } else if (key_ == "lis_person_sourcedid") {
+      set(member_.sourcedid);
+    } else if (key_ == "lisPersonSourcedid") {
+      set(member_.sourcedid_camel);
+    } else if (key_ == "email") {
+      set(member_.email);
+    } else if (key_ == "name") {
+      set(member_.name);
+    }
+  }
+
+  void finish_member() {
+    MemberFields& f = member_;
+    // user_id decides when present, even if unusable; userId only without it.
+    const std::optional<std::string>& id = f.user_id_seen ? f.user_id : f.user_id_camel;
+    if ((!f.user_id_seen && !f.user_id_camel_seen) || !id || id->empty() || !f.roles_array) {
+      ++page.malformed_members;
+      return;
+    }
+    Member m;
+    m.user_id = *id;
+    m.roles = std::move(f.roles);
+    m.status = f.status.value_or("");
+    m.active = m.status.empty() || m.status == "Active";
+    m.lis_person_sourcedid = f.sourcedid ? *f.sourcedid : f.sourcedid_camel.value_or("");
+    m.email = f.email.value_or("");
+    m.name = f.name.value_or("");
+    page.members.push_back(std::move(m));
+  }
+
+  std::vector<Frame> stack_;
+  std::string key_;   // the last key read in the innermost object that is read
+  std::string part_;  // a key or string arriving in parts
+  MemberFields member_;
+};
 
 }  // namespace
 
 Result<RosterPage> parse_roster_page(std::string_view body) {
   if (body.empty()) return fail(FailureKind::bad_response, "empty response body (expected a membership container)");
+  json::basic_parser<Handler> parser(json::parse_options{});
   boost::system::error_code ec;
-  // The tree lives only while the page is read: one arena for all of it
-  // instead of an allocation per value (most of the parse's cost otherwise).
-  json::monotonic_resource arena(body.size() + 1024);
-  json::value doc = json::parse(body, ec, &arena);
+  std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
+  if (!ec && used < body.size()) ec = json::error::extra_data;
   if (ec) return fail(FailureKind::bad_response, "response is not JSON (" + ec.message() + "): " + clip_for_message(body, 120));
-  if (!doc.is_object()) return fail(FailureKind::bad_response, "response is not a JSON object");
-  const json::object& root = doc.as_object();
-
-  RosterPage page;
-  if (auto* ctx = root.if_contains("context"); ctx && ctx->is_object()) {
-    const json::object& context = ctx->as_object();
-    if (auto* id = context.if_contains("id"); id && id->is_string()) page.context_id = std::string(id->as_string());
-    if (auto* v = context.if_contains("label"); v && v->is_string()) page.context_label = std::string(v->as_string());
-    if (auto* v = context.if_contains("title"); v && v->is_string()) page.context_title = std::string(v->as_string());
-  }
-  const json::value* members = root.if_contains("members");
-  if (!members || !members->is_array()) {
-    return fail(FailureKind::bad_response, "response has no `members` array (not a membership container)");
-  }
-  if (auto* id = root.if_contains("id"); id && id->is_string()) page.container_id = std::string(id->as_string());
-  if (auto* next = root.if_contains("next"); next && !next->is_null()) {
-    if (!next->is_string()) return fail(FailureKind::bad_response, "`next` is not a string");
-    if (!next->as_string().empty()) page.next = std::string(next->as_string());
-  }
-
-  page.members.reserve(members->as_array().size());
-  for (const json::value& entry : members->as_array()) {
-    if (!entry.is_object()) {
-      ++page.malformed_members;
-      continue;
-    }
-    const json::object& m = entry.as_object();
-    Member member;
-    auto uid = user_id_of(m);
-    const json::value* roles = m.if_contains("roles");
-    if (!uid || !roles || !roles->is_array()) {
-      ++page.malformed_members;
-      continue;
-    }
-    member.user_id = std::move(*uid);
-    for (const json::value& r : roles->as_array()) {
-      if (r.is_string()) member.roles.emplace_back(r.as_string());
-    }
-    member.status = string_field(m, {"status"});
-    member.active = member.status.empty() || member.status == "Active";
-    member.lis_person_sourcedid = string_field(m, {"lis_person_sourcedid", "lisPersonSourcedid"});
-    member.email = string_field(m, {"email"});
-    member.name = string_field(m, {"name"});
-    page.members.push_back(std::move(member));
-  }
-  return page;
+  Handler& h = parser.handler();
+  if (!h.root_is_object) return fail(FailureKind::bad_response, "response is not a JSON object");
+  if (!h.members_array) return fail(FailureKind::bad_response, "response has no `members` array (not a membership container)");
+  if (h.next_not_string) return fail(FailureKind::bad_response, "`next` is not a string");
+  return std::move(h.page);
 }
 
 }  // namespace rostersync::sync

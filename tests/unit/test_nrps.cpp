@@ -9,6 +9,7 @@
 #include "sync/ltiaas/error_body.hpp"
 #include "sync/ltiaas/request.hpp"
 #include "sync/nrps/container.hpp"
+#include "roster_page_oracle.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;
@@ -151,4 +152,86 @@ TEST(LtiaasRequest, EveryAuthSchemeAsLtiaasDocumentsIt) {
   EXPECT_EQ(r.method, "GET");
   EXPECT_EQ(r.headers, (std::vector<std::pair<std::string, std::string>>{{"Authorization", "SERVICE-AUTH-V1 API:KEY"},
                                                                          {"Accept", "application/json"}}));
+}
+
+// The streaming parser against the tree-based oracle, on every fixture and
+// on bodies built to hit each rule: key spellings and their precedence,
+// repeated keys, numbers and nulls where strings belong, nested values to
+// skip, malformed entries, and bodies that are not containers.
+TEST(Nrps, StreamingParserAgreesWithTheTreeParser) {
+  std::vector<std::string> bodies;
+  for (const auto& entry : fs::directory_iterator(kFixtures)) {
+    if (entry.path().extension() == ".json") bodies.push_back(read(entry.path()));
+  }
+  const std::string m = R"("roles":["http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"])";
+  for (std::string member : std::vector<std::string>{
+           R"({"user_id":"u1",)" + m + R"(,"status":"Active","lis_person_sourcedid":"s1","email":"a@b","name":"A"})",
+           R"({"userId":"u2",)" + m + R"(,"lisPersonSourcedid":"s2"})",
+           R"({"user_id":"u3","userId":"other",)" + m + "}",
+           R"({"user_id":7,)" + m + "}",
+           R"({"user_id":7.0,)" + m + "}",
+           R"({"user_id":7.5,)" + m + "}",
+           R"({"user_id":1e300,)" + m + "}",
+           R"({"user_id":18446744073709551615,)" + m + "}",
+           R"({"user_id":-3,)" + m + "}",
+           R"({"user_id":"",)" + m + "}",
+           R"({"user_id":null,"userId":"u4",)" + m + "}",
+           R"({"user_id":true,)" + m + "}",
+           R"({"userId":"u5",)" + m + R"(,"user_id":{"x":1}})",
+           R"({"user_id":"u6","roles":"Learner"})",
+           R"({"user_id":"u7","roles":[1,null,{"a":"b"},["c"],"Instructor"]})",
+           R"({"user_id":"u8"})",
+           R"({"user_id":"u9",)" + m + R"(,"status":"Inactive"})",
+           R"({"user_id":"u10",)" + m + R"(,"status":5,"email":["x"],"name":{"n":"m"}})",
+           R"({"user_id":"u11",)" + m + R"(,"lis_person_sourcedid":5,"lisPersonSourcedid":"s11"})",
+           R"({"user_id":"u12",)" + m + R"(,"lis_person_sourcedid":"a","lis_person_sourcedid":"b"})",
+           R"({"user_id":"u13",)" + m + R"(,"roles":[]})",
+           R"({"user_id":"u14","message":[{"roles":["x"],"user_id":"no"}],)" + m + "}",
+           R"({"user_id":"u\u00e9\"15",)" + m + R"(,"name":"\ud83d\ude00"})",
+           R"("just a string")", "42", "null", "[]", "[{\"user_id\":\"x\"}]", "{}"}) {
+    bodies.push_back(R"({"id":"https://lms/c/1","context":{"id":"c1","label":"L","title":"T"},"members":[)" + member +
+                     R"(],"next":"https://lms/c/1?p=2"})");
+  }
+  for (std::string body : {
+           std::string(R"({"members":[]})"), std::string(R"({"members":[],"next":null})"),
+           std::string(R"({"members":[],"next":""})"), std::string(R"({"members":[],"next":5})"),
+           std::string(R"({"members":[],"next":{"u":1}})"), std::string(R"({"members":{}})"),
+           std::string(R"({"members":"none"})"), std::string(R"({"context":"c","members":[]})"),
+           std::string(R"({"context":{"id":5,"label":["x"]},"members":[]})"),
+           std::string(R"({"context":{"id":"a","id":"b","sub":{"id":"c"}},"members":[]})"),
+           std::string(R"({"context":{"id":"a","label":"L"},"members":[],"context":{"title":"T"}})"),  // found by fuzzing
+           std::string(R"({"context":{"id":"a"},"members":[],"context":"gone"})"),
+           std::string(R"({"members":[{"user_id":"a","roles":[]}],"members":[]})"),
+           std::string(R"({"id":"x","id":5,"members":[]})"), std::string(R"({"members":[]} trailing)"),
+           std::string(R"({"members":[})"), std::string("[1,2]"), std::string("\"s\""), std::string("{\"a\":1}"),
+           std::string(R"({"extra":{"members":[{"user_id":"no"}]},"members":[]})"), std::string("{\"members\":[] }  \n")}) {
+    bodies.push_back(body);
+  }
+  for (const auto& body : bodies) {
+    SCOPED_TRACE(body.substr(0, 200));
+    Result<RosterPage> fast = parse_roster_page(body);
+    Result<RosterPage> tree = rostersync::testing::parse_roster_page_as_tree(body);
+    ASSERT_EQ(fast.ok(), tree.ok()) << (fast.ok() ? tree.failure().message : fast.failure().message);
+    if (!fast.ok()) {
+      EXPECT_EQ(fast.failure().message, tree.failure().message);
+      continue;
+    }
+    EXPECT_EQ(fast->container_id, tree->container_id);
+    EXPECT_EQ(fast->context_id, tree->context_id);
+    EXPECT_EQ(fast->context_label, tree->context_label);
+    EXPECT_EQ(fast->context_title, tree->context_title);
+    EXPECT_EQ(fast->next, tree->next);
+    EXPECT_EQ(fast->malformed_members, tree->malformed_members);
+    ASSERT_EQ(fast->members.size(), tree->members.size());
+    for (std::size_t i = 0; i < fast->members.size(); ++i) {
+      const Member &a = fast->members[i], &b = tree->members[i];
+      EXPECT_EQ(a.user_id, b.user_id);
+      EXPECT_EQ(a.roles, b.roles);
+      EXPECT_EQ(a.status, b.status);
+      EXPECT_EQ(a.active, b.active);
+      EXPECT_EQ(a.lis_person_sourcedid, b.lis_person_sourcedid);
+      EXPECT_EQ(a.email, b.email);
+      EXPECT_EQ(a.name, b.name);
+    }
+  }
 }
