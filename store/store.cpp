@@ -43,13 +43,17 @@ Store::Store(const std::string& path) : db_(path, Connection::Mode::read_write, 
   migrate(db_);
 }
 
-// FULL: a commit is on disk before COMMIT returns, so an id reported as
-// committed survives a power cut too. NORMAL (WAL): the file stays
-// consistent at any crash, and a power cut may lose the last commits, which
-// is fine for bookkeeping (run records, settled pages, the pass) and costs
-// no fsync per commit: a no-change pass over thousands of courses would
-// otherwise wait on several fsyncs per course. The WAL is sequential, so a
-// later FULL commit makes every earlier one durable too.
+// FULL: a commit is on disk before COMMIT returns. NORMAL (WAL): the file
+// stays consistent at any crash, and a power cut may lose the last commits.
+// Only one promise needs FULL: a membership id is on disk before any request
+// carries it. Pages commit their ids with NORMAL, and mark_attempt(), which
+// runs before every send, commits with FULL whenever ids were committed
+// since the last FULL commit: the WAL is one sequential file, so that one
+// fsync makes every earlier commit durable too (a group commit for all the
+// pages read meanwhile). Everything else (results, run records, settled
+// pages, the pass) stays NORMAL: losing the last of those at a power cut
+// costs a resend with the same id at most, and no fsync per commit keeps
+// thousands of courses from waiting on the disk.
 void Store::durable(bool full) {
   if (full == synchronous_full_) return;
   db_.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
@@ -206,9 +210,8 @@ Stmt& Store::prepared(std::unique_ptr<Stmt>& slot, const std::string& sql) {
 int Store::commit_page(std::int64_t run_id, const std::string& job, const std::string& target,
                        const std::string& hierarchy_id, const PagePlan& plan, int page_number,
                        std::optional<std::uint64_t> digest) {
-  // Ids must be on disk before any request carries them; a page with
-  // nothing to send is bookkeeping only.
-  durable(!plan.creates.empty());
+  durable(false);  // made durable by mark_attempt() before any send
+  if (!plan.creates.empty()) ++ids_committed_;
   Transaction tx(db_);
   int new_members = 0;
   {
@@ -259,16 +262,19 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
 }
 
 void Store::mark_attempt(const std::string& target, const std::vector<std::string>& ids) {
-  durable(false);  // a count for operators; the ids themselves are on disk already
+  // The barrier before a send: ids committed since the last one reach the disk.
+  const bool barrier = ids_durable_ < ids_committed_;
+  durable(barrier);
   Transaction tx(db_);
   Stmt s(db_, std::string("UPDATE membership SET attempts=attempts+1, updated_at=") + kSqlNow +
              " WHERE target=? AND membership_id=?");
   for (const auto& id : ids) s.bind(1, target).bind(2, id).run();
   tx.commit();
+  if (barrier) ids_durable_ = ids_committed_;
 }
 
 void Store::record_results(const std::string& target, const std::vector<ItemResult>& results) {
-  durable(true);
+  durable(false);
   Transaction tx(db_);
   Stmt unknown(db_, std::string("UPDATE membership SET state='pending', last_error=?, updated_at=") + kSqlNow +
                         " WHERE target=? AND membership_id=?");

@@ -1,8 +1,8 @@
 // The state database, as the sync side writes it: roster snapshots, the
 // memberships rostersync created (or is creating) with their ids, run
-// history, holds and the schedule. SQLite in WAL mode; synchronous=FULL for
-// the commits that carry membership ids and results, NORMAL for bookkeeping
-// (see durable()).
+// history, holds and the schedule. SQLite in WAL mode; membership ids are on
+// disk (fsynced) before any request carries them, the rest commits without
+// an fsync of its own (see durable() in store.cpp).
 //
 // Storage only: every decision (what to create, when to retry, when to park
 // an item or hold a target) is made by the caller and recorded here. Every
@@ -83,8 +83,11 @@ class Store {
   // The set of user ids in the job's snapshot, as a digest (one scan).
   MemberSetDigest snapshot_digest(const std::string& job);
 
-  // Counts one more send attempt for these ids.
+  // Counts one more send attempt for these ids. Called before every send:
+  // it is also the durability barrier for ids committed since the last one.
   void mark_attempt(const std::string& target, const std::vector<std::string>& ids);
+  // True while ids are committed but not yet fsynced (until the next mark_attempt).
+  bool ids_awaiting_fsync() const { return ids_durable_ < ids_committed_; }
 
   // Stores per-item fates, as the retry policy decided them, in one transaction.
   void record_results(const std::string& target, const std::vector<ItemResult>& results);
@@ -135,6 +138,8 @@ class Store {
   // Sets synchronous=FULL or NORMAL for the next commits (outside a transaction).
   void durable(bool full);
   bool synchronous_full_ = false;
+  std::uint64_t ids_committed_ = 0;  // commits that carried new or requeued ids
+  std::uint64_t ids_durable_ = 0;    // of those, how many are fsynced
 
   Connection db_;
   // Declared after db_: finalized before it closes.

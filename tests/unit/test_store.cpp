@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "store/store.hpp"
@@ -44,6 +45,7 @@ class StoreTest : public ::testing::Test {
       p.snapshot.push_back({uid, key, "Learner", "Active", "eligible"});
       p.creates.push_back({"id-" + key, key, "Learner", true, 0});
     }
+    p.members = static_cast<int>(members.size());
     return p;
   }
 
@@ -189,4 +191,66 @@ TEST_F(StoreTest, FinishRunRecordsCountsAndAbandonedRunsAreClosed) {
   s.begin_run("j");
   EXPECT_EQ(s.close_abandoned_runs(), 1);
   EXPECT_EQ(text("SELECT count(*) FROM run WHERE outcome='interrupted'"), "1");
+}
+
+TEST_F(StoreTest, IdsAwaitTheFsyncBarrierOfTheNextSendOnly) {
+  store::Store s(path_);
+  auto run = s.begin_run("j");
+  EXPECT_FALSE(s.ids_awaiting_fsync());
+  PagePlan nothing_to_send = plan({});
+  s.commit_page(run, "j", "t", "h", nothing_to_send);
+  EXPECT_FALSE(s.ids_awaiting_fsync()) << "a page without ids needs no barrier";
+  PagePlan first = plan({{"u1", "p1"}});
+  PagePlan second = plan({{"u2", "p2"}});
+  s.commit_page(run, "j", "t", "h", first);
+  s.commit_page(run, "j", "t", "h", second);
+  EXPECT_TRUE(s.ids_awaiting_fsync());
+  s.mark_attempt("t", {first.creates[0].membership_id});  // one barrier for both pages
+  EXPECT_FALSE(s.ids_awaiting_fsync());
+  s.mark_attempt("t", {second.creates[0].membership_id});
+  EXPECT_FALSE(s.ids_awaiting_fsync());
+  EXPECT_EQ(text("SELECT sum(attempts) FROM membership"), "2");
+}
+
+TEST_F(StoreTest, SettledPagesAreRememberedOnlyOnceTheirRunConfirmsThem) {
+  store::Store s(path_);
+  auto run = s.begin_run("j");
+  PagePlan p = plan({{"u1", "p1"}});
+  s.commit_page(run, "j", "t", "h", p, 1, 42);
+  EXPECT_FALSE(s.settled_page("j", 1, 42)) << "its create is not confirmed yet";
+  s.settle_pages("j", run, true);
+  auto settled = s.settled_page("j", 1, 42);
+  ASSERT_TRUE(settled);
+  EXPECT_EQ(settled->members, 1);
+  EXPECT_EQ(settled->already_present, 1) << "counted as present from now on";
+  EXPECT_FALSE(s.settled_page("j", 1, 43)) << "another digest: the page changed";
+  EXPECT_FALSE(s.settled_page("j", 2, 42));
+
+  auto run2 = s.begin_run("j");
+  s.commit_page(run2, "j", "t", "h", plan({{"u9", "p9"}}), 2, 7);
+  s.settle_pages("j", run2, false);  // the run did not confirm everything
+  EXPECT_FALSE(s.settled_page("j", 2, 7));
+  EXPECT_TRUE(s.settled_page("j", 1, 42)) << "an earlier settled page stays";
+  s.forget_pages("j", 0);
+  EXPECT_FALSE(s.settled_page("j", 1, 42));
+}
+
+TEST_F(StoreTest, BatchedLookupAnswersInTheOrderAsked) {
+  store::Store s(path_);
+  auto run = s.begin_run("j");
+  PagePlan p = plan({{"u1", "p1"}, {"u2", "p2"}});
+  s.commit_page(run, "j", "t", "h", p);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 300; ++i) keys.push_back("nobody-" + std::to_string(i));  // more than one query's worth
+  keys[5] = "p2";
+  keys[250] = "p1";
+  keys[251] = "p1";
+  auto found = s.find_memberships("t", "h", keys);
+  ASSERT_EQ(found.size(), 300u);
+  ASSERT_TRUE(found[5] && found[250] && found[251]);
+  EXPECT_EQ(found[5]->membership_id, p.creates[1].membership_id);
+  EXPECT_EQ(found[250]->membership_id, p.creates[0].membership_id);
+  EXPECT_EQ(found[251]->membership_id, p.creates[0].membership_id);
+  EXPECT_EQ(std::count_if(found.begin(), found.end(), [](const auto& f) { return f.has_value(); }), 3);
+  EXPECT_FALSE(s.find_memberships("t", "other-hierarchy", {"p1"})[0]);
 }
