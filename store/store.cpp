@@ -19,8 +19,8 @@ constexpr int kLookupChunk = 128;
 
 // The counts a later walk reports for this page once it is settled: its creates are present by then.
 std::string counts_text(const PagePlan& plan) {
-  std::string out = std::to_string(plan.members) + " " +
-                    std::to_string(plan.already_present + static_cast<int>(plan.creates.size()));
+  std::string out =
+      std::to_string(plan.members) + " " + std::to_string(plan.already_present + static_cast<int>(plan.creates.size()));
   for (int n : plan.skipped) out += " " + std::to_string(n);
   return out;
 }
@@ -69,7 +69,7 @@ void Store::transaction(const std::function<void()>& body) {
 
 int Store::close_abandoned_runs() {
   Stmt s(db_, std::string("UPDATE run SET outcome='interrupted', ended_at=") + kSqlNow +
-             ", error='the process ended during the run' WHERE outcome='running'");
+                  ", error='the process ended during the run' WHERE outcome='running'");
   s.run();
   return db_.changes();
 }
@@ -88,12 +88,14 @@ void Store::set_run_hierarchy(std::int64_t run_id, const std::string& hierarchy_
 }
 
 void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outcome, const std::string& error) {
-  Stmt& s = prepared(finish_run_, std::string("UPDATE run SET ended_at=") + kSqlNow +
-             ", outcome=?, pages=?, members_seen=?, new_members=?, already_present=?, creates_planned=?, created=?, "
-             "failed=?, pending=?, skipped_inactive=?, skipped_test_user=?, skipped_no_person_key=?, "
-             "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=?, "
-             "skipped_role_filter=? "
-             "WHERE run_id=?");
+  Stmt& s = prepared(
+      finish_run_,
+      std::string("UPDATE run SET ended_at=") + kSqlNow +
+          ", outcome=?, pages=?, members_seen=?, new_members=?, already_present=?, creates_planned=?, created=?, "
+          "failed=?, pending=?, skipped_inactive=?, skipped_test_user=?, skipped_no_person_key=?, "
+          "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=?, "
+          "skipped_role_filter=? "
+          "WHERE run_id=?");
   using R = SkipReason;
   auto skip = [&](R r) { return static_cast<std::int64_t>(st.skipped[static_cast<std::size_t>(r)]); };
   s.bind(1, std::string(to_string(outcome)))
@@ -118,8 +120,9 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
 
 std::optional<StoredMembership> Store::find_membership(const std::string& target, const std::string& hierarchy_id,
                                                        const std::string& person_key) {
-  static const std::string sql = std::string("SELECT membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") +
-                                 kSqlNow + ", 0), refusals FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?";
+  static const std::string sql =
+      std::string("SELECT membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") + kSqlNow +
+      ", 0), refusals FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?";
   Stmt& s = prepared(find_membership_, sql);
   s.bind(1, target).bind(2, hierarchy_id).bind(3, person_key);
   std::optional<StoredMembership> found;
@@ -132,11 +135,12 @@ std::optional<StoredMembership> Store::find_membership(const std::string& target
 }
 
 std::vector<std::optional<StoredMembership>> Store::find_memberships(const std::string& target,
-                                                                   const std::string& hierarchy_id,
-                                                                   const std::vector<std::string>& person_keys) {
+                                                                     const std::string& hierarchy_id,
+                                                                     const std::vector<std::string>& person_keys) {
   static const std::string sql = [] {
-    std::string q = std::string("SELECT person_key, membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") +
-                    kSqlNow + ", 0), refusals FROM membership WHERE target=?1 AND hierarchy_id=?2 AND person_key IN (";
+    std::string q =
+        std::string("SELECT person_key, membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") +
+        kSqlNow + ", 0), refusals FROM membership WHERE target=?1 AND hierarchy_id=?2 AND person_key IN (";
     for (int i = 0; i < kLookupChunk; ++i) q += (i ? ", ?" : "?") + std::to_string(i + 3);
     return q + ")";
   }();
@@ -194,11 +198,17 @@ void Store::forget_pages(const std::string& job, int last_page) {
 }
 
 MemberSetDigest Store::snapshot_digest(const std::string& job) {
-  Stmt s(db_, "SELECT user_id FROM roster_member WHERE job=?");
+  Stmt& s = cached("SELECT user_id FROM roster_member WHERE job=?");
   s.bind(1, job);
   MemberSetDigest digest;
   while (s.step()) digest.add(s.text(0));
+  s.reset();
   return digest;
+}
+
+Stmt& Store::cached(const std::string& sql) {
+  std::unique_ptr<Stmt>& slot = cache_[sql];
+  return prepared(slot, sql);
 }
 
 Stmt& Store::prepared(std::unique_ptr<Stmt>& slot, const std::string& sql) {
@@ -215,14 +225,13 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
   Transaction tx(db_);
   int new_members = 0;
   {
-    Stmt upsert(db_,
-                std::string("INSERT INTO roster_member (job, user_id, person_key, roles, status, outcome, "
-                            "first_seen_run, last_seen_run, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ") +
-                    kSqlNow +
-                    ") ON CONFLICT (job, user_id) DO UPDATE SET person_key=excluded.person_key, "
-                    "roles=excluded.roles, status=excluded.status, outcome=excluded.outcome, "
-                    "last_seen_run=excluded.last_seen_run, last_seen_at=excluded.last_seen_at "
-                    "RETURNING first_seen_run");
+    Stmt& upsert = cached(std::string("INSERT INTO roster_member (job, user_id, person_key, roles, status, outcome, "
+                                      "first_seen_run, last_seen_run, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ") +
+                          kSqlNow +
+                          ") ON CONFLICT (job, user_id) DO UPDATE SET person_key=excluded.person_key, "
+                          "roles=excluded.roles, status=excluded.status, outcome=excluded.outcome, "
+                          "last_seen_run=excluded.last_seen_run, last_seen_at=excluded.last_seen_at "
+                          "RETURNING first_seen_run");
     for (const auto& row : plan.snapshot) {
       upsert.bind(1, job).bind(2, row.user_id);
       if (row.person_key.empty()) upsert.bind_null(3);
@@ -232,13 +241,12 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
       upsert.reset();
     }
   }
-  Stmt insert(db_,
-              std::string("INSERT INTO membership (target, membership_id, hierarchy_id, person_key, role_type, job, "
-                          "state, attempts, queued_run, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ") +
-                  kSqlNow + ", " + kSqlNow + ")");
-  Stmt requeue(db_,
-               std::string("UPDATE membership SET queued_run=?, role_type=?, updated_at=") + kSqlNow +
-                   " WHERE target=? AND membership_id=?");
+  Stmt& insert = cached(
+      std::string("INSERT INTO membership (target, membership_id, hierarchy_id, person_key, role_type, job, "
+                  "state, attempts, queued_run, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ") +
+      kSqlNow + ", " + kSqlNow + ")");
+  Stmt& requeue = cached(std::string("UPDATE membership SET queued_run=?, role_type=?, updated_at=") + kSqlNow +
+                         " WHERE target=? AND membership_id=?");
   for (const auto& c : plan.creates) {
     if (c.is_new) {
       insert.bind(1, target).bind(2, c.membership_id).bind(3, hierarchy_id).bind(4, c.person_key);
@@ -248,13 +256,14 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
     }
   }
   if (page_number > 0 && digest) {
-    Stmt remember(db_, "INSERT INTO page_digest (job, page, digest, counts, run_id, settled) VALUES (?, ?, ?, ?, ?, ?) "
-                       "ON CONFLICT (job, page) DO UPDATE SET digest=excluded.digest, counts=excluded.counts, "
-                       "run_id=excluded.run_id, settled=excluded.settled");
+    Stmt& remember = cached(
+        "INSERT INTO page_digest (job, page, digest, counts, run_id, settled) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (job, page) DO UPDATE SET digest=excluded.digest, counts=excluded.counts, "
+        "run_id=excluded.run_id, settled=excluded.settled");
     remember.bind(1, job).bind(2, page_number).bind(3, static_cast<std::int64_t>(*digest)).bind(4, counts_text(plan));
     remember.bind(5, run_id).bind(6, std::int64_t{plan.settled ? 1 : 0}).run();
   } else if (page_number > 0) {
-    Stmt forget(db_, "DELETE FROM page_digest WHERE job=? AND page=?");
+    Stmt& forget = cached("DELETE FROM page_digest WHERE job=? AND page=?");
     forget.bind(1, job).bind(2, page_number).run();
   }
   tx.commit();
@@ -266,8 +275,8 @@ void Store::mark_attempt(const std::string& target, const std::vector<std::strin
   const bool barrier = ids_durable_ < ids_committed_;
   durable(barrier);
   Transaction tx(db_);
-  Stmt s(db_, std::string("UPDATE membership SET attempts=attempts+1, updated_at=") + kSqlNow +
-             " WHERE target=? AND membership_id=?");
+  Stmt& s = cached(std::string("UPDATE membership SET attempts=attempts+1, updated_at=") + kSqlNow +
+                   " WHERE target=? AND membership_id=?");
   for (const auto& id : ids) s.bind(1, target).bind(2, id).run();
   tx.commit();
   if (barrier) ids_durable_ = ids_committed_;
@@ -276,13 +285,15 @@ void Store::mark_attempt(const std::string& target, const std::vector<std::strin
 void Store::record_results(const std::string& target, const std::vector<ItemResult>& results) {
   durable(false);
   Transaction tx(db_);
-  Stmt unknown(db_, std::string("UPDATE membership SET state='pending', last_error=?, updated_at=") + kSqlNow +
-                        " WHERE target=? AND membership_id=?");
-  Stmt refused(db_, std::string("UPDATE membership SET state=?, last_error=?, refusals=?, next_attempt_at=CASE WHEN ? "
-                                "THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds') END, updated_at=") +
-                        kSqlNow + " WHERE target=? AND membership_id=?");
-  Stmt created(db_, std::string("UPDATE membership SET state='created', last_error=NULL, next_attempt_at=NULL, updated_at=") +
-                        kSqlNow + " WHERE target=? AND membership_id=?");
+  Stmt& unknown = cached(std::string("UPDATE membership SET state='pending', last_error=?, updated_at=") + kSqlNow +
+                         " WHERE target=? AND membership_id=?");
+  Stmt& refused =
+      cached(std::string("UPDATE membership SET state=?, last_error=?, refusals=?, next_attempt_at=CASE WHEN ? "
+                         "THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds') END, updated_at=") +
+             kSqlNow + " WHERE target=? AND membership_id=?");
+  Stmt& created =
+      cached(std::string("UPDATE membership SET state='created', last_error=NULL, next_attempt_at=NULL, updated_at=") +
+             kSqlNow + " WHERE target=? AND membership_id=?");
   for (const auto& r : results) {
     switch (r.fate) {
       case ItemResult::Fate::created:
@@ -305,8 +316,10 @@ void Store::record_results(const std::string& target, const std::vector<ItemResu
 }
 
 int Store::requeue_parked(const std::optional<std::string>& job, const std::optional<std::string>& membership_id) {
-  Stmt s(db_, std::string("UPDATE membership SET state='pending', refusals=0, next_attempt_at=NULL, updated_at=") + kSqlNow +
-             " WHERE (state='failed' OR next_attempt_at IS NOT NULL) AND (? IS NULL OR job=?) AND (? IS NULL OR membership_id=?)");
+  Stmt s(db_, std::string("UPDATE membership SET state='pending', refusals=0, next_attempt_at=NULL, updated_at=") +
+                  kSqlNow +
+                  " WHERE (state='failed' OR next_attempt_at IS NOT NULL) AND (? IS NULL OR job=?) AND (? IS NULL OR "
+                  "membership_id=?)");
   if (job) s.bind(1, *job).bind(2, *job);
   else s.bind_null(1).bind_null(2);
   if (membership_id) s.bind(3, *membership_id).bind(4, *membership_id);
@@ -317,10 +330,13 @@ int Store::requeue_parked(const std::optional<std::string>& job, const std::opti
 
 void Store::set_hold(const Hold& hold, std::chrono::seconds duration) {
   Stmt s(db_, std::string("INSERT INTO hold (scope, name, kind, reason, since, until) VALUES (?, ?, ?, ?, ") + kSqlNow +
-             ", strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds')) ON CONFLICT (scope, name) DO UPDATE SET "
-             "kind=excluded.kind, reason=excluded.reason, until=excluded.until, "
-             "since=CASE WHEN hold.kind=excluded.kind THEN hold.since ELSE excluded.since END");
-  s.bind(1, std::string(to_string(hold.scope))).bind(2, hold.name).bind(3, std::string(to_string(hold.kind))).bind(4, hold.reason);
+                  ", strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds')) ON CONFLICT (scope, name) DO UPDATE SET "
+                  "kind=excluded.kind, reason=excluded.reason, until=excluded.until, "
+                  "since=CASE WHEN hold.kind=excluded.kind THEN hold.since ELSE excluded.since END");
+  s.bind(1, std::string(to_string(hold.scope)))
+      .bind(2, hold.name)
+      .bind(3, std::string(to_string(hold.kind)))
+      .bind(4, hold.reason);
   s.bind(5, std::to_string(duration.count())).run();
 }
 
@@ -361,10 +377,10 @@ std::vector<Hold> Store::clear_holds() {
 }
 
 void Store::set_next_run(const std::string& job, std::int64_t seconds_from_now) {
-  Stmt s(db_,
-         "INSERT INTO job_schedule (job, next_run_at, written_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || "
-         "' seconds'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) "
-         "ON CONFLICT (job) DO UPDATE SET next_run_at=excluded.next_run_at, written_at=excluded.written_at");
+  Stmt& s = cached(
+      "INSERT INTO job_schedule (job, next_run_at, written_at) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now', ? || "
+      "' seconds'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now')) "
+      "ON CONFLICT (job) DO UPDATE SET next_run_at=excluded.next_run_at, written_at=excluded.written_at");
   s.bind(1, job).bind(2, std::to_string(seconds_from_now)).run();
 }
 
@@ -376,7 +392,9 @@ void Store::set_next_runs(const std::vector<std::pair<std::string, std::int64_t>
 
 std::map<std::string, Store::PlannedRun> Store::planned_runs() {
   std::map<std::string, PlannedRun> out;
-  Stmt planned(db_, "SELECT job, CAST(round((julianday(next_run_at) - julianday('now')) * 86400000) AS INTEGER) FROM job_schedule");
+  Stmt planned(
+      db_,
+      "SELECT job, CAST(round((julianday(next_run_at) - julianday('now')) * 86400000) AS INTEGER) FROM job_schedule");
   while (planned.step()) out[planned.text(0)].planned_in = std::chrono::milliseconds(planned.integer(1));
   Stmt ran(db_, "SELECT DISTINCT job FROM run WHERE outcome <> 'running'");
   while (ran.step()) out[ran.text(0)].has_run = true;
@@ -394,22 +412,28 @@ int Store::prune_snapshot(const std::string& job, std::int64_t run_id) {
 namespace rostersync::store {
 
 void Store::record_pass(const PassProgress& p) {
-  Stmt s(db_,
-         "INSERT INTO pass (id, active, started_at, ended_at, updated_at, courses_done, courses_total, running, members, "
-         "created, failed, runs_not_ok) VALUES (1, ?1, strftime('%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch'), "
-         "CASE WHEN ?3 > 0 THEN strftime('%Y-%m-%dT%H:%M:%SZ', ?3, 'unixepoch') END, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), "
-         "?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET active=excluded.active, started_at=excluded.started_at, "
-         "ended_at=excluded.ended_at, updated_at=excluded.updated_at, courses_done=excluded.courses_done, "
-         "courses_total=excluded.courses_total, running=excluded.running, members=excluded.members, "
-         "created=excluded.created, failed=excluded.failed, runs_not_ok=excluded.runs_not_ok");
-  s.bind(1, std::int64_t{p.active ? 1 : 0}).bind(2, p.started_unix).bind(3, p.ended_unix).bind(4, std::int64_t{p.courses_done});
+  Stmt& s = cached(
+      "INSERT INTO pass (id, active, started_at, ended_at, updated_at, courses_done, courses_total, running, members, "
+      "created, failed, runs_not_ok) VALUES (1, ?1, strftime('%Y-%m-%dT%H:%M:%SZ', ?2, 'unixepoch'), "
+      "CASE WHEN ?3 > 0 THEN strftime('%Y-%m-%dT%H:%M:%SZ', ?3, 'unixepoch') END, strftime('%Y-%m-%dT%H:%M:%SZ', "
+      "'now'), "
+      "?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT (id) DO UPDATE SET active=excluded.active, "
+      "started_at=excluded.started_at, "
+      "ended_at=excluded.ended_at, updated_at=excluded.updated_at, courses_done=excluded.courses_done, "
+      "courses_total=excluded.courses_total, running=excluded.running, members=excluded.members, "
+      "created=excluded.created, failed=excluded.failed, runs_not_ok=excluded.runs_not_ok");
+  s.bind(1, std::int64_t{p.active ? 1 : 0})
+      .bind(2, p.started_unix)
+      .bind(3, p.ended_unix)
+      .bind(4, std::int64_t{p.courses_done});
   s.bind(5, std::int64_t{p.courses_total}).bind(6, std::int64_t{p.running}).bind(7, std::int64_t{p.members});
   s.bind(8, std::int64_t{p.created}).bind(9, std::int64_t{p.failed}).bind(10, std::int64_t{p.runs_not_ok}).run();
 }
 
 int Store::prune_runs(std::chrono::seconds retention) {
   Stmt s(db_,
-         "DELETE FROM run WHERE ended_at IS NOT NULL AND ended_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds') "
+         "DELETE FROM run WHERE ended_at IS NOT NULL AND ended_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' "
+         "seconds') "
          "AND run_id NOT IN (SELECT MAX(run_id) FROM run GROUP BY job)");
   s.bind(1, std::to_string(-retention.count())).run();
   return db_.changes();
@@ -418,9 +442,9 @@ int Store::prune_runs(std::chrono::seconds retention) {
 int Store::forget_job(const std::string& job) {
   Transaction tx(db_);
   int runs = 0;
-  for (const char* sql : {"DELETE FROM run WHERE job=?", "DELETE FROM roster_member WHERE job=?",
-                          "DELETE FROM page_digest WHERE job=?", "DELETE FROM job_schedule WHERE job=?",
-                          "DELETE FROM hold WHERE scope='job' AND name=?"}) {
+  for (const char* sql :
+       {"DELETE FROM run WHERE job=?", "DELETE FROM roster_member WHERE job=?", "DELETE FROM page_digest WHERE job=?",
+        "DELETE FROM job_schedule WHERE job=?", "DELETE FROM hold WHERE scope='job' AND name=?"}) {
     Stmt s(db_, sql);
     s.bind(1, job).run();
     if (runs == 0 && std::string(sql).find("FROM run ") != std::string::npos) runs = db_.changes();

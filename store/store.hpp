@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "config/domain/digest.hpp"
@@ -135,6 +136,8 @@ class Store {
   // A statement prepared on first use and reset before each later one: for
   // the calls made once per member.
   Stmt& prepared(std::unique_ptr<Stmt>& slot, const std::string& sql);
+  // The same, kept by its SQL: for the statements of every page and batch.
+  Stmt& cached(const std::string& sql);
   // Sets synchronous=FULL or NORMAL for the next commits (outside a transaction).
   void durable(bool full);
   bool synchronous_full_ = false;
@@ -147,6 +150,7 @@ class Store {
   std::unique_ptr<Stmt> find_memberships_;  // for kLookupChunk keys
   std::unique_ptr<Stmt> settled_page_;
   std::unique_ptr<Stmt> begin_run_, finish_run_, find_hold_, settle_pages_[2], forget_pages_;
+  std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
 };
 
 }  // namespace rostersync::store

@@ -23,6 +23,24 @@ enum class Frame {
   skip,     // anything else: read past, unseen
 };
 
+// The keys the handler reads, recognised once per key instead of compared
+// as strings for every value.
+enum class Key { other, id, context, members, next, label, title, user_id, user_id_camel, roles, status, sourcedid,
+                 sourcedid_camel, email, name };
+
+Key key_of(std::string_view k) {
+  switch (k.size()) {
+    case 2: return k == "id" ? Key::id : Key::other;
+    case 4: return k == "next" ? Key::next : k == "name" ? Key::name : Key::other;
+    case 5: return k == "label" ? Key::label : k == "title" ? Key::title : k == "roles" ? Key::roles : k == "email" ? Key::email : Key::other;
+    case 6: return k == "userId" ? Key::user_id_camel : k == "status" ? Key::status : Key::other;
+    case 7: return k == "context" ? Key::context : k == "members" ? Key::members : k == "user_id" ? Key::user_id : Key::other;
+    case 18: return k == "lisPersonSourcedid" ? Key::sourcedid_camel : Key::other;
+    case 20: return k == "lis_person_sourcedid" ? Key::sourcedid : Key::other;
+    default: return Key::other;
+  }
+}
+
 // A member's fields as they arrive; the rules match the NRPS spellings:
 // user_id before userId, lis_person_sourcedid before lisPersonSourcedid,
 // the last occurrence of a repeated key wins.
@@ -60,7 +78,7 @@ class Handler {
     if (stack_.empty()) {
       root_is_object = true;
       push(Frame::root);
-    } else if (top() == Frame::root && key_ == "context") {
+    } else if (top() == Frame::root && key_ == Key::context) {
       clear_context();  // a repeated key: the last value wins whole
       push(Frame::context);
     } else if (top() == Frame::members) {
@@ -79,12 +97,12 @@ class Handler {
   bool on_array_begin(boost::system::error_code&) {
     if (stack_.empty()) {
       push(Frame::skip);
-    } else if (top() == Frame::root && key_ == "members") {
+    } else if (top() == Frame::root && key_ == Key::members) {
       members_array = true;
       page.members.clear();
       page.malformed_members = 0;
       push(Frame::members);
-    } else if (top() == Frame::member && key_ == "roles") {
+    } else if (top() == Frame::member && key_ == Key::roles) {
       member_.roles_array = true;
       member_.roles.clear();
       push(Frame::roles);
@@ -103,9 +121,12 @@ class Handler {
     return true;
   }
   bool on_key(json::string_view s, std::size_t, boost::system::error_code&) {
-    if (!skipping()) {
+    if (skipping()) return true;
+    if (part_.empty()) {
+      key_ = key_of(std::string_view(s.data(), s.size()));
+    } else {
       part_.append(s.data(), s.size());
-      key_ = std::move(part_);
+      key_ = key_of(part_);
       part_.clear();
     }
     return true;
@@ -116,10 +137,13 @@ class Handler {
   }
   bool on_string(json::string_view s, std::size_t, boost::system::error_code&) {
     if (skipping()) return true;
-    part_.append(s.data(), s.size());
-    std::string text = std::move(part_);
-    part_.clear();
-    string_value(std::move(text));
+    if (part_.empty()) {
+      string_value(std::string_view(s.data(), s.size()));
+    } else {
+      part_.append(s.data(), s.size());
+      string_value(part_);
+      part_.clear();
+    }
     return true;
   }
   bool on_number_part(json::string_view, boost::system::error_code&) { return true; }
@@ -140,7 +164,7 @@ class Handler {
     return true;
   }
   bool on_null(boost::system::error_code&) {
-    if (!stack_.empty() && top() == Frame::root && key_ == "next") {
+    if (!stack_.empty() && top() == Frame::root && key_ == Key::next) {
       page.next.reset();
       next_not_string = false;
       return true;
@@ -178,54 +202,54 @@ class Handler {
     if (stack_.empty()) return;
     switch (top()) {
       case Frame::root:
-        if (key_ == "context") clear_context();
-        if (key_ == "next") next_not_string = true;
-        if (key_ == "id") page.container_id.clear();
-        if (key_ == "members") members_array = false;
+        if (key_ == Key::context) clear_context();
+        if (key_ == Key::next) next_not_string = true;
+        if (key_ == Key::id) page.container_id.clear();
+        if (key_ == Key::members) members_array = false;
         break;
       case Frame::context:
-        if (key_ == "id") page.context_id.clear();
-        else if (key_ == "label") page.context_label.clear();
-        else if (key_ == "title") page.context_title.clear();
+        if (key_ == Key::id) page.context_id.clear();
+        else if (key_ == Key::label) page.context_label.clear();
+        else if (key_ == Key::title) page.context_title.clear();
         break;
       case Frame::members:
         ++page.malformed_members;
         break;
       case Frame::member:
-        member_field(std::nullopt, false);
+        member_field({}, false);
         break;
       default:
         break;
     }
   }
 
-  void string_value(std::string text) {
+  void string_value(std::string_view text) {
     if (stack_.empty()) return;
     switch (top()) {
       case Frame::root:
-        if (key_ == "context") clear_context();
-        if (key_ == "id") page.container_id = std::move(text);
-        else if (key_ == "next") {
+        if (key_ == Key::context) clear_context();
+        if (key_ == Key::id) page.container_id = text;
+        else if (key_ == Key::next) {
           next_not_string = false;
           if (text.empty()) page.next.reset();
-          else page.next = std::move(text);
-        } else if (key_ == "members") {
+          else page.next = std::string(text);
+        } else if (key_ == Key::members) {
           members_array = false;
         }
         break;
       case Frame::context:
-        if (key_ == "id") page.context_id = std::move(text);
-        else if (key_ == "label") page.context_label = std::move(text);
-        else if (key_ == "title") page.context_title = std::move(text);
+        if (key_ == Key::id) page.context_id = text;
+        else if (key_ == Key::label) page.context_label = text;
+        else if (key_ == Key::title) page.context_title = text;
         break;
       case Frame::members:
         ++page.malformed_members;
         break;
       case Frame::member:
-        member_field(std::move(text), true);
+        member_field(text, true);
         break;
       case Frame::roles:
-        member_.roles.push_back(std::move(text));
+        member_.roles.emplace_back(text);
         break;
       case Frame::skip:
         break;
@@ -234,36 +258,35 @@ class Handler {
 
   void number_value(std::optional<std::string> id) {
     if (stack_.empty()) return;
-    if (top() == Frame::member && (key_ == "user_id" || key_ == "userId")) {
-      bool camel = key_ == "userId";
-      (camel ? member_.user_id_camel_seen : member_.user_id_seen) = true;
-      (camel ? member_.user_id_camel : member_.user_id) = id ? std::move(*id) : std::string();
+    if (top() == Frame::member && (key_ == Key::user_id || key_ == Key::user_id_camel)) {
+      member_field(id ? std::string_view(*id) : std::string_view(), true);
       return;
     }
     other_value();
   }
 
   // A member's field got a value: a string (`is_string`) or anything else.
-  void member_field(std::optional<std::string> text, bool is_string) {
+  // (A number for a user id arrives here as its text, "" when unusable.)
+  void member_field(std::string_view text, bool is_string) {
     auto set = [&](std::optional<std::string>& field) {
-      if (is_string) field = std::move(text);
+      if (is_string) field = std::string(text);
       else field.reset();
     };
-    if (key_ == "user_id" || key_ == "userId") {
-      bool camel = key_ == "userId";
+    if (key_ == Key::user_id || key_ == Key::user_id_camel) {
+      bool camel = key_ == Key::user_id_camel;
       (camel ? member_.user_id_camel_seen : member_.user_id_seen) = true;
-      (camel ? member_.user_id_camel : member_.user_id) = is_string ? std::move(*text) : std::string();
-    } else if (key_ == "roles") {
+      (camel ? member_.user_id_camel : member_.user_id) = is_string ? std::string(text) : std::string();
+    } else if (key_ == Key::roles) {
       member_.roles_array = false;
-    } else if (key_ == "status") {
+    } else if (key_ == Key::status) {
       set(member_.status);
-    } else if (key_ == "lis_person_sourcedid") {
+    } else if (key_ == Key::sourcedid) {
       set(member_.sourcedid);
-    } else if (key_ == "lisPersonSourcedid") {
+    } else if (key_ == Key::sourcedid_camel) {
       set(member_.sourcedid_camel);
-    } else if (key_ == "email") {
+    } else if (key_ == Key::email) {
       set(member_.email);
-    } else if (key_ == "name") {
+    } else if (key_ == Key::name) {
       set(member_.name);
     }
   }
@@ -288,7 +311,7 @@ class Handler {
   }
 
   std::vector<Frame> stack_;
-  std::string key_;   // the last key read in the innermost object that is read
+  Key key_ = Key::other;  // the last key read in the innermost object that is read
   std::string part_;  // a key or string arriving in parts
   MemberFields member_;
 };
