@@ -5,7 +5,9 @@
 // steady clock and wait4()'s rusage (CPU and peak RSS of rostersync alone;
 // the simulator runs in its own process). Prints one table. Not a test: the
 // figures depend on the machine; the README keeps the last table.
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -44,7 +46,13 @@ Measured run(const std::vector<std::string>& argv) {
   args.push_back(nullptr);
   auto started = std::chrono::steady_clock::now();
   pid_t pid = 0;
-  if (posix_spawn(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) throw std::runtime_error("cannot start " + argv[0]);
+  // Its stdout (a status table of thousands of rows) is not the bench's.
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("cannot start " + argv[0]);
   int status = 0;
   rusage usage{};
   wait4(pid, &status, 0, &usage);
@@ -114,6 +122,13 @@ class Bench {
     fs::remove_all(dir_);
   }
 
+  // `rostersync <args>` against this scenario's configuration.
+  Measured command(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {bin_, "--config", (dir_ / "rostersync.yaml").string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv);
+  }
+
   Measured pass() {
     Measured m = run({bin_, "--config", (dir_ / "rostersync.yaml").string(), "sync"});
     if (m.status != 0) std::fprintf(stderr, "warning: rostersync sync exited %d\n", m.status);
@@ -156,6 +171,13 @@ void row(const std::string& what, const Measured& m, long members, const std::st
   std::fflush(stdout);
 }
 
+// A command's wall time alone (no members behind it).
+void timing_row(const std::string& what, const Measured& m) {
+  std::printf("| %-48s | %8.2f s | %10s | %10s | %6.1f MB | %-30s |\n", what.c_str(), m.wall, "", "", m.rss_kb / 1024.0,
+              "");
+  std::fflush(stdout);
+}
+
 std::string ratio(double wall, double bound, double rtt) {
   char buf[96];
   std::snprintf(buf, sizeof buf, "%.2f (%.1f s at RTT %.1f ms)", wall / bound, bound, rtt * 1000);
@@ -189,6 +211,11 @@ int main(int argc, char** argv) {
       std::string size = std::to_string(courses) + " x " + std::to_string(members);
       row("initial sync, " + size, b.pass(), b.members());
       row("no-change pass, " + size, b.pass(), b.members());
+      if (courses >= 1000) {
+        timing_row("check-config, " + std::to_string(courses) + " registered courses", b.command({"check-config", "--quiet"}));
+        Measured status = b.command({"status"});
+        timing_row("status, " + std::to_string(courses) + " registered courses", status);
+      }
     }
     if (wanted("writes")) {
       // The write side: fewer than `budget` operations in flight at RTT.

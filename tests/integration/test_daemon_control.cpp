@@ -33,6 +33,10 @@ TEST(DaemonControl, NotifiesSystemdAndObeysSigusr1SighupAndSigterm) {
   // READY=1 comes first: config, database and signal handlers are in place.
   ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "READY=1"); }, 30s));
   EXPECT_EQ(notify.seen.front(), "READY=1");
+  // While it runs, STATUS= shows the pass as a whole; at its end, the totals.
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "STATUS=pass: 0 / 1 courses"); }, 30s));
+  ASSERT_TRUE(notify.wait_for(
+      [](const std::string& m) { return has(m, "STATUS=pass: 1 / 1 courses, 10 members, 10 created"); }, 30s));
   ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "STATUS=idle; next sync course-1 at "); }, 30s));
   EXPECT_TRUE(has(notify.seen.back(), "last run course-1 ok: 10 created, 0 failed, 0 pending")) << notify.seen.back();
   EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-1'"), 1);

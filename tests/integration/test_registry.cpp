@@ -57,6 +57,12 @@ TEST(Registry, CoursesAddedAndRemovedWhileTheDaemonRunsNeedNoRestart) {
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-3' AND outcome='ok'", 2, 30s));
   EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-2'"), 1);
 
+  // `status` starts with the last pass as a whole (the daemon records it).
+  auto [status_rc, status] = ws.rostersync_output({"status"});
+  EXPECT_EQ(status_rc, 0);
+  EXPECT_TRUE(has(status, "last pass ")) << status;
+  EXPECT_TRUE(has(status, ": 2 / 2 courses, 20 members, 0 created")) << status;
+
   // `courses` lists what is registered now, with the hierarchy each got.
   auto [rc, listing] = ws.rostersync_output({"courses", "--json"});
   EXPECT_EQ(rc, 0);

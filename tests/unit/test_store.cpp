@@ -254,3 +254,36 @@ TEST_F(StoreTest, BatchedLookupAnswersInTheOrderAsked) {
   EXPECT_EQ(std::count_if(found.begin(), found.end(), [](const auto& f) { return f.has_value(); }), 3);
   EXPECT_FALSE(s.find_memberships("t", "other-hierarchy", {"p1"})[0]);
 }
+
+TEST_F(StoreTest, OldRunsArePrunedButEveryJobKeepsItsNewest) {
+  store::Store s(path_);
+  for (const char* job : {"a", "a", "a", "b"}) s.finish_run(s.begin_run(job), RunStats{}, RunOutcome::ok, "");
+  auto recent = s.begin_run("a");
+  s.finish_run(recent, RunStats{}, RunOutcome::ok, "");
+  // Age every run but the newest of "a" by 100 days.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  std::string sql = "UPDATE run SET ended_at=strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-100 days') WHERE run_id<>" +
+                    std::to_string(recent);
+  ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(s.prune_runs(std::chrono::hours(24 * 90)), 3) << "a's three old runs; b's only run stays";
+  EXPECT_EQ(text("SELECT group_concat(job, ',') FROM (SELECT job FROM run ORDER BY run_id)"), "b,a");
+  EXPECT_EQ(s.prune_runs(std::chrono::hours(24 * 90)), 0);
+}
+
+TEST_F(StoreTest, ForgettingAJobKeepsTheMembershipsItCreated) {
+  store::Store s(path_);
+  auto run = s.begin_run("gone");
+  s.commit_page(run, "gone", "t", "h", plan({{"u1", "p1"}}), 1, 5);
+  s.set_next_run("gone", 60);
+  s.finish_run(run, RunStats{}, RunOutcome::ok, "");
+  s.commit_page(s.begin_run("other"), "other", "t", "h2", plan({{"u2", "p2"}}));
+  EXPECT_EQ(s.forget_job("gone"), 1);
+  EXPECT_EQ(text("SELECT count(*) FROM run WHERE job='gone'"), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM roster_member WHERE job='gone'"), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM page_digest WHERE job='gone'"), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM job_schedule WHERE job='gone'"), "0");
+  EXPECT_EQ(text("SELECT count(*) FROM membership WHERE job='gone'"), "1");
+  EXPECT_EQ(text("SELECT count(*) FROM roster_member WHERE job='other'"), "1");
+}
