@@ -617,6 +617,17 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
 
 }  // namespace
 
+bool same_settings(const Job& a, const Job& b) {
+  Job x = a;
+  x.origin = b.origin;
+  // The key's "where" (file:line for messages) moves with the entry too.
+  const Secret &ka = a.service_key, &kb = b.service_key;
+  if (ka.reveal() == kb.reveal() && ka.file() == kb.file() && ka.spec() == kb.spec() && ka.resolved() == kb.resolved()) {
+    x.service_key = kb;
+  }
+  return x == b;
+}
+
 bool is_hierarchy_template(std::string_view hierarchy_id) { return hierarchy_id.find('{') != std::string_view::npos; }
 
 namespace {

@@ -189,6 +189,11 @@ struct Job {
   bool operator==(const Job&) const = default;
 };
 
+// Equal in everything a run uses: all but where the job is written (its
+// `origin` and its key's position: editing a registry list file moves the
+// other entries' lines without changing them).
+bool same_settings(const Job& a, const Job& b);
+
 // True when a hierarchy_id holds placeholders to fill in from the roster.
 bool is_hierarchy_template(std::string_view hierarchy_id);
 

@@ -129,11 +129,11 @@ std::string describe_changes(const Config& before, const Config& after) {
     const Job* old = found == old_jobs.end() ? nullptr : found->second;
     if (!old) {
       added.add(j.name);
-    } else if (!(*old == j)) {
+    } else if (!same_settings(*old, j)) {
       json::object a = to_json(*old), b = to_json(j);
       std::string keys;
       for (const auto& [key, value] : b) {
-        if (a[key] != value) keys += (keys.empty() ? "" : ", ") + std::string(key);
+        if (key != "origin" && a[key] != value) keys += (keys.empty() ? "" : ", ") + std::string(key);
       }
       if (keys.empty()) keys = "service key content";  // same file, new secret: never show it
       changed.add(j.name + " (" + keys + ")");

@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 #include <random>
@@ -76,7 +77,11 @@ std::unique_ptr<config::Config> reread_registry(const config::Config& running) {
   }
   log_registry_errors(*fresh);
   if (fresh->jobs == running.jobs) return nullptr;
-  spdlog::info("registry {} changed: {}", running.registry.path, config::describe_changes(running, *fresh));
+  bool only_moved = fresh->jobs.size() == running.jobs.size() &&
+                    std::equal(fresh->jobs.begin(), fresh->jobs.end(), running.jobs.begin(), config::same_settings);
+  // Entries that only moved in their file keep their schedule; their new lines are shown by `courses`.
+  spdlog::log(only_moved ? spdlog::level::debug : spdlog::level::info, "registry {} changed: {}", running.registry.path,
+              config::describe_changes(running, *fresh));
   return fresh;
 }
 
@@ -87,7 +92,7 @@ std::set<std::string> changed_jobs(const config::Config& before, const config::C
   std::set<std::string> changed;
   for (const auto& j : after.jobs) {
     auto it = old.find(j.name);
-    if (it != old.end() && !(*it->second == j)) changed.insert(j.name);
+    if (it != old.end() && !config::same_settings(*it->second, j)) changed.insert(j.name);
   }
   return changed;
 }

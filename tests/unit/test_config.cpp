@@ -445,3 +445,18 @@ TEST_F(ConfigTest, AMissingRegistryIsAnErrorOfItsOwnAndTheStampSeesEveryChange) 
   EXPECT_EQ(cfg.jobs[0].page_limit, 5);
   EXPECT_TRUE(cfg.registry_errors.empty());
 }
+
+TEST_F(ConfigTest, AnEntryThatOnlyMovedInItsListFileIsNotAChange) {
+  write("courses.yaml", "- {name: a, service_key_file: svc.key}\n- {name: b, service_key_file: svc.key}\n");
+  std::string cfg_text = registry_config();
+  cfg_text.replace(cfg_text.find("path: courses.d"), 15, "path: courses.yaml");
+  Config before = load(cfg_text);
+  write("courses.yaml", "- {name: new, service_key_file: svc.key}\n- {name: a, service_key_file: svc.key}\n"
+                        "- {name: b, service_key_file: svc.key, page_limit: 7}\n");
+  Config after = load(cfg_text);
+  ASSERT_EQ(after.jobs.size(), 3u);
+  EXPECT_NE(before.jobs[0].origin, after.jobs[1].origin) << "a moved from line 1 to line 2";
+  EXPECT_TRUE(same_settings(before.jobs[0], after.jobs[1]));
+  EXPECT_FALSE(same_settings(before.jobs[1], after.jobs[2]));
+  EXPECT_EQ(describe_changes(before, after), "added: new; changed: b (page_limit)");
+}
