@@ -311,6 +311,10 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
               std::shared_ptr<const config::Config> fresh = std::move(waiting_cfg);
               waiting_cfg.reset();
               apply(fresh, changed_jobs(*cfg, *fresh));
+              // Its registry was read at the reload: read it again at once, in
+              // case a poll saw newer files meanwhile.
+              registry_stamp.clear();
+              next_poll = Clock::now();
               notify.ready();
               continue;
             }
