@@ -51,7 +51,10 @@ TEST(Registry, CoursesAddedAndRemovedWhileTheDaemonRunsNeedNoRestart) {
   // A removed course is not synced again, even by a resync of every job.
   std::filesystem::remove(ws.dir() / "courses.d" / "course-2.yaml");
   daemon.signal(SIGHUP);
-  std::this_thread::sleep_for(500ms);
+  // The reload has applied once the daemon refuses a resync of the removed course.
+  auto course_2_gone = [&] { return ws.rostersync({"resync", "--job", "course-2"}) == 1; };
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!course_2_gone()) ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the reload never dropped course-2";
   daemon.signal(SIGUSR1);
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-1' AND outcome='ok'", 2, 30s));
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-3' AND outcome='ok'", 2, 30s));
