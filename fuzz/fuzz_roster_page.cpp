@@ -61,10 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     PagePlan plan = plan_page(*page, plan_options(job), 1, [](const std::vector<std::string>& keys) {
       return std::vector<std::optional<StoredMembership>>(keys.size());
     });
-    int accounted = static_cast<int>(plan.creates.size()) + plan.already_present + plan.deferred;
+    int accounted = static_cast<int>(plan.writes.size()) + plan.already_present + plan.deferred;
     for (int n : plan.skipped) accounted += n;
     if (accounted != plan.members) std::abort();
-    for (const PlannedCreate& c : plan.creates) {
+    for (const PlannedWrite& c : plan.writes) {
       if (c.membership_id.empty() || c.membership_id.size() > rostersync::sync::kMaxMembershipIdLength) std::abort();
       if (!is_xml_safe(c.membership_id) || !is_xml_safe(c.person_key) || c.person_key.empty()) std::abort();
       if (c.role_type.empty()) std::abort();

@@ -78,10 +78,15 @@ Doc parse_xml(const std::string& body) {
                            XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING),
              &xmlFreeDoc);
 }
-const xmlNode* pair_set(const xmlDoc* doc) {
+// The request element in the Body (createMembershipsRequest, ...), if any.
+const xmlNode* request_element(const xmlDoc* doc) {
   const xmlNode* env = xmlDocGetRootElement(doc);
   if (!is(env, kNsEnv, "Envelope")) return nullptr;
-  return child(child(child(env, kNsEnv, "Body"), kNsMms, "createMembershipsRequest"), kNsMms, "membershipIdPairSet");
+  const xmlNode* body = child(env, kNsEnv, "Body");
+  for (const xmlNode* c = body ? body->children : nullptr; c; c = c->next) {
+    if (c->type == XML_ELEMENT_NODE && c->ns && xmlStrEqual(c->ns->href, BAD_CAST kNsMms)) return c;
+  }
+  return nullptr;
 }
 
 Reply soap_fault(const std::string& code_ns, const std::string& code, const std::string& text) {
@@ -196,10 +201,14 @@ void Simulator::generate() {
 int Simulator::count_operations(const std::string& body) {
   Doc doc = parse_xml(body);
   if (!doc) return 0;
-  const xmlNode* set = pair_set(doc.get());
+  const xmlNode* request = request_element(doc.get());
+  if (is(request, kNsMms, "readMembershipsForGroupRequest")) return 1;  // a read counts as one operation
   int n = 0;
-  for (const xmlNode* c = set ? set->children : nullptr; c; c = c->next) {
-    if (is(c, kNsMms, "membershipIdPair")) ++n;
+  for (const char* set_name : {"membershipIdPairSet", "sourcedIdSet"}) {
+    const xmlNode* set = child(request, kNsMms, set_name);
+    for (const xmlNode* c = set ? set->children : nullptr; c; c = c->next) {
+      if (is(c, kNsMms, "membershipIdPair") || is(c, kNsCmn, "identifier")) ++n;
+    }
   }
   return n;
 }
@@ -336,9 +345,38 @@ Reply Simulator::serve_page(const std::string& key, std::size_t offset, std::siz
   return {200, "application/json", json::serialize(out)};
 }
 
+namespace {
+
+// The operation a SOAPAction names ("" when it is none the simulator serves).
+std::string imses_operation(const std::string& soap_action) {
+  std::string action = soap_action;
+  if (action.size() >= 2 && action.front() == '"' && action.back() == '"') action = action.substr(1, action.size() - 2);
+  const std::string prefix = "http://www.imsglobal.org/soap/mms/";
+  if (action.rfind(prefix, 0) != 0) return "";
+  std::string op = action.substr(prefix.size());
+  static const std::set<std::string> kServed = {"createMemberships", "updateMemberships", "replaceMemberships",
+                                                "deleteMemberships", "readMembershipsForGroup"};
+  return kServed.count(op) ? op : "";
+}
+
+std::string group_response_body(const std::vector<std::pair<std::string, StoredMembership>>& found) {
+  std::string x = std::string("<readMembershipsForGroupResponse xmlns=\"") + kNsMms + "\"><membershipIDPairSet>";
+  for (const auto& [id, m] : found) {
+    x += std::string("<membershipIdPair><sourcedId><identifier xmlns=\"") + kNsCmn + "\">" + escape(id) +
+         "</identifier></sourcedId><membership><groupSourcedId xmlns=\"" + kNsMmd + "\"><identifier xmlns=\"" + kNsCmn +
+         "\">" + escape(m.group) + "</identifier></groupSourcedId><member xmlns=\"" + kNsMmd +
+         "\"><memberSourcedId><identifier xmlns=\"" + kNsCmn + "\">" + escape(m.person) +
+         "</identifier></memberSourcedId><role><roleType>" + escape(m.role) + "</roleType></role></member></membership>"
+         "</membershipIdPair>";
+  }
+  return x + "</membershipIDPairSet></readMembershipsForGroupResponse>";
+}
+
+}  // namespace
+
 Reply Simulator::imses(const std::string& soap_action, const std::string& body, const std::string& fault) {
-  if (soap_action != "\"http://www.imsglobal.org/soap/mms/createMemberships\"" &&
-      soap_action != "http://www.imsglobal.org/soap/mms/createMemberships") {
+  const std::string op = imses_operation(soap_action);
+  if (op.empty()) {
     return soap_fault(kNsEnv, "a:ActionNotSupported", "The SOAP action '" + soap_action + "' is not supported.");
   }
   Doc doc = parse_xml(body);
@@ -351,46 +389,83 @@ Reply Simulator::imses(const std::string& soap_action, const std::string& body, 
   }
   std::string message_id =
       text(child(child(child(env, kNsEnv, "Header"), kNsMb, "syncRequestHeaderInfo"), kNsMb, "messageIdentifier"));
-  const xmlNode* set = pair_set(doc.get());
-  if (!set) return soap_fault(kNsEnv, "s:Client", "The request body could not be deserialized.");
+  const xmlNode* request = child(child(env, kNsEnv, "Body"), kNsMms, (op + "Request").c_str());
+  if (!request) return soap_fault(kNsEnv, "s:Client", "The request body could not be deserialized.");
+  ++calls_by_operation_[op];
 
-  static const std::set<std::string> kRoleTypes = {"Learner", "Instructor", "ContentDeveloper", "Member", "Manager",
-                                                    "Mentor", "Administrator", "TeachingAssistant", "01", "02", "03",
-                                                    "04", "05", "06", "07", "08", "Default", "Guest"};
-  struct Item {
-    std::string id, group, person, role;
-  };
-  std::vector<Item> items;
-  for (const xmlNode* p = set->children; p; p = p->next) {
-    if (!is(p, kNsMms, "membershipIdPair")) continue;
-    const xmlNode* membership = child(p, kNsMms, "membership");
-    const xmlNode* member = child(membership, kNsMmd, "member");
-    Item it{text(child(child(p, kNsMms, "sourcedId"), kNsCmn, "identifier")),
-            text(child(child(membership, kNsMmd, "groupSourcedId"), kNsCmn, "identifier")),
-            text(child(child(member, kNsMmd, "memberSourcedId"), kNsCmn, "identifier")),
-            text(child(child(member, kNsMmd, "role"), kNsMmd, "roleType"))};
-    if (!kRoleTypes.count(it.role)) {  // itslearning faults the whole request on a bad enumeration value
-      return soap_fault(kNsEnv, "s:Client", "The formatter threw an exception while trying to deserialize the message: "
-                                            "invalid roleType '" + it.role + "'.");
+  if (op == "readMembershipsForGroup") {
+    std::string group = text(child(child(request, kNsMms, "groupSourcedId"), kNsCmn, "identifier"));
+    std::vector<std::pair<std::string, StoredMembership>> found;
+    for (const auto& [id, m] : memberships_) {
+      if (m.group == group) found.emplace_back(id, m);
     }
-    items.push_back(std::move(it));
+    std::string xml = sync_response(message_id, {{true, "", "", ""}});
+    auto at = xml.find("<createMembershipsResponse");
+    xml.replace(at, xml.find("/>", at) + 2 - at, group_response_body(found));
+    return {200, "text/xml; charset=utf-8", xml};
   }
-  items_received_ += items.size();
+
   std::vector<ItemStatus> statuses;
-  for (const Item& it : items) {
-    if (it.id.empty() || it.id.size() > 255) {
-      statuses.push_back({false, "MembershipId", it.id, "Membership sourcedId is missing or longer than 255 characters."});
-    } else if (it.group.empty() || it.person.empty()) {
-      statuses.push_back({false, "Membership", it.id, "Group or person sourcedId is missing."});
-    } else if (reject_persons_.count(it.person) || (fault == "item_failure" && statuses.empty())) {
-      statuses.push_back({false, "PersonNotFound", it.person, "Person with sync key '" + it.person + "' does not exist."});
-    } else {
-      memberships_[it.id] = {it.group, it.person, it.role};  // create acts as upsert for the same id
-      statuses.push_back({true, "", "", ""});
+  if (op == "deleteMemberships") {
+    for (const xmlNode* id = child(request, kNsMms, "sourcedIdSet") ? child(request, kNsMms, "sourcedIdSet")->children
+                                                                    : nullptr;
+         id; id = id->next) {
+      if (!is(id, kNsCmn, "identifier")) continue;
+      std::string value = text(id);
+      ++items_received_;
+      if (memberships_.erase(value) == 0) {
+        statuses.push_back({false, "MembershipNotFound", value, "Membership with sourcedId '" + value + "' does not exist."});
+      } else {
+        statuses.push_back({true, "", "", ""});
+      }
+    }
+  } else {
+    const xmlNode* set = child(request, kNsMms, "membershipIdPairSet");
+    if (!set) return soap_fault(kNsEnv, "s:Client", "The request body could not be deserialized.");
+    static const std::set<std::string> kRoleTypes = {"Learner", "Instructor", "ContentDeveloper", "Member", "Manager",
+                                                      "Mentor", "Administrator", "TeachingAssistant", "01", "02", "03",
+                                                      "04", "05", "06", "07", "08", "Default", "Guest"};
+    struct Item {
+      std::string id, group, person, role;
+    };
+    std::vector<Item> items;
+    for (const xmlNode* p = set->children; p; p = p->next) {
+      if (!is(p, kNsMms, "membershipIdPair")) continue;
+      const xmlNode* membership = child(p, kNsMms, "membership");
+      const xmlNode* member = child(membership, kNsMmd, "member");
+      Item it{text(child(child(p, kNsMms, "sourcedId"), kNsCmn, "identifier")),
+              text(child(child(membership, kNsMmd, "groupSourcedId"), kNsCmn, "identifier")),
+              text(child(child(member, kNsMmd, "memberSourcedId"), kNsCmn, "identifier")),
+              text(child(child(member, kNsMmd, "role"), kNsMmd, "roleType"))};
+      if (!kRoleTypes.count(it.role)) {  // itslearning faults the whole request on a bad enumeration value
+        return soap_fault(kNsEnv, "s:Client", "The formatter threw an exception while trying to deserialize the message: "
+                                              "invalid roleType '" + it.role + "'.");
+      }
+      items.push_back(std::move(it));
+    }
+    items_received_ += items.size();
+    for (const Item& it : items) {
+      if (it.id.empty() || it.id.size() > 255) {
+        statuses.push_back({false, "MembershipId", it.id, "Membership sourcedId is missing or longer than 255 characters."});
+      } else if (it.group.empty() || it.person.empty()) {
+        statuses.push_back({false, "Membership", it.id, "Group or person sourcedId is missing."});
+      } else if (reject_persons_.count(it.person) || (fault == "item_failure" && statuses.empty())) {
+        statuses.push_back({false, "PersonNotFound", it.person, "Person with sync key '" + it.person + "' does not exist."});
+      } else {
+        // Create, update and replace all act as upserts for the same id;
+        // a new id for a pair already present makes a SECOND membership,
+        // as it would in itslearning (tests look for exactly that).
+        memberships_[it.id] = {it.group, it.person, it.role};
+        statuses.push_back({true, "", "", ""});
+      }
     }
   }
   if (fault == "wrong_count" && !statuses.empty()) statuses.pop_back();
   std::string xml = sync_response(message_id, statuses);
+  if (op != "createMemberships") {
+    auto at = xml.find("<createMembershipsResponse");
+    xml.replace(at, 26, "<" + op + "Response");
+  }
   if (fault == "processing") {  // applied, but not reported as final
     for (std::size_t at = 0; (at = xml.find("<codeMajor>success</codeMajor>", at)) != std::string::npos;) {
       xml.replace(at, 30, "<codeMajor>processing</codeMajor>");
@@ -412,6 +487,9 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
                    {"max_in_flight_ops", max_in_flight_ops},
                    {"max_in_flight_pages", max_in_flight_pages_},
                    {"max_in_flight_pages_per_roster", max_in_flight_pages_per_roster_}};
+    json::object calls;
+    for (const auto& [op, n] : calls_by_operation_) calls[op] = n;
+    o["calls"] = std::move(calls);
     json::object injected;
     for (const auto& [kind, n] : faults_injected_) injected[kind] = n;
     o["faults_injected"] = std::move(injected);
@@ -434,6 +512,46 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
     if (ec || !doc.is_array() || !rosters_.count(key)) return {400, "text/plain", "expected a JSON array for a known roster"};
     for (const auto& m : doc.as_array()) rosters_[key].members.push_back(m);
     return {200, "application/json", "{}"};
+  }
+  // POST /_sim/memberships [{"id", "group", "person", "role"}]: memberships
+  // made outside rostersync (by hand in the UI: itsla-<GUID> ids, or by an
+  // earlier integration), kept as they are.
+  if (method == "POST" && path == "/_sim/memberships") {
+    if (ec || !doc.is_array()) return {400, "text/plain", "expected a JSON array of memberships"};
+    for (const auto& m : doc.as_array()) {
+      const json::object* o = m.if_object();
+      if (!o || !o->if_contains("id") || !o->if_contains("group") || !o->if_contains("person")) {
+        return {400, "text/plain", "each membership needs id, group and person"};
+      }
+      std::string role = o->if_contains("role") ? std::string(o->at("role").as_string()) : "Learner";
+      memberships_[std::string(o->at("id").as_string())] = {std::string(o->at("group").as_string()),
+                                                            std::string(o->at("person").as_string()), role};
+    }
+    return {200, "application/json", "{}"};
+  }
+  // DELETE /_sim/memberships/<id>: removed in itslearning behind rostersync's back.
+  if (method == "DELETE" && path.rfind("/_sim/memberships/", 0) == 0) {
+    std::string id = path.substr(18);
+    if (memberships_.erase(id) == 0) return {404, "text/plain", "no membership " + id};
+    return {200, "application/json", "{}"};
+  }
+  // POST /_sim/rosters/<key>/members/<user_id>/roles ["Instructor"]: the member's roles change.
+  if (method == "POST" && path.rfind(prefix, 0) == 0 && path.size() > 6 && path.substr(path.size() - 6) == "/roles") {
+    std::string rest = path.substr(prefix.size(), path.size() - prefix.size() - 6);
+    auto mid = rest.find("/members/");
+    if (ec || !doc.is_array() || mid == std::string::npos || !rosters_.count(rest.substr(0, mid))) {
+      return {400, "text/plain", "expected a JSON array of roles for a known roster"};
+    }
+    std::string user = rest.substr(mid + 9);
+    for (auto& m : rosters_[rest.substr(0, mid)].members) {
+      json::object* o = m.if_object();
+      const json::value* id = o ? o->if_contains("user_id") : nullptr;
+      if (id && id->is_string() && id->as_string() == user) {
+        (*o)["roles"] = doc;
+        return {200, "application/json", "{}"};
+      }
+    }
+    return {404, "text/plain", "no member " + user};
   }
   if (method == "POST" && path == "/_sim/faults") {
     if (ec || !doc.is_object()) return {400, "text/plain", "expected a JSON object"};

@@ -6,10 +6,13 @@
 // `limit` pages them; `next` is an LMS-style URL that must come back via
 // `url=` byte for byte (anything else is a 400); both member key spellings
 // and numeric user ids are served. IMS-ES side: checks the WS-Security
-// credentials, parses createMemberships by namespace, keeps memberships with
-// create acting as upsert for the same id, and answers per item like
-// itslearning. Control endpoints under /_sim/ let tests inspect state, add
-// members and switch faults on.
+// credentials, parses createMemberships, updateMemberships,
+// replaceMemberships, deleteMemberships and readMembershipsForGroup by
+// namespace, keeps memberships with every write acting as an upsert for the
+// same id (a new id for a pair already present is a second membership), and
+// answers per item like itslearning. Control endpoints under /_sim/ let tests
+// inspect state, change rosters, preload or remove memberships behind
+// rostersync's back, and switch faults on.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -92,7 +95,8 @@ class Simulator {
   Reply handle(const std::string& method, const std::string& target, const std::string& authorization,
                const std::string& soap_action, const std::string& body);
 
-  // Number of membership operations in a createMemberships body (0 if none).
+  // Number of membership operations in an IMS-ES request body (items of a
+  // write, 1 for a read; 0 if none): what the in-flight budget counts.
   static int count_operations(const std::string& body);
 
   const std::map<std::string, StoredMembership>& memberships() const { return memberships_; }
@@ -130,6 +134,7 @@ class Simulator {
   std::mt19937_64 fault_rng_{1};
   std::map<Endpoint, std::uint64_t> requests_since_rules_;
   std::map<std::string, std::uint64_t> faults_injected_;  // by kind
+  std::map<std::string, std::uint64_t> calls_by_operation_;  // IMS-ES calls that got past authentication
 
  public:
   // Maintained by the server, which knows what is in flight.

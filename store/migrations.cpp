@@ -131,6 +131,81 @@ CREATE TABLE pass (
   runs_not_ok    INTEGER NOT NULL
 );
 )sql",
+    R"sql(
+-- Keeping memberships right over time: role updates, guarded deletions,
+-- adoption of memberships that already exist, restore. The membership table
+-- is rebuilt for its wider state CHECK ('deleted').
+CREATE TABLE membership_v6 (
+  target           TEXT NOT NULL,
+  membership_id    TEXT NOT NULL,   -- the id itslearning knows it by (rostersync's, or an adopted one)
+  hierarchy_id     TEXT NOT NULL,
+  person_key       TEXT NOT NULL,
+  role_type        TEXT NOT NULL,   -- the role it has in itslearning (or is being given)
+  job              TEXT NOT NULL,   -- the job that first planned (or adopted) it
+  state            TEXT NOT NULL CHECK (state IN ('pending', 'created', 'failed', 'deleted')),
+  op               TEXT NOT NULL DEFAULT 'create' CHECK (op IN ('create', 'update', 'delete')),  -- the write `state` is about
+  origin           TEXT NOT NULL DEFAULT 'created' CHECK (origin IN ('created', 'adopted')),
+  owned            INTEGER NOT NULL DEFAULT 1,  -- 0: never deleted by rostersync (adopted, not owned)
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  last_error       TEXT,
+  queued_run       INTEGER,
+  created_at       TEXT NOT NULL,
+  updated_at       TEXT NOT NULL,
+  refusals         INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at  TEXT,
+  previous_role    TEXT,            -- the role before the last role change
+  role_changed_at  TEXT,            -- UTC ISO 8601, when that change was planned
+  absent_walks     INTEGER NOT NULL DEFAULT 0,  -- complete walks in a row without the member
+  absent_since     TEXT,            -- UTC ISO 8601: the first of those walks
+  departure        TEXT,            -- why it is to be deleted (departed, inactive); NULL = it is not
+  removal_approved INTEGER NOT NULL DEFAULT 0,  -- `rostersync approve`: deleted at the next complete walk
+  removal_rejected INTEGER NOT NULL DEFAULT 0,  -- `rostersync reject`: not deleted until seen again
+  PRIMARY KEY (target, membership_id),
+  UNIQUE (target, hierarchy_id, person_key)
+);
+INSERT INTO membership_v6 (target, membership_id, hierarchy_id, person_key, role_type, job, state, attempts,
+                           last_error, queued_run, created_at, updated_at, refusals, next_attempt_at)
+  SELECT target, membership_id, hierarchy_id, person_key, role_type, job, state, attempts, last_error, queued_run,
+         created_at, updated_at, refusals, next_attempt_at FROM membership;
+DROP TABLE membership;
+ALTER TABLE membership_v6 RENAME TO membership;
+CREATE INDEX membership_by_job_state ON membership (job, state);
+
+ALTER TABLE run ADD COLUMN updates_planned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN deletes_planned INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN deletes_held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN adopted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN restored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN foreign_memberships INTEGER NOT NULL DEFAULT 0;
+
+-- Deletions a removal guard held: nothing is deleted for the job until
+-- `rostersync approve` or `rostersync reject`.
+CREATE TABLE removal_hold (
+  job       TEXT PRIMARY KEY,
+  planned   INTEGER NOT NULL,   -- deletions the last complete walk planned
+  base      INTEGER NOT NULL,   -- the job's memberships in the group then
+  reason    TEXT NOT NULL,      -- which guard held them
+  run_id    INTEGER NOT NULL,
+  since     TEXT NOT NULL,      -- UTC ISO 8601
+  updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The last readMembershipsForGroup of each group: adoption before the first
+-- create, and reconcile (`reconcile_interval`) after.
+CREATE TABLE group_read (
+  target       TEXT NOT NULL,
+  hierarchy_id TEXT NOT NULL,
+  read_at      TEXT NOT NULL,     -- UTC ISO 8601
+  run_id       INTEGER NOT NULL,
+  memberships  INTEGER NOT NULL,  -- how many the group held
+  adopted      INTEGER NOT NULL,
+  restored     INTEGER NOT NULL,
+  foreign_memberships INTEGER NOT NULL,
+  PRIMARY KEY (target, hierarchy_id)
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

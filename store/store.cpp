@@ -10,7 +10,14 @@ namespace {
 MembershipState parse_state(const std::string& s) {
   if (s == "created") return MembershipState::created;
   if (s == "failed") return MembershipState::failed;
+  if (s == "deleted") return MembershipState::deleted;
   return MembershipState::pending;
+}
+
+MembershipOp parse_op(const std::string& s) {
+  if (s == "update") return MembershipOp::update;
+  if (s == "delete") return MembershipOp::remove;
+  return MembershipOp::create;
 }
 
 // Person keys per membership lookup query. Shorter chunks are padded with
@@ -20,7 +27,7 @@ constexpr int kLookupChunk = 128;
 // The counts a later walk reports for this page once it is settled: its creates are present by then.
 std::string counts_text(const PagePlan& plan) {
   std::string out =
-      std::to_string(plan.members) + " " + std::to_string(plan.already_present + static_cast<int>(plan.creates.size()));
+      std::to_string(plan.members) + " " + std::to_string(plan.already_present + static_cast<int>(plan.writes.size()));
   for (int n : plan.skipped) out += " " + std::to_string(n);
   return out;
 }
@@ -94,7 +101,8 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
           ", outcome=?, pages=?, members_seen=?, new_members=?, already_present=?, creates_planned=?, created=?, "
           "failed=?, pending=?, skipped_inactive=?, skipped_test_user=?, skipped_no_person_key=?, "
           "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=?, "
-          "skipped_role_filter=? "
+          "skipped_role_filter=?, updates_planned=?, updated=?, deletes_planned=?, deleted=?, deletes_held=?, "
+          "adopted=?, restored=?, foreign_memberships=? "
           "WHERE run_id=?");
   using R = SkipReason;
   auto skip = [&](R r) { return static_cast<std::int64_t>(st.skipped[static_cast<std::size_t>(r)]); };
@@ -115,20 +123,23 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
       .bind(15, skip(R::malformed));
   if (error.empty()) s.bind_null(16);
   else s.bind(16, error);
-  s.bind(17, st.deferred).bind(18, skip(R::role_filter)).bind(19, run_id).run();
+  s.bind(17, st.deferred).bind(18, skip(R::role_filter));
+  s.bind(19, st.updates_planned).bind(20, st.updated).bind(21, st.deletes_planned).bind(22, st.deleted);
+  s.bind(23, st.deletes_held).bind(24, st.adopted).bind(25, st.restored).bind(26, st.foreign);
+  s.bind(27, run_id).run();
 }
 
 std::optional<StoredMembership> Store::find_membership(const std::string& target, const std::string& hierarchy_id,
                                                        const std::string& person_key) {
   static const std::string sql =
       std::string("SELECT membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") + kSqlNow +
-      ", 0), refusals FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?";
+      ", 0), refusals, role_type, op FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?";
   Stmt& s = prepared(find_membership_, sql);
   s.bind(1, target).bind(2, hierarchy_id).bind(3, person_key);
   std::optional<StoredMembership> found;
   if (s.step()) {
-    found = StoredMembership{s.text(0), parse_state(s.text(1)), s.integer(2), s.integer(3) != 0,
-                             static_cast<int>(s.integer(4))};
+    found = StoredMembership{s.text(0),         parse_state(s.text(1)), s.integer(2), s.integer(3) != 0,
+                             static_cast<int>(s.integer(4)), s.text(5), parse_op(s.text(6))};
   }
   s.reset();  // ends the read: a statement left mid-result would hold the snapshot open
   return found;
@@ -140,7 +151,7 @@ std::vector<std::optional<StoredMembership>> Store::find_memberships(const std::
   static const std::string sql = [] {
     std::string q =
         std::string("SELECT person_key, membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") +
-        kSqlNow + ", 0), refusals FROM membership WHERE target=?1 AND hierarchy_id=?2 AND person_key IN (";
+        kSqlNow + ", 0), refusals, role_type, op FROM membership WHERE target=?1 AND hierarchy_id=?2 AND person_key IN (";
     for (int i = 0; i < kLookupChunk; ++i) q += (i ? ", ?" : "?") + std::to_string(i + 3);
     return q + ")";
   }();
@@ -161,8 +172,8 @@ std::vector<std::optional<StoredMembership>> Store::find_memberships(const std::
     while (s.step()) {
       auto it = index.find(s.text(0));
       if (it == index.end()) continue;
-      found[it->second] = StoredMembership{s.text(1), parse_state(s.text(2)), s.integer(3), s.integer(4) != 0,
-                                           static_cast<int>(s.integer(5))};
+      found[it->second] = StoredMembership{s.text(1),         parse_state(s.text(2)), s.integer(3), s.integer(4) != 0,
+                                           static_cast<int>(s.integer(5)), s.text(6), parse_op(s.text(7))};
     }
     s.reset();
   }
@@ -221,7 +232,7 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
                        const std::string& hierarchy_id, const PagePlan& plan, int page_number,
                        std::optional<std::uint64_t> digest) {
   durable(false);  // made durable by mark_attempt() before any send
-  if (!plan.creates.empty()) ++ids_committed_;
+  if (!plan.writes.empty()) ++ids_committed_;  // new ids, and intents (role changes) that must survive a crash
   Transaction tx(db_);
   int new_members = 0;
   {
@@ -245,14 +256,20 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
       std::string("INSERT INTO membership (target, membership_id, hierarchy_id, person_key, role_type, job, "
                   "state, attempts, queued_run, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ") +
       kSqlNow + ", " + kSqlNow + ")");
-  Stmt& requeue = cached(std::string("UPDATE membership SET queued_run=?, role_type=?, updated_at=") + kSqlNow +
-                         " WHERE target=? AND membership_id=?");
-  for (const auto& c : plan.creates) {
+  // A write under a stored id: a resend, a role change (the old role is
+  // kept, with when it changed) or a create again after a delete.
+  Stmt& requeue = cached(std::string("UPDATE membership SET queued_run=?1, state='pending', op=?5, "
+                                     "previous_role=CASE WHEN ?5='update' AND role_type<>?2 THEN role_type ELSE "
+                                     "previous_role END, role_changed_at=CASE WHEN ?5='update' AND role_type<>?2 THEN ") +
+                         kSqlNow + " ELSE role_changed_at END, role_type=?2, updated_at=" + kSqlNow +
+                         " WHERE target=?3 AND membership_id=?4");
+  for (const auto& c : plan.writes) {
     if (c.is_new) {
       insert.bind(1, target).bind(2, c.membership_id).bind(3, hierarchy_id).bind(4, c.person_key);
       insert.bind(5, c.role_type).bind(6, job).bind(7, run_id).run();
     } else {
-      requeue.bind(1, run_id).bind(2, c.role_type).bind(3, target).bind(4, c.membership_id).run();
+      requeue.bind(1, run_id).bind(2, c.role_type).bind(3, target).bind(4, c.membership_id);
+      requeue.bind(5, std::string(to_string(c.op))).run();
     }
   }
   if (page_number > 0 && digest) {
@@ -292,7 +309,8 @@ void Store::record_results(const std::string& target, const std::vector<ItemResu
                          "THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ? || ' seconds') END, updated_at=") +
              kSqlNow + " WHERE target=? AND membership_id=?");
   Stmt& created =
-      cached(std::string("UPDATE membership SET state='created', last_error=NULL, next_attempt_at=NULL, updated_at=") +
+      cached(std::string("UPDATE membership SET state=CASE WHEN op='delete' THEN 'deleted' ELSE 'created' END, "
+                         "last_error=NULL, next_attempt_at=NULL, refusals=0, updated_at=") +
              kSqlNow + " WHERE target=? AND membership_id=?");
   for (const auto& r : results) {
     switch (r.fate) {
@@ -444,13 +462,205 @@ int Store::forget_job(const std::string& job) {
   int runs = 0;
   for (const char* sql :
        {"DELETE FROM run WHERE job=?", "DELETE FROM roster_member WHERE job=?", "DELETE FROM page_digest WHERE job=?",
-        "DELETE FROM job_schedule WHERE job=?", "DELETE FROM hold WHERE scope='job' AND name=?"}) {
+        "DELETE FROM job_schedule WHERE job=?", "DELETE FROM hold WHERE scope='job' AND name=?",
+        "DELETE FROM removal_hold WHERE job=?"}) {
     Stmt s(db_, sql);
     s.bind(1, job).run();
     if (runs == 0 && std::string(sql).find("FROM run ") != std::string::npos) runs = db_.changes();
   }
   tx.commit();
   return runs;
+}
+
+}  // namespace rostersync::store
+
+namespace rostersync::store {
+
+std::vector<GroupRow> Store::group_rows(const std::string& target, const std::string& hierarchy_id) {
+  Stmt& s = cached(
+      "SELECT membership_id, person_key, role_type, job, state, op, owned, origin, absent_walks, "
+      "COALESCE(departure, ''), removal_approved, removal_rejected FROM membership WHERE target=? AND hierarchy_id=?");
+  s.bind(1, target).bind(2, hierarchy_id);
+  std::vector<GroupRow> rows;
+  while (s.step()) {
+    GroupRow r;
+    r.membership_id = s.text(0);
+    r.person_key = s.text(1);
+    r.role_type = s.text(2);
+    r.job = s.text(3);
+    r.state = parse_state(s.text(4));
+    r.op = parse_op(s.text(5));
+    r.owned = s.integer(6) != 0;
+    r.adopted = s.text(7) == "adopted";
+    r.absent_walks = static_cast<int>(s.integer(8));
+    r.departure = s.text(9);
+    r.removal_approved = s.integer(10) != 0;
+    r.removal_rejected = s.integer(11) != 0;
+    rows.push_back(std::move(r));
+  }
+  s.reset();
+  return rows;
+}
+
+void Store::record_absence(const std::string& target, const std::vector<std::pair<std::string, int>>& absent,
+                           const std::vector<std::string>& back) {
+  durable(false);
+  Transaction tx(db_);
+  Stmt& away = cached(std::string("UPDATE membership SET absent_walks=?, absent_since=COALESCE(absent_since, ") +
+                      kSqlNow + ") WHERE target=? AND membership_id=?");
+  for (const auto& [id, walks] : absent) away.bind(1, std::int64_t{walks}).bind(2, target).bind(3, id).run();
+  Stmt& seen = cached(
+      "UPDATE membership SET absent_walks=0, absent_since=NULL, departure=NULL, removal_approved=0, "
+      "removal_rejected=0 WHERE target=? AND membership_id=?");
+  for (const auto& id : back) seen.bind(1, target).bind(2, id).run();
+  tx.commit();
+}
+
+void Store::flag_removals(const std::string& target, const std::vector<PlannedWrite>& removals) {
+  durable(false);
+  Transaction tx(db_);
+  Stmt& s = cached("UPDATE membership SET departure=? WHERE target=? AND membership_id=?");
+  for (const auto& r : removals) s.bind(1, r.reason).bind(2, target).bind(3, r.membership_id).run();
+  tx.commit();
+}
+
+void Store::queue_removals(const std::string& target, std::int64_t run_id, const std::vector<PlannedWrite>& removals) {
+  durable(false);  // made durable by mark_attempt() before any send
+  if (!removals.empty()) ++ids_committed_;
+  Transaction tx(db_);
+  Stmt& s = cached(std::string("UPDATE membership SET op='delete', state='pending', departure=?, queued_run=?, "
+                               "removal_approved=0, updated_at=") +
+                   kSqlNow + " WHERE target=? AND membership_id=?");
+  for (const auto& r : removals) s.bind(1, r.reason).bind(2, run_id).bind(3, target).bind(4, r.membership_id).run();
+  tx.commit();
+}
+
+void Store::set_removal_hold(const RemovalHold& h) {
+  Stmt& s = cached(std::string("INSERT INTO removal_hold (job, planned, base, reason, run_id, since, updated_at) VALUES "
+                               "(?, ?, ?, ?, ?, ") +
+                   kSqlNow + ", " + kSqlNow +
+                   ") ON CONFLICT (job) DO UPDATE SET planned=excluded.planned, base=excluded.base, "
+                   "reason=excluded.reason, run_id=excluded.run_id, updated_at=excluded.updated_at");
+  s.bind(1, h.job).bind(2, std::int64_t{h.planned}).bind(3, std::int64_t{h.base}).bind(4, h.reason).bind(5, h.run_id).run();
+}
+
+namespace {
+Store::RemovalHold read_removal_hold(Stmt& s) {
+  return {s.text(0), static_cast<int>(s.integer(1)), static_cast<int>(s.integer(2)), s.text(3), s.integer(4), s.text(5)};
+}
+}  // namespace
+
+std::optional<Store::RemovalHold> Store::find_removal_hold(const std::string& job) {
+  Stmt& s = cached("SELECT job, planned, base, reason, run_id, since FROM removal_hold WHERE job=?");
+  s.bind(1, job);
+  std::optional<RemovalHold> found;
+  if (s.step()) found = read_removal_hold(s);
+  s.reset();
+  return found;
+}
+
+std::vector<Store::RemovalHold> Store::removal_holds() {
+  Stmt s(db_, "SELECT job, planned, base, reason, run_id, since FROM removal_hold ORDER BY job");
+  std::vector<RemovalHold> out;
+  while (s.step()) out.push_back(read_removal_hold(s));
+  return out;
+}
+
+void Store::clear_removal_hold(const std::string& job) {
+  Stmt& s = cached("DELETE FROM removal_hold WHERE job=?");
+  s.bind(1, job).run();
+}
+
+std::optional<int> Store::approve_removals(const std::string& job) {
+  Transaction tx(db_);
+  if (!find_removal_hold(job)) return std::nullopt;
+  Stmt s(db_, "UPDATE membership SET removal_approved=1 WHERE job=? AND departure IS NOT NULL AND state<>'deleted'");
+  s.bind(1, job).run();
+  int n = db_.changes();
+  clear_removal_hold(job);
+  tx.commit();
+  return n;
+}
+
+std::optional<int> Store::reject_removals(const std::string& job) {
+  Transaction tx(db_);
+  if (!find_removal_hold(job)) return std::nullopt;
+  Stmt s(db_,
+         "UPDATE membership SET removal_rejected=1, removal_approved=0, departure=NULL WHERE job=? AND departure IS NOT "
+         "NULL AND state<>'deleted' AND NOT (op='delete' AND state='pending')");
+  s.bind(1, job).run();
+  int n = db_.changes();
+  clear_removal_hold(job);
+  tx.commit();
+  return n;
+}
+
+std::optional<std::chrono::milliseconds> Store::group_read_age(const std::string& target,
+                                                               const std::string& hierarchy_id) {
+  Stmt& s = cached(
+      "SELECT CAST(round((julianday('now') - julianday(read_at)) * 86400000) AS INTEGER) FROM group_read WHERE "
+      "target=? AND hierarchy_id=?");
+  s.bind(1, target).bind(2, hierarchy_id);
+  std::optional<std::chrono::milliseconds> age;
+  if (s.step()) age = std::chrono::milliseconds(s.integer(0));
+  s.reset();
+  return age;
+}
+
+void Store::apply_group_read(const std::string& target, const std::string& hierarchy_id, const std::string& job,
+                             bool own_adopted, std::int64_t run_id, int listed, const ReconcilePlan& plan) {
+  durable(false);
+  Transaction tx(db_);
+  Stmt& rekey = cached(std::string("UPDATE membership SET membership_id=?, role_type=?, state='created', op='create', "
+                                   "origin='adopted', owned=?, queued_run=NULL, refusals=0, next_attempt_at=NULL, "
+                                   "last_error=NULL, departure=NULL, updated_at=") +
+                       kSqlNow + " WHERE target=? AND membership_id=?");
+  Stmt& insert = cached(std::string("INSERT OR IGNORE INTO membership (target, membership_id, hierarchy_id, person_key, "
+                                    "role_type, job, state, op, origin, owned, created_at, updated_at) VALUES (?, ?, ?, "
+                                    "?, ?, ?, 'created', 'create', 'adopted', ?, ") +
+                        kSqlNow + ", " + kSqlNow + ")");
+  for (const auto& a : plan.adopt) {
+    if (a.replaces) {
+      rekey.bind(1, a.found.membership_id).bind(2, a.found.role_type).bind(3, std::int64_t{own_adopted ? 1 : 0});
+      rekey.bind(4, target).bind(5, *a.replaces).run();
+    } else {
+      insert.bind(1, target).bind(2, a.found.membership_id).bind(3, hierarchy_id).bind(4, a.found.person_key);
+      insert.bind(5, a.found.role_type).bind(6, job).bind(7, std::int64_t{own_adopted ? 1 : 0}).run();
+    }
+  }
+  Stmt& confirm = cached(std::string("UPDATE membership SET state='created', op='create', role_type=?, refusals=0, "
+                                     "next_attempt_at=NULL, last_error=NULL, updated_at=") +
+                         kSqlNow + " WHERE target=? AND membership_id=?");
+  for (const auto& c : plan.confirm) confirm.bind(1, c.role_type).bind(2, target).bind(3, c.membership_id).run();
+  Stmt& restore = cached(std::string("UPDATE membership SET state='pending', op='create', queued_run=NULL, updated_at=") +
+                         kSqlNow + " WHERE target=? AND membership_id=?");
+  for (const auto& id : plan.restore) restore.bind(1, target).bind(2, id).run();
+  Stmt& gone = cached(std::string("UPDATE membership SET state='deleted', updated_at=") + kSqlNow +
+                      " WHERE target=? AND membership_id=?");
+  for (const auto& id : plan.gone) gone.bind(1, target).bind(2, id).run();
+  Stmt& read = cached(std::string("INSERT INTO group_read (target, hierarchy_id, read_at, run_id, memberships, adopted, "
+                                  "restored, foreign_memberships) VALUES (?, ?, ") +
+                      kSqlNow +
+                      ", ?, ?, ?, ?, ?) ON CONFLICT (target, hierarchy_id) DO UPDATE SET read_at=excluded.read_at, "
+                      "run_id=excluded.run_id, memberships=excluded.memberships, adopted=excluded.adopted, "
+                      "restored=excluded.restored, foreign_memberships=excluded.foreign_memberships");
+  read.bind(1, target).bind(2, hierarchy_id).bind(3, run_id).bind(4, std::int64_t{listed});
+  read.bind(5, static_cast<std::int64_t>(plan.adopt.size())).bind(6, static_cast<std::int64_t>(plan.restore.size()));
+  read.bind(7, static_cast<std::int64_t>(plan.duplicates.size())).run();
+  // Anything stored changed: the job's pages are planned one by one again.
+  if (plan.changes()) {
+    Stmt& pages = cached("DELETE FROM page_digest WHERE job=?");
+    pages.bind(1, job).run();
+  }
+  tx.commit();
+}
+
+int Store::forget_group_reads(const std::string& job, const std::string& target) {
+  Stmt s(db_,
+         "DELETE FROM group_read WHERE target=?1 AND hierarchy_id IN (SELECT hierarchy_id FROM run WHERE job=?2 AND "
+         "hierarchy_id IS NOT NULL UNION SELECT hierarchy_id FROM membership WHERE job=?2 AND target=?1)");
+  s.bind(1, target).bind(2, job).run();
+  return db_.changes();
 }
 
 }  // namespace rostersync::store

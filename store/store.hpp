@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "config/domain/digest.hpp"
+#include "config/domain/group.hpp"
 #include "config/domain/roster.hpp"
 #include "config/domain/run.hpp"
 #include "store/migrations.hpp"
@@ -126,6 +127,48 @@ class Store {
   // Deletes runs that ended more than `retention` ago, but never a job's
   // newest run (status still shows its last outcome). Returns how many.
   int prune_runs(std::chrono::seconds retention);
+
+  // --- keeping memberships right over time (see sync/planning/removals.hpp, reconcile.hpp) ---
+
+  // Every membership stored for a group, of every job.
+  std::vector<GroupRow> group_rows(const std::string& target, const std::string& hierarchy_id);
+  // After a complete walk: memberships absent from it (id -> walks in a row)
+  // and those seen again (counters and approve/reject flags reset).
+  void record_absence(const std::string& target, const std::vector<std::pair<std::string, int>>& absent,
+                      const std::vector<std::string>& back);
+  // Deletions a guard held: flagged with their reason (what `approve` approves).
+  void flag_removals(const std::string& target, const std::vector<PlannedWrite>& removals);
+  // Deletions about to be sent: the intent is committed (op delete, pending)
+  // and made durable by the next mark_attempt(), before any request carries it.
+  void queue_removals(const std::string& target, std::int64_t run_id, const std::vector<PlannedWrite>& removals);
+
+  struct RemovalHold {
+    std::string job;
+    int planned = 0;  // deletions held
+    int base = 0;     // the job's memberships then
+    std::string reason;
+    std::int64_t run_id = 0;
+    std::string since;  // UTC ISO 8601
+  };
+  void set_removal_hold(const RemovalHold& hold);
+  std::optional<RemovalHold> find_removal_hold(const std::string& job);
+  std::vector<RemovalHold> removal_holds();
+  void clear_removal_hold(const std::string& job);
+  // `rostersync approve`: the held deletions go at the job's next complete
+  // walk (those whose members are still gone then). Returns how many were
+  // approved, nullopt when the job has no hold.
+  std::optional<int> approve_removals(const std::string& job);
+  // `rostersync reject`: the held deletions are dropped; those memberships are
+  // not planned for deletion again until their members are seen again.
+  std::optional<int> reject_removals(const std::string& job);
+
+  // The last readMembershipsForGroup of a group: how long ago (nullopt: never read).
+  std::optional<std::chrono::milliseconds> group_read_age(const std::string& target, const std::string& hierarchy_id);
+  // Applies a read's plan to the group's rows and records the read, in one transaction.
+  void apply_group_read(const std::string& target, const std::string& hierarchy_id, const std::string& job,
+                        bool own_adopted, std::int64_t run_id, int listed, const ReconcilePlan& plan);
+  // `rostersync adopt`: the job's groups are read again at its next run. Returns how many records were dropped.
+  int forget_group_reads(const std::string& job, const std::string& target);
 
   // `rostersync forget`: a job's runs, snapshot, settled pages, schedule and
   // hold. Its memberships stay: they are what rostersync created in

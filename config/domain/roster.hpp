@@ -47,8 +47,17 @@ inline constexpr std::size_t kSkipReasonCount = static_cast<std::size_t>(SkipRea
 // Stable names, used as database column suffixes and in logs.
 const char* to_string(SkipReason);
 
-// What the state database holds for one (target, hierarchy, person) pair.
-enum class MembershipState { pending, created, failed };
+// The writes rostersync makes in itslearning (createMemberships,
+// updateMemberships, deleteMemberships).
+enum class MembershipOp { create, update, remove };
+const char* to_string(MembershipOp);  // "create", "update", "delete"
+
+// What the state database holds for one (target, hierarchy, person) pair:
+// `pending` while its last write (see StoredMembership::op) is not confirmed,
+// `created` once itslearning confirmed it (the membership exists with
+// role_type), `failed` when that write was parked, `deleted` once
+// itslearning confirmed its deletion.
+enum class MembershipState { pending, created, failed, deleted };
 const char* to_string(MembershipState);
 
 struct StoredMembership {
@@ -57,14 +66,21 @@ struct StoredMembership {
   std::int64_t queued_run = 0;  // the last run that queued it for sending
   bool waiting = false;         // refused earlier; its next attempt is not due yet
   int refusals = 0;             // how often itslearning refused it since it was last put back
+  std::string role_type;        // the role it has in itslearning (or is being given)
+  MembershipOp op = MembershipOp::create;  // the write `state` is about
 };
 
-struct PlannedCreate {
+// One write to send: a create, an update (a new role under the stored id) or
+// a delete (by stored id).
+struct PlannedWrite {
   std::string membership_id;
   std::string person_key;
   std::string role_type;
-  bool is_new = true;  // false: a resend with the stored id
+  bool is_new = true;  // false: a write under an id the state database holds
   int refusals = 0;    // refusals so far (from the state database), for the next verdict
+  MembershipOp op = MembershipOp::create;
+  std::string old_role;  // update: the role it had
+  std::string reason;    // delete: why ("departed", "inactive")
 };
 
 struct SnapshotRow {
@@ -77,16 +93,16 @@ struct SnapshotRow {
 
 struct PagePlan {
   std::vector<SnapshotRow> snapshot;
-  std::vector<PlannedCreate> creates;
+  std::vector<PlannedWrite> writes;  // creates and updates (deletes are decided after the walk)
   std::array<int, kSkipReasonCount> skipped{};
-  int already_present = 0;  // eligible, and created earlier (or queued in this run)
+  int already_present = 0;  // eligible, and created earlier with the right role (or queued in this run)
   int deferred = 0;         // eligible, but parked (failed) or waiting for its next attempt
   int members = 0;          // members on the page, malformed ones included
   // Every eligible member's membership is confirmed created and nothing is
   // to be sent: the page may be recognised by its digest next time and
   // counted without looking at its members one by one.
   bool settled = false;
-  // Nothing parked or waiting: once this run's creates are confirmed, the
+  // Nothing parked or waiting: once this run's writes are confirmed, the
   // page is settled too.
   bool settles_when_sent = false;
 };

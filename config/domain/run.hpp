@@ -24,13 +24,23 @@ struct RunStats {
   int members_seen = 0;
   int new_members = 0;      // not in the snapshot before this run
   int already_present = 0;  // eligible and already created
-  int creates_planned = 0;  // items queued for sending (new ids and resends)
+  int creates_planned = 0;  // creates queued for sending (new ids and resends)
   int created = 0;
+  int updates_planned = 0;  // role changes queued (updateMemberships under the stored id)
+  int updated = 0;
+  int deletes_planned = 0;  // departures queued (deleteMemberships by stored id)
+  int deleted = 0;
+  int deletes_held = 0;     // departures a removal guard held for approval (nothing deleted)
+  int adopted = 0;          // memberships found in itslearning and taken over (readMembershipsForGroup)
+  int restored = 0;         // memberships itslearning no longer had, queued to be created again
+  int foreign = 0;          // memberships in the group that rostersync did not make and keeps its hands off
   int failed = 0;           // items itslearning refused
   int pending = 0;          // items whose outcome is not known yet
   int deferred = 0;         // items not sent: waiting for their next attempt, or parked
   std::array<int, kSkipReasonCount> skipped{};
   int skipped_total() const;
+  int writes_planned() const { return creates_planned + updates_planned + deletes_planned; }
+  int writes_confirmed() const { return created + updated + deleted; }
 
   // Adds one planned page's counts.
   void add_page(const PagePlan& plan);

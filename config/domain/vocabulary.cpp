@@ -24,7 +24,16 @@ const char* to_string(MembershipState s) {
   switch (s) {
     case MembershipState::created: return "created";
     case MembershipState::failed: return "failed";
+    case MembershipState::deleted: return "deleted";
     default: return "pending";
+  }
+}
+
+const char* to_string(MembershipOp op) {
+  switch (op) {
+    case MembershipOp::update: return "update";
+    case MembershipOp::remove: return "delete";
+    default: return "create";
   }
 }
 
@@ -48,7 +57,11 @@ void RunStats::add_page(const PagePlan& plan) {
   members_seen += plan.members;
   already_present += plan.already_present;
   deferred += plan.deferred;
-  creates_planned += static_cast<int>(plan.creates.size());
+  for (const PlannedWrite& w : plan.writes) {
+    if (w.op == MembershipOp::update) ++updates_planned;
+    else if (w.op == MembershipOp::remove) ++deletes_planned;
+    else ++creates_planned;
+  }
   for (std::size_t i = 0; i < kSkipReasonCount; ++i) skipped[i] += plan.skipped[i];
 }
 

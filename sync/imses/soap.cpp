@@ -102,10 +102,10 @@ std::string xml_escape(std::string_view text) {
   return out;
 }
 
-std::string build_create_memberships(const Credentials& credentials, std::string_view message_id,
-                                     std::span<const CreateItem> items) {
-  std::string x;
-  x.reserve(1024 + items.size() * 600);
+namespace {
+
+// The envelope up to the open Body: namespaces, WS-Security, message id.
+void open_envelope(std::string& x, const Credentials& credentials, std::string_view message_id) {
   x += R"(<?xml version="1.0" encoding="utf-8"?>)";
   x += R"(<soapenv:Envelope xmlns:soapenv=")";
   x += kNsEnvelope;
@@ -128,19 +128,83 @@ std::string build_create_memberships(const Credentials& credentials, std::string
   x += R"(</wsse:Password></wsse:UsernameToken></wsse:Security><mb:syncRequestHeaderInfo><mb:messageIdentifier>)";
   x += xml_escape(message_id);
   x += R"(</mb:messageIdentifier></mb:syncRequestHeaderInfo></soapenv:Header><soapenv:Body>)";
-  x += R"(<mms:createMembershipsRequest><mms:membershipIdPairSet>)";
+}
+
+void close_envelope(std::string& x) { x += "</soapenv:Body></soapenv:Envelope>"; }
+
+void identifier(std::string& x, std::string_view value) {
+  x += "<cmn:identifier>";
+  x += xml_escape(value);
+  x += "</cmn:identifier>";
+}
+
+}  // namespace
+
+std::string_view soap_action(MembershipOp op) {
+  switch (op) {
+    case MembershipOp::create: return kCreateMembershipsAction;
+    case MembershipOp::update: return kUpdateMembershipsAction;
+    case MembershipOp::remove: return kDeleteMembershipsAction;
+  }
+  return kCreateMembershipsAction;
+}
+
+std::string_view operation_name(MembershipOp op) {
+  switch (op) {
+    case MembershipOp::create: return "createMemberships";
+    case MembershipOp::update: return "updateMemberships";
+    case MembershipOp::remove: return "deleteMemberships";
+  }
+  return "createMemberships";
+}
+
+std::string build_membership_request(MembershipOp op, const Credentials& credentials, std::string_view message_id,
+                                     std::span<const CreateItem> items) {
+  std::string x;
+  x.reserve(1024 + items.size() * 600);
+  open_envelope(x, credentials, message_id);
+  if (op == MembershipOp::remove) {
+    x += "<mms:deleteMembershipsRequest><mms:sourcedIdSet>";
+    for (const CreateItem& item : items) identifier(x, item.membership_id);
+    x += "</mms:sourcedIdSet></mms:deleteMembershipsRequest>";
+    close_envelope(x);
+    return x;
+  }
+  const std::string_view request = op == MembershipOp::update ? "updateMembershipsRequest" : "createMembershipsRequest";
+  x += "<mms:";
+  x += request;
+  x += "><mms:membershipIdPairSet>";
   for (const CreateItem& item : items) {
-    x += "<mms:membershipIdPair><mms:sourcedId><cmn:identifier>";
-    x += xml_escape(item.membership_id);
-    x += "</cmn:identifier></mms:sourcedId><mms:membership><mmd:groupSourcedId><cmn:identifier>";
-    x += xml_escape(item.group_id);
-    x += "</cmn:identifier></mmd:groupSourcedId><mmd:member><mmd:memberSourcedId><cmn:identifier>";
-    x += xml_escape(item.person_id);
-    x += "</cmn:identifier></mmd:memberSourcedId><mmd:role><mmd:roleType>";
+    x += "<mms:membershipIdPair><mms:sourcedId>";
+    identifier(x, item.membership_id);
+    x += "</mms:sourcedId><mms:membership><mmd:groupSourcedId>";
+    identifier(x, item.group_id);
+    x += "</mmd:groupSourcedId><mmd:member><mmd:memberSourcedId>";
+    identifier(x, item.person_id);
+    x += "</mmd:memberSourcedId><mmd:role><mmd:roleType>";
     x += xml_escape(item.role_type);
     x += "</mmd:roleType></mmd:role></mmd:member></mms:membership></mms:membershipIdPair>";
   }
-  x += "</mms:membershipIdPairSet></mms:createMembershipsRequest></soapenv:Body></soapenv:Envelope>";
+  x += "</mms:membershipIdPairSet></mms:";
+  x += request;
+  x += ">";
+  close_envelope(x);
+  return x;
+}
+
+std::string build_create_memberships(const Credentials& credentials, std::string_view message_id,
+                                     std::span<const CreateItem> items) {
+  return build_membership_request(MembershipOp::create, credentials, message_id, items);
+}
+
+std::string build_read_memberships_for_group(const Credentials& credentials, std::string_view message_id,
+                                             std::string_view group_id) {
+  std::string x;
+  open_envelope(x, credentials, message_id);
+  x += "<mms:readMembershipsForGroupRequest><mms:groupSourcedId>";
+  identifier(x, group_id);
+  x += "</mms:groupSourcedId></mms:readMembershipsForGroupRequest>";
+  close_envelope(x);
   return x;
 }
 
@@ -185,7 +249,7 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
       out.failure = fail(FailureKind::http_status, "HTTP " + std::to_string(http_status), http_status, clip_for_message(body));
     } else {
       out.kind = BatchOutcome::Kind::unknown;
-      out.failure = fail(FailureKind::bad_response, "unreadable createMemberships response: " + parsed.failure().message,
+      out.failure = fail(FailureKind::bad_response, "unreadable IMS-ES response: " + parsed.failure().message,
                          http_status);
     }
     return out;
@@ -226,6 +290,56 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
       out.item_errors.push_back(describe(s));
     }
   }
+  return out;
+}
+
+}  // namespace rostersync::sync::soap
+
+namespace rostersync::sync::soap {
+
+GroupReadOutcome interpret_group_read(int http_status, std::string_view body) {
+  GroupReadOutcome out;
+  BatchOutcome status = interpret_response(http_status, body, 1);
+  out.kind = status.kind;
+  out.failure = status.failure;
+  if (status.kind != BatchOutcome::Kind::per_item) return out;
+  if (status.items[0] != ItemOutcome::created) {
+    out.kind = status.items[0] == ItemOutcome::failed ? BatchOutcome::Kind::rejected : BatchOutcome::Kind::unknown;
+    out.failure = fail(FailureKind::soap_fault, "readMembershipsForGroup answered with a failure status", http_status,
+                       status.item_errors[0]);
+    return out;
+  }
+  DocPtr doc(xmlReadMemory(body.data(), static_cast<int>(body.size()), "response.xml", nullptr,
+                           XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_HUGE),
+             &xmlFreeDoc);
+  const xmlNode* envelope = doc ? xmlDocGetRootElement(doc.get()) : nullptr;
+  const xmlNode* response =
+      child(child(envelope, kNsEnvelope, "Body"), kNsMms, "readMembershipsForGroupResponse");
+  if (!response) {
+    out.kind = BatchOutcome::Kind::unknown;
+    out.failure = fail(FailureKind::bad_response, "readMembershipsForGroup response has no readMembershipsForGroupResponse",
+                       http_status);
+    return out;
+  }
+  // The response spells the set membershipIDPairSet (capital ID), unlike
+  // requests; both are accepted, since nothing else could be meant.
+  const xmlNode* set = child(response, kNsMms, "membershipIDPairSet");
+  if (!set) set = child(response, kNsMms, "membershipIdPairSet");
+  for (const xmlNode* pair : children(set, kNsMms, "membershipIdPair")) {
+    const xmlNode* membership = child(pair, kNsMms, "membership");
+    const xmlNode* member = child(membership, kNsMmd, "member");
+    GroupMembership m;
+    m.membership_id = text(child(child(pair, kNsMms, "sourcedId"), kNsCommon, "identifier"));
+    m.group_id = text(child(child(membership, kNsMmd, "groupSourcedId"), kNsCommon, "identifier"));
+    m.person_key = text(child(child(member, kNsMmd, "memberSourcedId"), kNsCommon, "identifier"));
+    m.role_type = text(child(child(member, kNsMmd, "role"), kNsMmd, "roleType"));
+    if (m.membership_id.empty() || m.person_key.empty()) {
+      ++out.unusable;  // nothing to adopt or compare without both
+      continue;
+    }
+    out.memberships.push_back(std::move(m));
+  }
+  out.kind = BatchOutcome::Kind::per_item;
   return out;
 }
 

@@ -1,6 +1,8 @@
-// IMS-ES createMemberships over SOAP 1.1: request builder and response parser.
+// IMS-ES membership calls over SOAP 1.1: request builders for
+// createMemberships, updateMemberships, deleteMemberships and
+// readMembershipsForGroup, and the response parsers.
 //
-// Pure functions, no I/O. The builder writes exactly the element order of
+// Pure functions, no I/O. The builders write exactly the element order of
 // itslearning's WSDL (MembershipManagementServiceSync) with a WS-Security
 // UsernameToken (PasswordText) and XML-escapes every value. The parser
 // matches elements by namespace URI and local name, never by prefix, so
@@ -13,10 +15,15 @@
 #include <vector>
 
 #include "config/domain/result.hpp"
+#include "config/domain/group.hpp"
 
 namespace rostersync::sync::soap {
 
 inline constexpr std::string_view kCreateMembershipsAction = "http://www.imsglobal.org/soap/mms/createMemberships";
+inline constexpr std::string_view kUpdateMembershipsAction = "http://www.imsglobal.org/soap/mms/updateMemberships";
+inline constexpr std::string_view kDeleteMembershipsAction = "http://www.imsglobal.org/soap/mms/deleteMemberships";
+inline constexpr std::string_view kReadMembershipsForGroupAction =
+    "http://www.imsglobal.org/soap/mms/readMembershipsForGroup";
 inline constexpr std::string_view kNsEnvelope = "http://schemas.xmlsoap.org/soap/envelope/";
 inline constexpr std::string_view kNsWsse =
     "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd";
@@ -41,8 +48,17 @@ struct Credentials {
 
 std::string xml_escape(std::string_view text);
 
+std::string_view soap_action(MembershipOp op);
+std::string_view operation_name(MembershipOp op);  // "createMemberships", ...
+
+// The request for a batch of one kind of write. create and update send the
+// whole membershipIdPair; delete sends only the ids (sourcedIdSet).
+std::string build_membership_request(MembershipOp op, const Credentials& credentials, std::string_view message_id,
+                                     std::span<const CreateItem> items);
 std::string build_create_memberships(const Credentials& credentials, std::string_view message_id,
                                      std::span<const CreateItem> items);
+std::string build_read_memberships_for_group(const Credentials& credentials, std::string_view message_id,
+                                             std::string_view group_id);
 
 struct StatusInfo {
   std::string code_major;   // success | unsupported | failure | processing
@@ -81,7 +97,21 @@ struct BatchOutcome {
   std::string error() const { return failure.describe(); }
 };
 
-// Interprets an HTTP exchange of a createMemberships call with `sent` items.
+// Interprets an HTTP exchange of a create/update/delete call with `sent` items.
 BatchOutcome interpret_response(int http_status, std::string_view body, std::size_t sent);
+
+using GroupMembership = RemoteMembership;
+
+struct GroupReadOutcome {
+  // per_item: `memberships` is the group's list. Otherwise as BatchOutcome
+  // (a failure status counts as rejected) and `failure` says why.
+  BatchOutcome::Kind kind = BatchOutcome::Kind::unknown;
+  std::vector<GroupMembership> memberships;
+  int unusable = 0;  // pairs without an id or a person, left out
+  Failure failure;
+};
+
+// Interprets the answer to readMembershipsForGroup.
+GroupReadOutcome interpret_group_read(int http_status, std::string_view body);
 
 }  // namespace rostersync::sync::soap

@@ -214,7 +214,7 @@ class BatchSender {
         queue_(static_cast<std::size_t>(run.target.config->batch_size),
                static_cast<std::size_t>(2 * std::max(run.target.config->in_flight_budget, run.target.config->batch_size))) {}
 
-  void enqueue(PlannedCreate create) {
+  void enqueue(PlannedWrite create) {
     queue_.push(std::move(create));
     pump();
   }
@@ -242,7 +242,7 @@ class BatchSender {
     }
   }
 
-  asio::awaitable<void> send_batch(std::vector<PlannedCreate> batch, int sequence) {
+  asio::awaitable<void> send_batch(std::vector<PlannedWrite> batch, int sequence) {
     const int n = static_cast<int>(batch.size());
     bool acquired = false;
     try {
@@ -281,7 +281,7 @@ class BatchSender {
     }
   }
 
-  asio::awaitable<void> send_with_retries(const std::vector<PlannedCreate>& batch, int sequence,
+  asio::awaitable<void> send_with_retries(const std::vector<PlannedWrite>& batch, int sequence,
                                           const std::function<void()>& answered) {
     const config::Target& target = *run_.target.config;
     const config::Job& job = run_.job;
@@ -492,14 +492,14 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
       run.stats.pages = pager.pages();
       run.stats.add_page(plan);
       log->debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
-                    pager.pages(), plan.members, plan.creates.size(), plan.already_present, plan.deferred,
-                    plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.creates.size()),
+                    pager.pages(), plan.members, plan.writes.size(), plan.already_present, plan.deferred,
+                    plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.writes.size()),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - page_started).count());
       run.progress.pages = run.stats.pages;
       run.progress.members = run.stats.members_seen;
       run.progress.queued = run.stats.creates_planned;
       run.report();
-      for (auto& c : plan.creates) sender.enqueue(std::move(c));
+      for (auto& c : plan.writes) sender.enqueue(std::move(c));
       if (*step == LtiaasPager::Step::done) {
         walk_complete = true;
         break;

@@ -4,10 +4,10 @@
 
 namespace rostersync::sync {
 
-std::optional<std::vector<PlannedCreate>> BatchQueue::take(bool probing, bool sending_stopped) {
+std::optional<std::vector<PlannedWrite>> BatchQueue::take(bool probing, bool sending_stopped) {
   if (sending_stopped || queue_.empty() || (queue_.size() < batch_size_ && !closed_)) return std::nullopt;
   if (probing && active_ > 0) return std::nullopt;  // a probe goes alone
-  std::vector<PlannedCreate> batch;
+  std::vector<PlannedWrite> batch;
   while (batch.size() < batch_size_ && !queue_.empty()) {
     batch.push_back(std::move(queue_.front()));
     queue_.pop_front();

@@ -36,14 +36,14 @@ class BatchQueue {
   // `high_water`: items queued or in batches beyond which the walk pauses.
   BatchQueue(std::size_t batch_size, std::size_t high_water) : batch_size_(batch_size), high_water_(high_water) {}
 
-  void push(PlannedCreate create) { queue_.push_back(std::move(create)); }
+  void push(PlannedWrite create) { queue_.push_back(std::move(create)); }
   // No more items will come: a partial last batch may go.
   void close() { closed_ = true; }
 
   // The next batch to send now, or nullopt. While `probing`, only one batch
   // is out at a time; once `sending_stopped` (the target is held, or the
   // process is stopping), none: queued items stay pending with their ids.
-  std::optional<std::vector<PlannedCreate>> take(bool probing, bool sending_stopped);
+  std::optional<std::vector<PlannedWrite>> take(bool probing, bool sending_stopped);
   // A batch taken earlier is over (answered, given up or failed).
   void finished(std::size_t items);
 
@@ -53,7 +53,7 @@ class BatchQueue {
  private:
   std::size_t batch_size_;
   std::size_t high_water_;
-  std::deque<PlannedCreate> queue_;
+  std::deque<PlannedWrite> queue_;
   std::size_t in_batches_ = 0;
   int active_ = 0;
   bool closed_ = false;

@@ -37,11 +37,22 @@ Result<std::string> resolve_hierarchy(const std::string& hierarchy_id, const Ros
   return out;
 }
 
+namespace {
+const std::string& key_field(const Member& member, const PlanOptions& job) {
+  if (job.person_key == config::PersonKeyField::user_id) return member.user_id;
+  if (job.person_key == config::PersonKeyField::email) return member.email;
+  return member.lis_person_sourcedid;
+}
+}  // namespace
+
+std::string person_key(const Member& member, const PlanOptions& job) {
+  const std::string& key = key_field(member, job);
+  return key.empty() ? std::string() : job.person_key_prefix + key;
+}
+
 Classification classify(const Member& member, const PlanOptions& job) {
   Classification c;
-  const std::string* key = &member.lis_person_sourcedid;
-  if (job.person_key == config::PersonKeyField::user_id) key = &member.user_id;
-  if (job.person_key == config::PersonKeyField::email) key = &member.email;
+  const std::string* key = &key_field(member, job);
   if (!key->empty()) c.person_key = job.person_key_prefix + *key;
 
   auto in_filter = [&] {
@@ -110,21 +121,33 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
     auto& e = eligible[i];
     const std::optional<StoredMembership>& stored = found[i];
     if (!stored) {
-      plan.creates.push_back({membership_id(e.person_key, job.hierarchy_id), std::move(e.person_key),
-                              std::move(e.role_type), true, 0});
-    } else if (stored->state == MembershipState::created) {
+      plan.writes.push_back({membership_id(e.person_key, job.hierarchy_id), std::move(e.person_key),
+                             std::move(e.role_type), true, 0});
+    } else if (stored->state == MembershipState::created && stored->role_type == e.role_type) {
       ++plan.already_present;
     } else if (stored->queued_run == run_id) {
       ++plan.already_present;  // queued earlier in this run (offset paging repeated it)
       all_created = false;
     } else if (stored->state == MembershipState::failed || stored->waiting) {
       ++plan.deferred;
+    } else if (stored->state == MembershipState::created) {
+      // The mapped role changed: the same membership gets the new role.
+      PlannedWrite w{stored->membership_id, std::move(e.person_key), std::move(e.role_type), false, stored->refusals,
+                     MembershipOp::update, stored->role_type};
+      plan.writes.push_back(std::move(w));
     } else {
-      plan.creates.push_back({stored->membership_id, std::move(e.person_key), std::move(e.role_type), false,
-                              stored->refusals});
+      // Pending (a write not confirmed yet: resent under its id, with the
+      // role wanted now), or deleted earlier and back in the roster: created
+      // again under the same id, as is a member whose delete was pending.
+      MembershipOp op = stored->state == MembershipState::pending && stored->op == MembershipOp::update
+                            ? MembershipOp::update
+                            : MembershipOp::create;
+      PlannedWrite w{stored->membership_id, std::move(e.person_key), std::move(e.role_type), false, stored->refusals, op};
+      if (op == MembershipOp::update && stored->role_type != w.role_type) w.old_role = stored->role_type;
+      plan.writes.push_back(std::move(w));
     }
   }
-  plan.settled = all_created && plan.creates.empty() && plan.deferred == 0;
+  plan.settled = all_created && plan.writes.empty() && plan.deferred == 0;
   plan.settles_when_sent = plan.deferred == 0;
   return plan;
 }

@@ -1,10 +1,12 @@
-// The diff planner: which roster members become createMemberships items.
+// The diff planner: which roster members become createMemberships or
+// updateMemberships items.
 //
 // Pure logic, no I/O. classify() decides per member whether it is eligible
 // (and with which person key and roleType) or skipped and why. plan_page()
 // applies that to one page and, given what the state database already holds
 // for each (person, hierarchy) pair, decides between a new create, a resend of
-// a stored id (pending), or nothing: already created, already queued in this
+// a stored id (pending), an update (created, but its mapped role changed:
+// the stored id gets the new role), or nothing: already created, already queued in this
 // run (offset paging repeated a member), parked after too many refusals, or
 // refused recently and not due for another try yet.
 #pragma once
@@ -48,6 +50,9 @@ PlanOptions plan_options(const config::Job& job);
 Result<std::string> resolve_hierarchy(const std::string& hierarchy_id, const RosterPage& first_page);
 
 Classification classify(const Member& member, const PlanOptions& options);
+
+// The member's person key with the job's prefix, "" when the member has none.
+std::string person_key(const Member& member, const PlanOptions& options);
 
 // What the state database holds for each person key asked, in the same
 // order (nullopt: nothing). Called once per page, so the store answers a

@@ -61,7 +61,7 @@ BatchSendAction respond(BatchSendMachine& m, const Result<HttpResponse>& r, bool
   return m.resume(BatchSendMachine::Responded{r, 0.5, std::chrono::system_clock::now(), stopping, target_stopped});
 }
 
-PlannedCreate create(int i) { return {"id-" + std::to_string(i), "p" + std::to_string(i), "Learner", true, 0}; }
+PlannedWrite create(int i) { return {"id-" + std::to_string(i), "p" + std::to_string(i), "Learner", true, 0}; }
 
 }  // namespace
 

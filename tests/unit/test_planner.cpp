@@ -6,6 +6,7 @@
 #include "sync/imses/membership_id.hpp"
 #include "config/domain/digest.hpp"
 #include "sync/planning/planner.hpp"
+#include "config/domain/run.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;
@@ -93,7 +94,7 @@ TEST(Planner, DecidesCreateResendOrNothing) {
                   member("x", "", {kM + "Learner"})};
   page.malformed_members = 2;
   std::map<std::string, StoredMembership> db = {
-      {"sis-b", {"id-b", MembershipState::created, 1}},
+      {"sis-b", {"id-b", MembershipState::created, 1, false, 0, "Instructor"}},
       {"sis-c", {"stored-id-c", MembershipState::pending, 1}},
       {"sis-d", {"stored-id-d", MembershipState::pending, 1, false}},
       {"sis-e", {"id-e", MembershipState::pending, 5}},
@@ -113,13 +114,13 @@ TEST(Planner, DecidesCreateResendOrNothing) {
   PagePlan plan = plan_page(page, plan_options(j), 5, lookup);
   EXPECT_EQ(lookups, 1);  // one batched lookup per page
   EXPECT_FALSE(plan.settled);
-  ASSERT_EQ(plan.creates.size(), 3u);
-  EXPECT_EQ(plan.creates[0].membership_id, membership_id("sis-a", "course-435"));
-  EXPECT_TRUE(plan.creates[0].is_new);
-  EXPECT_EQ(plan.creates[0].role_type, "Learner");
-  EXPECT_EQ(plan.creates[1].membership_id, "stored-id-c");
-  EXPECT_FALSE(plan.creates[1].is_new);
-  EXPECT_EQ(plan.creates[2].membership_id, "stored-id-d");
+  ASSERT_EQ(plan.writes.size(), 3u);
+  EXPECT_EQ(plan.writes[0].membership_id, membership_id("sis-a", "course-435"));
+  EXPECT_TRUE(plan.writes[0].is_new);
+  EXPECT_EQ(plan.writes[0].role_type, "Learner");
+  EXPECT_EQ(plan.writes[1].membership_id, "stored-id-c");
+  EXPECT_FALSE(plan.writes[1].is_new);
+  EXPECT_EQ(plan.writes[2].membership_id, "stored-id-d");
   EXPECT_EQ(plan.already_present, 3);  // b, e, a2
   EXPECT_EQ(plan.deferred, 2);         // f, g
   EXPECT_EQ(plan.skipped[idx(SkipReason::no_person_key)], 1);
@@ -146,7 +147,7 @@ RosterPage settled_page_of(int n) {
 
 MembershipLookup all_in_state(MembershipState state, std::int64_t queued_run = 1) {
   return [=](const std::vector<std::string>& keys) {
-    return std::vector<std::optional<StoredMembership>>(keys.size(), StoredMembership{"id", state, queued_run, false, 0});
+    return std::vector<std::optional<StoredMembership>>(keys.size(), StoredMembership{"id", state, queued_run, false, 0, "Learner"});
   };
 }
 }  // namespace
@@ -229,4 +230,64 @@ TEST(Planner, AHierarchyTemplateIsFilledFromTheRostersContext) {
   EXPECT_FALSE(resolve_hierarchy("{context.label}", page));
   page.context_label = "bad\x01";
   EXPECT_FALSE(resolve_hierarchy("{context.label}", page));
+}
+
+namespace {
+MembershipLookup stored_as(std::map<std::string, StoredMembership> db) {
+  return [db](const std::vector<std::string>& keys) {
+    std::vector<std::optional<StoredMembership>> out;
+    for (const auto& key : keys) {
+      auto it = db.find(key);
+      out.push_back(it == db.end() ? std::nullopt : std::optional(it->second));
+    }
+    return out;
+  };
+}
+}  // namespace
+
+TEST(Planner, ARoleChangeUpdatesTheStoredMembershipUnderItsId) {
+  RosterPage page;
+  page.members = {member("a", "sis-a", {kM + "Instructor"}), member("b", "sis-b", {kM + "Learner"})};
+  auto lookup = stored_as({{"sis-a", {"id-a", MembershipState::created, 1, false, 0, "Learner"}},
+                           {"sis-b", {"id-b", MembershipState::created, 1, false, 0, "Learner"}}});
+  PagePlan plan = plan_page(page, plan_options(job()), 5, lookup);
+  ASSERT_EQ(plan.writes.size(), 1u);
+  EXPECT_EQ(plan.writes[0].op, MembershipOp::update);
+  EXPECT_EQ(plan.writes[0].membership_id, "id-a");
+  EXPECT_EQ(plan.writes[0].old_role, "Learner");
+  EXPECT_EQ(plan.writes[0].role_type, "Instructor");
+  EXPECT_FALSE(plan.writes[0].is_new);
+  EXPECT_EQ(plan.already_present, 1);
+  EXPECT_FALSE(plan.settled);
+  RunStats stats;
+  stats.add_page(plan);
+  EXPECT_EQ(stats.updates_planned, 1);
+  EXPECT_EQ(stats.creates_planned, 0);
+}
+
+TEST(Planner, APendingUpdateIsResentAsAnUpdateAndADeletedMembershipIsCreatedAgain) {
+  RosterPage page;
+  page.members = {member("a", "sis-a", {kM + "Instructor"}), member("b", "sis-b", {kM + "Learner"}),
+                  member("c", "sis-c", {kM + "Learner"})};
+  auto lookup = stored_as({{"sis-a", {"id-a", MembershipState::pending, 1, false, 0, "Instructor", MembershipOp::update}},
+                           {"sis-b", {"id-b", MembershipState::deleted, 1, false, 0, "Learner", MembershipOp::remove}},
+                           {"sis-c", {"id-c", MembershipState::pending, 1, false, 0, "Learner", MembershipOp::remove}}});
+  PagePlan plan = plan_page(page, plan_options(job()), 5, lookup);
+  ASSERT_EQ(plan.writes.size(), 3u);
+  EXPECT_EQ(plan.writes[0].op, MembershipOp::update);
+  EXPECT_EQ(plan.writes[0].old_role, "");  // the role it is given is the one already stored
+  EXPECT_EQ(plan.writes[1].op, MembershipOp::create);
+  EXPECT_EQ(plan.writes[1].membership_id, "id-b");  // the same id: one membership per pair, ever
+  EXPECT_EQ(plan.writes[2].op, MembershipOp::create);  // back while its delete was pending
+  EXPECT_EQ(plan.writes[2].membership_id, "id-c");
+}
+
+TEST(Planner, AParkedOrWaitingUpdateIsDeferredLikeACreate) {
+  RosterPage page;
+  page.members = {member("a", "sis-a", {kM + "Instructor"}), member("b", "sis-b", {kM + "Instructor"})};
+  auto lookup = stored_as({{"sis-a", {"id-a", MembershipState::failed, 1, false, 5, "Instructor", MembershipOp::update}},
+                           {"sis-b", {"id-b", MembershipState::pending, 1, true, 1, "Instructor", MembershipOp::update}}});
+  PagePlan plan = plan_page(page, plan_options(job()), 5, lookup);
+  EXPECT_TRUE(plan.writes.empty());
+  EXPECT_EQ(plan.deferred, 2);
 }

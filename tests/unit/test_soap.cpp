@@ -207,3 +207,92 @@ TEST(SoapParser, EntitiesAreNotExpanded) {
   // Not expanded: the reference reads as nothing, and the text around it stays.
   EXPECT_EQ(parsed->message_id, "id--end");
 }
+
+// --- updateMemberships, deleteMemberships, readMembershipsForGroup ---
+
+TEST(SoapBuilder, EveryWriteOperationValidatesAgainstTheWsdlSchemas) {
+  const std::pair<MembershipOp, const char*> ops[] = {{MembershipOp::create, "createMembershipsRequest"},
+                                                      {MembershipOp::update, "updateMembershipsRequest"},
+                                                      {MembershipOp::remove, "deleteMembershipsRequest"}};
+  for (const auto& [op, element] : ops) {
+    std::string xml = build_membership_request(op, {"u&", "p<"}, "msg-1", tricky_items());
+    EXPECT_EQ(schemas().validate_element(xml, std::string(kNsMms), element), "") << element;
+    EXPECT_EQ(schemas().validate_element(xml, std::string(kNsMessBind), "syncRequestHeaderInfo"), "") << element;
+  }
+  std::string read = build_read_memberships_for_group({"u", "p"}, "m", "course&<1>");
+  EXPECT_EQ(schemas().validate_element(read, std::string(kNsMms), "readMembershipsForGroupRequest"), "");
+}
+
+TEST(SoapBuilder, SchemaValidationRejectsAWriteInTheWrongShape) {
+  // Proves the validation above can fail: a delete must carry ids, not pairs.
+  std::string create = build_membership_request(MembershipOp::create, {"u", "p"}, "m", tricky_items());
+  std::string as_delete = create;
+  for (std::string from : {"createMembershipsRequest"}) {
+    for (std::size_t at; (at = as_delete.find(from)) != std::string::npos;) as_delete.replace(at, from.size(), "deleteMembershipsRequest");
+  }
+  EXPECT_NE(schemas().validate_element(as_delete, std::string(kNsMms), "deleteMembershipsRequest"), "");
+}
+
+TEST(SoapBuilder, DeleteSendsOnlyTheIdsAndUpdateTheNewRole) {
+  auto items = tricky_items();
+  std::string del = build_membership_request(MembershipOp::remove, {"u", "p"}, "m", items);
+  auto ids = rostersync::testing::element_texts(del, std::string(kNsCommon), "identifier");
+  ASSERT_EQ(ids.size(), 3u);
+  EXPECT_EQ(ids[0], items[0].membership_id);
+  EXPECT_EQ(ids[2], items[2].membership_id);
+  EXPECT_TRUE(rostersync::testing::element_texts(del, std::string(kNsMmd), "roleType").empty());
+
+  std::string upd = build_membership_request(MembershipOp::update, {"u", "p"}, "m", items);
+  auto roles = rostersync::testing::element_texts(upd, std::string(kNsMmd), "roleType");
+  ASSERT_EQ(roles.size(), 3u);
+  EXPECT_EQ(roles[2], "TeachingAssistant");
+  EXPECT_EQ(soap_action(MembershipOp::update), "http://www.imsglobal.org/soap/mms/updateMemberships");
+  EXPECT_EQ(soap_action(MembershipOp::remove), "http://www.imsglobal.org/soap/mms/deleteMemberships");
+}
+
+namespace {
+std::string group_response(const std::string& pairs, const std::string& status = kOk) {
+  std::string r = response(status);
+  std::string body = R"(<readMembershipsForGroupResponse xmlns="http://www.imsglobal.org/services/mms/xsd/imsMemberManMessSchema_v1p0"><membershipIDPairSet>)" +
+                     pairs + "</membershipIDPairSet></readMembershipsForGroupResponse>";
+  auto at = r.find("<createMembershipsResponse");
+  auto end = r.find("/>", at) + 2;
+  return r.replace(at, end - at, body);
+}
+std::string pair(const std::string& id, const std::string& group, const std::string& person, const std::string& role) {
+  const std::string cmn = R"( xmlns="http://www.imsglobal.org/services/common/imsCommonSchema_v1p0")";
+  const std::string mmd = R"( xmlns="http://www.imsglobal.org/services/mms/xsd/imsMemberManDataSchema_v1p0")";
+  return "<membershipIdPair><sourcedId><identifier" + cmn + ">" + id + "</identifier></sourcedId><membership>" +
+         "<groupSourcedId" + mmd + "><identifier" + cmn + ">" + group + "</identifier></groupSourcedId><member" + mmd +
+         "><memberSourcedId><identifier" + cmn + ">" + person + "</identifier></memberSourcedId><role><roleType>" + role +
+         "</roleType></role></member></membership></membershipIdPair>";
+}
+}  // namespace
+
+TEST(SoapGroupRead, ListsEveryPairWithItsIdPersonAndRole) {
+  std::string body = group_response(pair("itsla-0A1B", "g", "sis-1", "Learner") + pair("rs:5:sis-2:g", "g", "sis-2", "Instructor") +
+                                    pair("", "g", "sis-3", "Learner"));
+  GroupReadOutcome out = interpret_group_read(200, body);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item) << out.failure.describe();
+  ASSERT_EQ(out.memberships.size(), 2u);
+  EXPECT_EQ(out.memberships[0], (GroupMembership{"itsla-0A1B", "g", "sis-1", "Learner"}));
+  EXPECT_EQ(out.memberships[1].role_type, "Instructor");
+  EXPECT_EQ(out.unusable, 1);
+}
+
+TEST(SoapGroupRead, AnEmptyGroupIsAnEmptyList) {
+  GroupReadOutcome out = interpret_group_read(200, group_response(""));
+  EXPECT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_TRUE(out.memberships.empty());
+}
+
+TEST(SoapGroupRead, FailureStatusFaultAndMissingBodyAreNotAnEmptyGroup) {
+  EXPECT_EQ(interpret_group_read(200, group_response(pair("a", "g", "p", "Learner"), kFail)).kind,
+            BatchOutcome::Kind::rejected);
+  auto failed = interpret_group_read(200, group_response("", kFail));
+  EXPECT_NE(failed.failure.describe().find("Person does not exist"), std::string::npos);
+  std::string fault = R"(<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>boom</faultstring></s:Fault></s:Body></s:Envelope>)";
+  EXPECT_EQ(interpret_group_read(500, fault).kind, BatchOutcome::Kind::fault);
+  // A success status with no response element: not "nobody is in the group".
+  EXPECT_EQ(interpret_group_read(200, response(kOk)).kind, BatchOutcome::Kind::unknown);
+}

@@ -43,7 +43,7 @@ class StoreTest : public ::testing::Test {
     PagePlan p;
     for (auto& [uid, key] : members) {
       p.snapshot.push_back({uid, key, "Learner", "Active", "eligible"});
-      p.creates.push_back({"id-" + key, key, "Learner", true, 0});
+      p.writes.push_back({"id-" + key, key, "Learner", true, 0});
     }
     p.members = static_cast<int>(members.size());
     return p;
@@ -94,7 +94,7 @@ TEST_F(StoreTest, CommitPageStoresPendingIdsAndCountsNewMembers) {
 
   auto run2 = s.begin_run("j");
   auto p = plan({{"u2", "p2"}, {"u3", "p3"}});
-  p.creates = {{"id-p2", "p2", "Instructor", false, 0}, {"id-p3", "p3", "Learner", true, 0}};
+  p.writes = {{"id-p2", "p2", "Instructor", false, 0}, {"id-p3", "p3", "Learner", true, 0}};
   EXPECT_EQ(s.commit_page(run2, "j", "t", "h", p), 1);  // only u3 is new to the snapshot
   EXPECT_EQ(s.find_membership("t", "h", "p2")->queued_run, run2);
   EXPECT_EQ(text("SELECT role_type FROM membership WHERE membership_id='id-p2'"), "Instructor");
@@ -172,7 +172,7 @@ TEST_F(StoreTest, SamePairCannotGetASecondId) {
   auto run = s.begin_run("j");
   s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}}));
   auto dup = plan({{"u1", "p1"}});
-  dup.creates[0].membership_id = "another-id";
+  dup.writes[0].membership_id = "another-id";
   EXPECT_THROW(s.commit_page(run, "j", "t", "h", dup), store::StoreError);
   // The failed transaction left nothing half-written.
   EXPECT_EQ(text("SELECT count(*) FROM membership"), "1");
@@ -205,9 +205,9 @@ TEST_F(StoreTest, IdsAwaitTheFsyncBarrierOfTheNextSendOnly) {
   s.commit_page(run, "j", "t", "h", first);
   s.commit_page(run, "j", "t", "h", second);
   EXPECT_TRUE(s.ids_awaiting_fsync());
-  s.mark_attempt("t", {first.creates[0].membership_id});  // one barrier for both pages
+  s.mark_attempt("t", {first.writes[0].membership_id});  // one barrier for both pages
   EXPECT_FALSE(s.ids_awaiting_fsync());
-  s.mark_attempt("t", {second.creates[0].membership_id});
+  s.mark_attempt("t", {second.writes[0].membership_id});
   EXPECT_FALSE(s.ids_awaiting_fsync());
   EXPECT_EQ(text("SELECT sum(attempts) FROM membership"), "2");
 }
@@ -248,9 +248,9 @@ TEST_F(StoreTest, BatchedLookupAnswersInTheOrderAsked) {
   auto found = s.find_memberships("t", "h", keys);
   ASSERT_EQ(found.size(), 300u);
   ASSERT_TRUE(found[5] && found[250] && found[251]);
-  EXPECT_EQ(found[5]->membership_id, p.creates[1].membership_id);
-  EXPECT_EQ(found[250]->membership_id, p.creates[0].membership_id);
-  EXPECT_EQ(found[251]->membership_id, p.creates[0].membership_id);
+  EXPECT_EQ(found[5]->membership_id, p.writes[1].membership_id);
+  EXPECT_EQ(found[250]->membership_id, p.writes[0].membership_id);
+  EXPECT_EQ(found[251]->membership_id, p.writes[0].membership_id);
   EXPECT_EQ(std::count_if(found.begin(), found.end(), [](const auto& f) { return f.has_value(); }), 3);
   EXPECT_FALSE(s.find_memberships("t", "other-hierarchy", {"p1"})[0]);
 }
