@@ -440,6 +440,17 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
   if (j.interval < Millis(1000)) ctx.error(r.node("interval"), r.child_path("interval"), "must be at least 1s");
   j.jitter = r.duration("jitter", base.jitter);
   if (j.jitter > j.interval) ctx.error(r.node("jitter"), r.child_path("jitter"), "must not exceed interval");
+  j.remove_departed = r.boolean("remove_departed", base.remove_departed);
+  j.departure_grace = static_cast<int>(r.integer("departure_grace", base.departure_grace, 1, 100));
+  j.remove_inactive = r.boolean("remove_inactive", base.remove_inactive);
+  j.max_deletes = static_cast<int>(r.integer("max_deletes", base.max_deletes, 0, 1'000'000));
+  j.max_delete_percent = static_cast<int>(r.integer("max_delete_percent", base.max_delete_percent, 0, 100));
+  j.adopt_existing = r.boolean("adopt_existing", base.adopt_existing);
+  j.own_adopted = r.boolean("own_adopted", base.own_adopted);
+  j.reconcile_interval = r.duration("reconcile_interval", base.reconcile_interval);
+  if (j.reconcile_interval.count() != 0 && j.reconcile_interval < Millis(60'000)) {
+    ctx.error(r.node("reconcile_interval"), r.child_path("reconcile_interval"), "must be 0 (off) or at least 1m");
+  }
   r.finish();
   return j;
 }

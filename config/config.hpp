@@ -183,6 +183,21 @@ struct Job {
   bool skip_test_users{true};     // skip members with the LTI TestUser system role
   Millis interval{30 * 60'000};   // between runs of this job in `rostersync run`
   Millis jitter{60'000};          // up to this much random delay added to each interval
+  // Departures (README "Removals and their guards"). Off by default: with
+  // it on, a member absent from `departure_grace` complete walks in a row
+  // (or listed Inactive, with remove_inactive) has the memberships
+  // rostersync owns deleted, unless a guard holds them for approval.
+  bool remove_departed{false};
+  int departure_grace{2};         // complete walks without the member, 1..100
+  bool remove_inactive{true};     // an Inactive member counts as departed at once
+  int max_deletes{500};           // deletions per run above which the run's deletions are held
+  int max_delete_percent{20};     // the same, in percent of the job's memberships in the group
+  // Adoption: before the first create into a group, its memberships are read
+  // (readMembershipsForGroup) and any already there are used as they are.
+  bool adopt_existing{true};
+  bool own_adopted{false};        // adopted memberships may be deleted as departures too
+  // Read the group back this often and restore what went missing; 0 = never.
+  Millis reconcile_interval{0};
   // "" for a job of the configuration file; for a course of the registry,
   // "file:line" of its entry (messages and `rostersync courses` show it).
   std::string origin;

@@ -84,6 +84,14 @@ json::object to_json(const Job& j) {
           {"skip_test_users", j.skip_test_users},
           {"interval", format_duration(j.interval)},
           {"jitter", format_duration(j.jitter)},
+          {"remove_departed", j.remove_departed},
+          {"departure_grace", j.departure_grace},
+          {"remove_inactive", j.remove_inactive},
+          {"max_deletes", j.max_deletes},
+          {"max_delete_percent", j.max_delete_percent},
+          {"adopt_existing", j.adopt_existing},
+          {"own_adopted", j.own_adopted},
+          {"reconcile_interval", format_duration(j.reconcile_interval)},
           {"origin", j.origin}};
 }
 

@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <unordered_set>
 #include <utility>
 
 #include "config/domain/digest.hpp"
@@ -28,6 +29,8 @@
 #include "sync/machines/page_fetch.hpp"
 #include "sync/machines/run_outcome.hpp"
 #include "sync/planning/planner.hpp"
+#include "sync/planning/reconcile.hpp"
+#include "sync/planning/removals.hpp"
 #include "sync/policy/retry_policy.hpp"
 
 namespace rostersync::sync {
@@ -127,8 +130,10 @@ struct Engine::Impl {
   bool stopping = false;
   std::set<asio::steady_timer*> sleepers;  // retry back-offs, cut short by request_stop()
   std::mt19937_64 rng{std::random_device{}()};
+  bool dry_run = false;
 
-  Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st) : executor(ex), config(cfg), store(st) {
+  Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st, EngineOptions options)
+      : executor(ex), config(cfg), store(st), dry_run(options.dry_run) {
     for (const auto& [name, s] : cfg.sources) sources[name] = {&s, std::make_unique<HttpClient>(ex, s.http)};
     for (const auto& [name, t] : cfg.targets) {
       targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), std::make_unique<OperationBudget>(ex, t.in_flight_budget),
@@ -163,6 +168,7 @@ struct Engine::Impl {
   asio::awaitable<JobReport> run_job(config::Job job, std::function<void()> on_walk_end);
 };
 
+
 namespace {
 
 // State of one job run, shared by the walk and the batch senders.
@@ -183,6 +189,7 @@ struct RunState {
   bool target_stopped = false;  // no more sends in this run
   bool probing = false;         // the breaker was open: one batch at a time until one succeeds
   std::optional<Millis> hold_set_for;  // a hold was set during this run, for this long
+  std::vector<PlannedWrite> would_send;  // dry run: what was not sent
 
   void report() {
     progress.created = stats.created;
@@ -214,8 +221,8 @@ class BatchSender {
         queue_(static_cast<std::size_t>(run.target.config->batch_size),
                static_cast<std::size_t>(2 * std::max(run.target.config->in_flight_budget, run.target.config->batch_size))) {}
 
-  void enqueue(PlannedWrite create) {
-    queue_.push(std::move(create));
+  void enqueue(PlannedWrite write) {
+    queue_.push(std::move(write));
     pump();
   }
 
@@ -224,16 +231,24 @@ class BatchSender {
     while (!run_.target_stopped && queue_.over_high_water()) co_await changed_.wait();
   }
 
-  // No more items will come: send the last partial batch and wait for all.
+  // Sends the last partial batches and waits for all. Items may still be
+  // enqueued after it (the deletions decided once the walk is complete);
+  // call it again for them.
   asio::awaitable<void> finish() {
     queue_.close();
     pump();
     while (queue_.active_batches() > 0) co_await changed_.wait();
+    queue_.reopen();
   }
 
  private:
   void pump() {
     while (auto batch = queue_.take(run_.probing, run_.target_stopped || run_.engine.stopping)) {
+      if (run_.engine.dry_run) {  // nothing is sent: the plan is what would have been
+        for (auto& w : *batch) run_.would_send.push_back(std::move(w));
+        queue_.finished(batch->size());
+        continue;
+      }
       // send_batch catches everything; should anything escape, the event
       // loop's run() rethrows it and the process ends visibly.
       asio::co_spawn(ex_, send_batch(std::move(*batch), ++sequence_), [](std::exception_ptr e) {
@@ -285,6 +300,7 @@ class BatchSender {
                                           const std::function<void()>& answered) {
     const config::Target& target = *run_.target.config;
     const config::Job& job = run_.job;
+    const MembershipOp op = batch.front().op;  // a batch holds one operation (BatchQueue)
     std::vector<soap::CreateItem> items;
     std::vector<BatchItem> tracked;
     std::vector<std::string> ids;
@@ -303,8 +319,8 @@ class BatchSender {
         message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +
                      std::to_string(action.attempt);
         run_.store.mark_attempt(target.name, ids);
-        HttpRequest request = soap_request(target.endpoint, soap::kCreateMembershipsAction,
-                                           soap::build_create_memberships(credentials, message_id, items));
+        HttpRequest request = soap_request(target.endpoint, soap::soap_action(op),
+                                           soap::build_membership_request(op, credentials, message_id, items));
         started = Clock::now();
         Result<HttpResponse> response = co_await run_.target.http->send(std::move(request));
         action = machine.resume(BatchSendMachine::Responded{response, run_.engine.draw(), std::chrono::system_clock::now(),
@@ -325,14 +341,17 @@ class BatchSender {
       run_.log->error("job {}: {}", job.name, run_.target_error);
     }
     run_.store.record_results(target.name, result.items);
-    run_.stats.created += result.created;
+    (op == MembershipOp::update ? run_.stats.updated : op == MembershipOp::remove ? run_.stats.deleted : run_.stats.created) +=
+        result.created;
     run_.stats.failed += result.refused;
     if (result.answered) {
       auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
-      run_.log->debug("job {} batch {}: {} items, {} created, {} refused, {} unknown in {} ms", job.name, message_id,
-                    items.size(), result.created, result.refused, result.unknown, ms);
+      run_.log->debug("job {} {} batch {}: {} items, {} confirmed, {} refused, {} unknown in {} ms", job.name,
+                      soap::operation_name(op), message_id, items.size(), result.created, result.refused, result.unknown,
+                      ms);
     } else if (!result.gave_up) {
-      run_.log->warn("job {}: batch of {} items left pending: {}", job.name, items.size(), result.error);
+      run_.log->warn("job {}: {} batch of {} items left pending: {}", job.name, soap::operation_name(op), items.size(),
+                     result.error);
     }
     if (result.parked > 0) {
       run_.log->warn("job {}: {} item(s) parked after {} refusals; `rostersync failures` lists them, `rostersync retry` "
@@ -347,6 +366,148 @@ class BatchSender {
   BatchQueue queue_;
   int sequence_ = 0;
 };
+
+// Reads the group (readMembershipsForGroup) when adoption or reconcile is
+// due, and applies what it finds. Returns "" or why the walk must stop: a
+// create into a group that could not be read might give someone a second
+// membership, so nothing is planned before the read succeeds.
+asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job& job) {
+  const config::Target& target = *run.target.config;
+  std::optional<std::chrono::milliseconds> age = run.store.group_read_age(target.name, job.hierarchy_id);
+  const bool reconcile_due = job.reconcile_interval.count() > 0 && (!age || *age >= job.reconcile_interval);
+  const bool adopt_due = job.adopt_existing && !age;
+  if (!reconcile_due && !adopt_due) co_return "";
+
+  // The read goes through the same machine as a batch of one: the same
+  // retries and back-off, and a rejected call (credentials) holds the target.
+  co_await run.target.budget->acquire(1);  // a read holds one operation of the budget
+  soap::Credentials credentials{target.username, target.password.reveal()};
+  BatchSendMachine machine(target, redact_url(target.endpoint), {BatchItem{job.hierarchy_id, 0}});
+  std::string body;
+  int status = 0;
+  BatchSendAction action = machine.resume(BatchSendMachine::Start{run.engine.stopping, run.target_stopped});
+  while (action.kind != BatchSendAction::Kind::finish) {
+    if (action.kind == BatchSendAction::Kind::send) {
+      std::string message_id = job.name + "-" + std::to_string(run.run_id) + "-read-" + std::to_string(action.attempt);
+      Result<HttpResponse> response = co_await run.target.http->send(soap_request(
+          target.endpoint, soap::kReadMembershipsForGroupAction,
+          soap::build_read_memberships_for_group(credentials, message_id, job.hierarchy_id)));
+      if (response) {
+        status = response->status;
+        body = response->body;
+      }
+      action = machine.resume(BatchSendMachine::Responded{response, run.engine.draw(), std::chrono::system_clock::now(),
+                                                          run.engine.stopping, run.target_stopped});
+    } else {
+      co_await run.engine.sleep(action.delay);
+      action = machine.resume(BatchSendMachine::Waited{run.engine.stopping, run.target_stopped});
+    }
+  }
+  run.target.budget->release(1);
+  const BatchResult& result = machine.result();
+  if (result.hold) {
+    run.hold_target(*result.hold);
+    co_return run.target_error;
+  }
+  if (result.items.empty() || result.items[0].fate != ItemResult::Fate::created) {
+    std::string why = result.items.empty() || result.items[0].error.empty() ? result.error : result.items[0].error;
+    co_return "readMembershipsForGroup of '" + job.hierarchy_id + "' at " + redact_url(target.endpoint) + " failed: " +
+        (why.empty() ? std::string("no answer") : why);
+  }
+  soap::GroupReadOutcome read = soap::interpret_group_read(status, body);
+  if (read.kind != soap::BatchOutcome::Kind::per_item) {
+    co_return "readMembershipsForGroup of '" + job.hierarchy_id + "' at " + redact_url(target.endpoint) +
+        " failed: " + read.failure.describe();
+  }
+  std::vector<GroupRow> rows = run.store.group_rows(target.name, job.hierarchy_id);
+  ReconcilePlan plan = plan_reconcile(rows, read.memberships);
+  run.store.apply_group_read(target.name, job.hierarchy_id, job.name, job.own_adopted, run.run_id,
+                             static_cast<int>(read.memberships.size()), plan);
+  // Not rostersync's: duplicates, and adopted memberships it does not own.
+  int foreign = static_cast<int>(plan.duplicates.size());
+  std::unordered_set<std::string> not_owned;
+  for (const GroupRow& r : rows) {
+    if (r.adopted && !r.owned) not_owned.insert(r.membership_id);
+  }
+  for (const auto& a : plan.adopt) {
+    if (!job.own_adopted) not_owned.insert(a.found.membership_id);
+  }
+  for (const RemoteMembership& m : read.memberships) foreign += static_cast<int>(not_owned.count(m.membership_id));
+  run.stats.adopted += static_cast<int>(plan.adopt.size());
+  run.stats.restored += static_cast<int>(plan.restore.size());
+  run.stats.foreign += foreign;
+  run.log->info("job {}: group '{}' read ({}): {} memberships, {} adopted, {} to restore, {} not rostersync's{}",
+                job.name, job.hierarchy_id, adopt_due ? "adoption" : "reconcile", read.memberships.size(),
+                plan.adopt.size(), plan.restore.size(), foreign,
+                plan.duplicates.empty() ? std::string()
+                                        : "; " + std::to_string(plan.duplicates.size()) +
+                                              " person(s) hold a second membership (kept, never deleted), e.g. '" +
+                                              clip_for_message(plan.duplicates.front().membership_id, 80) + "'");
+  co_return "";
+}
+
+// What the walk saw of each member, for departures.
+struct WalkPresence {
+  std::unordered_set<std::string> seen;      // person keys listed
+  std::unordered_set<std::string> inactive;  // of those, listed Inactive
+  void add(const RosterPage& page, const PlanOptions& options) {
+    for (const Member& m : page.members) {
+      std::string key = person_key(m, options);
+      if (key.empty()) continue;
+      if (!m.active) inactive.insert(key);
+      seen.insert(std::move(key));
+    }
+  }
+};
+
+// After a complete walk: absent counters, then the deletions, sent only if
+// the removal guard lets them go. Returns the writes to send.
+std::vector<PlannedWrite> decide_removals(RunState& run, const config::Job& job, const WalkPresence& presence,
+                                          std::string& held_because) {
+  const std::string& target = run.target.config->name;
+  std::vector<GroupRow> rows;
+  for (GroupRow& r : run.store.group_rows(target, job.hierarchy_id)) {
+    if (r.job == job.name) rows.push_back(std::move(r));
+  }
+  DeparturePlan plan =
+      plan_departures(rows, presence.seen, presence.inactive, {job.departure_grace, job.remove_inactive});
+  run.store.record_absence(target, plan.absent, plan.back);
+  const int undecided = static_cast<int>(plan.removals.size()) - plan.decided;
+  const int snapshot_members = run.store.snapshot_digest(job.name).count;
+  RemovalVerdict verdict = judge_removals(undecided, plan.owned, run.stats.members_seen, snapshot_members,
+                                          {job.max_deletes, job.max_delete_percent});
+  if (verdict.hold) {
+    run.store.flag_removals(target, plan.removals);
+    run.store.set_removal_hold({job.name, undecided, plan.owned, verdict.reason, run.run_id, ""});
+    run.stats.deletes_held = undecided;
+    held_because = verdict.reason;
+    run.log->warn("job {}: removals held, nothing deleted: {}; `rostersync approve --job {}` deletes them, "
+                  "`rostersync reject --job {}` keeps them",
+                  job.name, verdict.reason, job.name, job.name);
+    return {};
+  }
+  if (run.store.find_removal_hold(job.name)) {
+    run.store.clear_removal_hold(job.name);
+    run.log->info("job {}: the held removals no longer need approval", job.name);
+  }
+  if (!plan.removals.empty()) {
+    run.store.queue_removals(target, run.run_id, plan.removals);
+    run.stats.deletes_planned += static_cast<int>(plan.removals.size());
+  }
+  return std::move(plan.removals);
+}
+
+// ", 2 updated, 1 deleted, 3 adopted" for the counts that are not zero.
+std::string describe_upkeep(const RunStats& st) {
+  std::string out;
+  const std::pair<const char*, int> counts[] = {{"updated", st.updated},         {"deleted", st.deleted},
+                                                {"deletions held", st.deletes_held}, {"adopted", st.adopted},
+                                                {"restored", st.restored},       {"not rostersync's", st.foreign}};
+  for (const auto& [what, n] : counts) {
+    if (n > 0) out += ", " + std::to_string(n) + " " + what;
+  }
+  return out;
+}
 
 std::string page_error(int page_number, const std::string& what) {
   return "roster walk failed at page " + std::to_string(page_number) + ": " + what;
@@ -438,6 +599,8 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   std::uint64_t options_digest = sync::options_digest(plan_opts, target.config->name);
   MemberSetDigest seen;
   bool every_page_planned = true;
+  WalkPresence presence;        // only with remove_departed
+  bool group_checked = false;   // adoption / reconcile read, before the first page is planned
 
   try {
     while (!stopping && !run.target_stopped) {
@@ -476,7 +639,16 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
         store.set_run_hierarchy(report.run_id, job.hierarchy_id);
         log->debug("job {}: hierarchy_id '{}' is '{}' for this roster", job.name, hierarchy_template, job.hierarchy_id);
       }
+      if (!group_checked) {
+        group_checked = true;
+        std::string read_error = co_await read_group_if_due(run, job);
+        if (!read_error.empty()) {
+          walk_error = "roster walk stopped before planning: " + read_error;
+          break;
+        }
+      }
       for (const Member& m : page.members) seen.add(m.user_id);
+      if (job.remove_departed) presence.add(page, plan_opts);
       const int page_number = pager.pages();
       const std::uint64_t digest = page_digest(page, options_digest);
       PagePlan plan;
@@ -512,7 +684,18 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   walk_end();
   co_await sender.finish();
 
-  run.stats.pending = run.stats.creates_planned - run.stats.created - run.stats.failed;
+  // Removals: only after a complete walk whose every page was accepted, and
+  // while the target still takes writes.
+  if (job.remove_departed && walk_complete && walk_error.empty() && !stopping && !run.target_stopped) {
+    try {
+      for (auto& w : decide_removals(run, job, presence, report.removals_held)) sender.enqueue(std::move(w));
+    } catch (const std::exception& e) {
+      walk_error = std::string("deciding removals failed: ") + e.what();
+    }
+    co_await sender.finish();
+  }
+
+  run.stats.pending = dry_run ? 0 : run.stats.writes_planned() - run.stats.writes_confirmed() - run.stats.failed;
   RunVerdict verdict = decide_outcome({walk_complete, walk_error, run.target_error, stopping, run.stats.pending,
                                        run.stats.failed});
   try {
@@ -539,22 +722,25 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
 
   report.outcome = verdict.outcome;
   report.stats = run.stats;
+  report.would_send = std::move(run.would_send);
   report.error = verdict.error;
   report.retry_in = run.hold_set_for;
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   auto level = verdict.outcome == RunOutcome::ok ? spdlog::level::info : spdlog::level::warn;
   log->log(level,
-              "job {} run {} {}: {} pages, {} members ({} new), {} created, {} already present, {} skipped, {} deferred, "
-              "{} failed, {} pending in {:.1f}s{}{}",
-              job.name, report.run_id, to_string(verdict.outcome), run.stats.pages, run.stats.members_seen,
-              run.stats.new_members, run.stats.created, run.stats.already_present, run.stats.skipped_total(),
-              run.stats.deferred, run.stats.failed, run.stats.pending, report.seconds, report.error.empty() ? "" : ": ",
+              "job {} run {} {}{}: {} pages, {} members ({} new), {} created, {} already present, {} skipped, {} deferred, "
+              "{} failed, {} pending in {:.1f}s{}{}{}",
+              job.name, report.run_id, to_string(verdict.outcome), dry_run ? " (dry run, nothing sent)" : "",
+              run.stats.pages, run.stats.members_seen, run.stats.new_members, run.stats.created,
+              run.stats.already_present, run.stats.skipped_total(), run.stats.deferred, run.stats.failed,
+              run.stats.pending, report.seconds, describe_upkeep(run.stats), report.error.empty() ? "" : ": ",
               report.error);
   co_return report;
 }
 
-Engine::Engine(asio::any_io_executor executor, const config::Config& config, store::Store& store)
-    : impl_(std::make_unique<Impl>(std::move(executor), config, store)) {}
+Engine::Engine(asio::any_io_executor executor, const config::Config& config, store::Store& store,
+               EngineOptions options)
+    : impl_(std::make_unique<Impl>(std::move(executor), config, store, options)) {}
 
 Engine::~Engine() = default;
 

@@ -2,11 +2,15 @@
 //
 // A driver, not a decider: it performs what the sans-I/O machines ask for
 // (sync/machines: page fetch, batch send, run start and outcome) and records
-// what they decide. For each roster page it plans creates (sync/planning),
+// what they decide. Before the first page is planned it reads the group when
+// adoption or reconcile asks for it (sync/planning/reconcile.hpp). For each
+// roster page it plans creates and role updates (sync/planning),
 // commits their ids as pending in the state database BEFORE any request
 // carries them, and hands them to the batch sender, so sends for early pages
 // overlap fetching later ones. Memory stays bounded: the walk pauses while
-// too many items wait. Every target has one in-flight budget (in operations,
+// too many items wait. After a complete walk, a job with remove_departed
+// plans deletions and sends them only if the removal guard lets them go
+// (sync/planning/removals.hpp). Every target has one in-flight budget (in operations,
 // i.e. memberships) shared by all jobs that write to it, never exceeded,
 // retries included.
 //
@@ -25,6 +29,7 @@
 #include <optional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "config/domain/run.hpp"
@@ -42,6 +47,17 @@ struct JobReport {
   bool held = false;  // not run: the job or its target is blocked or its breaker is open (see error)
   // When a hold applies (found, or set during this run): how long until the next try.
   std::optional<std::chrono::milliseconds> retry_in;
+  // A removal guard held this run's deletions (nothing deleted): which, and why.
+  std::string removals_held;
+  // Dry run only: every write the run would have sent (creates, updates with
+  // their old role, deletes with their reason), in planning order.
+  std::vector<PlannedWrite> would_send;
+};
+
+struct EngineOptions {
+  // Plan, but send no write (reads still go: adoption needs the group). The
+  // state database given is a scratch copy the caller throws away.
+  bool dry_run = false;
 };
 
 struct Progress {
@@ -55,7 +71,8 @@ struct Progress {
 
 class Engine {
  public:
-  Engine(boost::asio::any_io_executor executor, const config::Config& config, store::Store& store);
+  Engine(boost::asio::any_io_executor executor, const config::Config& config, store::Store& store,
+         EngineOptions options = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;

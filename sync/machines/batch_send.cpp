@@ -4,17 +4,29 @@
 
 namespace rostersync::sync {
 
+void BatchQueue::push(PlannedWrite write) {
+  queues_[static_cast<std::size_t>(write.op)].push_back(std::move(write));
+  ++queued_;
+}
+
 std::optional<std::vector<PlannedWrite>> BatchQueue::take(bool probing, bool sending_stopped) {
-  if (sending_stopped || queue_.empty() || (queue_.size() < batch_size_ && !closed_)) return std::nullopt;
+  if (sending_stopped) return std::nullopt;
   if (probing && active_ > 0) return std::nullopt;  // a probe goes alone
-  std::vector<PlannedWrite> batch;
-  while (batch.size() < batch_size_ && !queue_.empty()) {
-    batch.push_back(std::move(queue_.front()));
-    queue_.pop_front();
+  // One operation per request: the first queue with a full batch, or once
+  // closed, with anything at all.
+  for (auto& queue : queues_) {
+    if (queue.empty() || (queue.size() < batch_size_ && !closed_)) continue;
+    std::vector<PlannedWrite> batch;
+    while (batch.size() < batch_size_ && !queue.empty()) {
+      batch.push_back(std::move(queue.front()));
+      queue.pop_front();
+    }
+    queued_ -= batch.size();
+    ++active_;
+    in_batches_ += batch.size();
+    return batch;
   }
-  ++active_;
-  in_batches_ += batch.size();
-  return batch;
+  return std::nullopt;
 }
 
 void BatchQueue::finished(std::size_t items) {

@@ -1,6 +1,7 @@
 // Sending creates to itslearning, as sans-I/O pieces the engine drives:
 //
-//  - BatchQueue cuts planned creates into batches: full batches as soon as
+//  - BatchQueue cuts planned writes into batches of one operation each
+//    (create, update or delete: one SOAP call each): full batches as soon as
 //    they fill, the last partial one when the walk is over, one at a time
 //    while the target's breaker is half-open, none once the target stopped.
 //    It also says when the walk must pause so memory stays bounded.
@@ -15,6 +16,7 @@
 // No clock reads, no randomness, no I/O: tests replay any event sequence.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -36,9 +38,11 @@ class BatchQueue {
   // `high_water`: items queued or in batches beyond which the walk pauses.
   BatchQueue(std::size_t batch_size, std::size_t high_water) : batch_size_(batch_size), high_water_(high_water) {}
 
-  void push(PlannedWrite create) { queue_.push_back(std::move(create)); }
+  void push(PlannedWrite write);
   // No more items will come: a partial last batch may go.
   void close() { closed_ = true; }
+  // More items after all (the deletions decided once the walk is complete).
+  void reopen() { closed_ = false; }
 
   // The next batch to send now, or nullopt. While `probing`, only one batch
   // is out at a time; once `sending_stopped` (the target is held, or the
@@ -47,13 +51,14 @@ class BatchQueue {
   // A batch taken earlier is over (answered, given up or failed).
   void finished(std::size_t items);
 
-  bool over_high_water() const { return queue_.size() + in_batches_ > high_water_; }
+  bool over_high_water() const { return queued_ + in_batches_ > high_water_; }
   int active_batches() const { return active_; }
 
  private:
   std::size_t batch_size_;
   std::size_t high_water_;
-  std::deque<PlannedWrite> queue_;
+  std::array<std::deque<PlannedWrite>, 3> queues_;  // by MembershipOp
+  std::size_t queued_ = 0;
   std::size_t in_batches_ = 0;
   int active_ = 0;
   bool closed_ = false;
