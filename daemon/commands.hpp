@@ -25,8 +25,16 @@ void setup_logging(const std::string& level);
 // shows why the unit did not start.
 void print_fatal(const std::string& message);
 
-// `rostersync sync [--job NAME]`: one pass over the jobs, one after another.
-int sync_once(const config::Config& cfg, const std::optional<std::string>& job, bool show_progress);
+// `rostersync sync [--job NAME]`: one pass over the jobs, several at once.
+// With `plan.dry_run` (`rostersync plan`, `sync --dry-run`): the same pass
+// on a scratch copy of the state database (VACUUM INTO), no write sent, and
+// what would have been done printed per job (as JSON with `plan.json`).
+struct PlanOutput {
+  bool dry_run = false;
+  bool json = false;
+};
+int sync_once(const config::Config& cfg, const std::optional<std::string>& job, bool show_progress,
+              PlanOutput plan = {});
 
 // `rostersync run`: every job on its interval until SIGTERM/SIGINT. SIGUSR1
 // syncs every job now; SIGHUP reloads `config_path` between runs (an invalid
@@ -42,5 +50,15 @@ int cmd_resync(const config::Config& cfg, const std::optional<std::string>& job)
 // due again (refusals reset); then asks a running daemon to resync, if any.
 // Safe while the daemon runs: one short write transaction.
 int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, const std::optional<std::string>& id);
+
+// `rostersync approve --job NAME`: the deletions a removal guard held go at
+// the job's next complete walk (one shot: those planned when it was held).
+// `rostersync reject --job NAME`: they are dropped. Both: 0 done, 1 no hold.
+int cmd_approve(const config::Config& cfg, const std::string& job);
+int cmd_reject(const config::Config& cfg, const std::string& job);
+
+// `rostersync adopt --job NAME`: the job's group is read again at its next
+// run and the memberships there adopted (see sync/planning/reconcile.hpp).
+int cmd_adopt(const config::Config& cfg, const std::string& job);
 
 }  // namespace rostersync::daemon

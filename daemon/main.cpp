@@ -30,6 +30,16 @@ int main(int argc, char** argv) {
   auto* sync = app.add_subcommand("sync", "Run one pass over the jobs; exit 0 only if every job ended ok");
   std::optional<std::string> job;
   sync->add_option("--job", job, "run only this job");
+  daemon::PlanOutput plan_output;
+  sync->add_flag("--dry-run", plan_output.dry_run, "walk the rosters and print what would be sent; send no write");
+  auto* plan = app.add_subcommand("plan", "Walk the rosters and print what a sync would do, per job; send no write");
+  plan->add_option("--job", job, "only this job");
+  plan->add_flag("--json", plan_output.json, "print JSON");
+  auto* approve = app.add_subcommand("approve", "Let the deletions a removal guard held go at the job's next run");
+  auto* reject = app.add_subcommand("reject", "Drop the deletions a removal guard held; the memberships stay");
+  auto* adopt = app.add_subcommand("adopt", "Read the job's group at its next run and adopt the memberships there");
+  std::string upkeep_job;
+  for (auto* cmd : {approve, reject, adopt}) cmd->add_option("--job", upkeep_job, "the job")->required();
   auto* resync = app.add_subcommand("resync", "Ask the running daemon to sync now: every job, or --job NAME");
   std::optional<std::string> resync_job;
   resync->add_option("--job", resync_job, "only this job");
@@ -90,7 +100,7 @@ int main(int argc, char** argv) {
   // Only `sync` and `run` need the secrets; every other command reads the
   // state database or talks to the daemon, and must work from a shell
   // without the unit's credentials.
-  const bool needs_secrets = sync->parsed() || run->parsed();
+  const bool needs_secrets = sync->parsed() || run->parsed() || plan->parsed();
   config::Config cfg;
   try {
     cfg = needs_secrets ? config::load_file(config_path) : config::parse_file(config_path);
@@ -100,8 +110,14 @@ int main(int argc, char** argv) {
   }
   if (resync->parsed()) return daemon::cmd_resync(cfg, resync_job);
   if (retry->parsed()) return daemon::cmd_retry(cfg, retry_job, retry_id);
+  if (approve->parsed()) return daemon::cmd_approve(cfg, upkeep_job);
+  if (reject->parsed()) return daemon::cmd_reject(cfg, upkeep_job);
+  if (adopt->parsed()) return daemon::cmd_adopt(cfg, upkeep_job);
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
-  if (sync->parsed()) return daemon::sync_once(cfg, job, isatty(STDERR_FILENO) && spdlog::get_level() > spdlog::level::info);
+  if (plan->parsed()) plan_output.dry_run = true;
+  if (sync->parsed() || plan->parsed()) {
+    return daemon::sync_once(cfg, job, isatty(STDERR_FILENO) && spdlog::get_level() > spdlog::level::info, plan_output);
+  }
   if (run->parsed()) return daemon::run_daemon(cfg, config_path);
   if (status->parsed()) return daemon::cmd_status(cfg, report);
   if (runs->parsed()) return daemon::cmd_runs(cfg, report);

@@ -196,18 +196,42 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
         spdlog::warn("pass progress not recorded: {}", e.what());
       }
     };
+    // Jobs whose deletions a removal guard holds: a person must decide.
+    std::map<std::string, int> awaiting_approval;
+    try {
+      for (const auto& hold : db.removal_holds()) awaiting_approval[hold.job] = hold.planned;
+    } catch (const std::exception& e) {
+      spdlog::warn("removal holds not read: {}", e.what());
+    }
+    auto approval_note = [&]() -> std::string {
+      if (awaiting_approval.empty()) return "";
+      int planned = 0;
+      for (const auto& [job, n] : awaiting_approval) planned += n;
+      return "; " + std::to_string(awaiting_approval.size()) + " job(s) awaiting approval of " + std::to_string(planned) +
+             " deletion(s) (" + awaiting_approval.begin()->first +
+             (awaiting_approval.size() > 1 ? ", ...; rostersync status" : "; rostersync approve/reject --job NAME") + ")";
+    };
     auto show_status = [&] {
       std::string text = describe(pass.progress());
       if (!running_jobs.empty()) {
         text += "; running " + *running_jobs.begin();
         if (running_jobs.size() > 1) text += " and " + std::to_string(running_jobs.size() - 1) + " more";
       }
-      notify.status(text + "; last run " + last_summary);
+      notify.status(text + "; last run " + last_summary + approval_note());
     };
 
     // A run ended: schedule the next one, count it into the pass.
     auto on_job_done = [&](const sync::JobReport& report) {
       running_jobs.erase(report.job);
+      if (!report.removals_held.empty()) {
+        awaiting_approval[report.job] = report.stats.deletes_held;
+      } else if (report.outcome == RunOutcome::ok) {
+        try {  // approved, rejected or no longer needed
+          if (!db.find_removal_hold(report.job)) awaiting_approval.erase(report.job);
+        } catch (const std::exception& e) {
+          spdlog::warn("job {}: removal hold not read: {}", report.job, e.what());
+        }
+      }
       if (report.held || report.retry_in) {
         last_summary = report.job + " " + report.error;  // "blocked: ..." or "circuit breaker open for ..."
       } else {
@@ -363,7 +387,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             until = std::min(until, next_prune);
             if (!decision.job.empty() && scheduler.running_count() == 0) {
               auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(decision.until - now);
-              notify.status("idle; next sync " + decision.job + " at " + wall_clock_in(wait) + "; last run " + last_summary);
+              notify.status("idle; next sync " + decision.job + " at " + wall_clock_in(wait) + "; last run " + last_summary +
+                            approval_note());
             }
             wake.expires_at(until);
             co_await wake.async_wait(nothrow);

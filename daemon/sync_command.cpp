@@ -10,10 +10,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <stdlib.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include "daemon/commands.hpp"
+#include "daemon/plan_report.hpp"
 #include "daemon/process.hpp"
 #include "sync/io/engine.hpp"
 #include "sync/machines/pass.hpp"
@@ -37,9 +43,26 @@ std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// A scratch copy of the state database for a dry run, removed afterwards.
+struct ScratchDatabase {
+  explicit ScratchDatabase(const std::string& live) {
+    std::string dir_template = (std::filesystem::temp_directory_path() / "rostersync-plan-XXXXXX").string();
+    if (!mkdtemp(dir_template.data())) throw std::runtime_error("cannot create a scratch directory for the plan");
+    dir = dir_template;
+    path = (std::filesystem::path(dir) / "state.db").string();
+    if (std::filesystem::exists(live)) store::copy_database(live, path);
+  }
+  ~ScratchDatabase() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  std::string dir, path;
+};
+
 }  // namespace
 
-int sync_once(const config::Config& cfg, const std::optional<std::string>& job_name, bool show_progress) {
+int sync_once(const config::Config& cfg, const std::optional<std::string>& job_name, bool show_progress,
+              PlanOutput plan_output) {
   config::Config selected = cfg;
   if (job_name) {
     std::erase_if(selected.jobs, [&](const config::Job& j) { return j.name != *job_name; });
@@ -50,18 +73,32 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
   }
   for (const auto& e : cfg.registry_errors) spdlog::warn("registry: {}", e);
   try {
-    WriterSession session(cfg.state_db);
+    // A dry run works on a scratch copy: the real database stays as it is,
+    // and a running daemon keeps writing it meanwhile.
+    std::optional<ScratchDatabase> scratch;
+    std::optional<WriterSession> session;
+    std::optional<store::Store> scratch_db;
+    if (plan_output.dry_run) {
+      scratch.emplace(cfg.state_db);
+      scratch_db.emplace(scratch->path);
+      scratch_db->close_abandoned_runs();
+    } else {
+      session.emplace(cfg.state_db);
+    }
+    store::Store& db = plan_output.dry_run ? *scratch_db : session->db;
     // An operator asking for a sync wants a try now: lift the holds in its way.
     for (const auto& job : selected.jobs) {
       for (const auto& [scope, name] : {std::pair<HoldScope, std::string>{HoldScope::job, job.name}, {HoldScope::target, job.target}}) {
-        if (auto hold = session.db.find_hold(scope, name)) {
-          spdlog::info("lifting the hold on {} {} for this sync (was: {})", to_string(scope), name, hold->reason);
-          session.db.clear_hold(scope, name);
+        if (auto hold = db.find_hold(scope, name)) {
+          spdlog::info("lifting the hold on {} {} for this {} (was: {})", to_string(scope), name,
+                       plan_output.dry_run ? "plan" : "sync", hold->reason);
+          db.clear_hold(scope, name);
         }
       }
     }
     asio::io_context ioc;
-    sync::Engine engine(ioc.get_executor(), cfg, session.db);
+    sync::Engine engine(ioc.get_executor(), cfg, db, sync::EngineOptions{plan_output.dry_run});
+    std::vector<sync::JobReport> reports;
     sync::Scheduler scheduler(walk_limits(cfg), sync::Scheduler::Mode::once);
     sync::PassTracker pass;
     if (show_progress) engine.on_progress([&pass](const sync::Progress& p) { print_progress(pass.progress(), p); });
@@ -93,6 +130,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
                 wake.cancel();
               }, [&](const sync::JobReport& report) {
                 ++ran;
+                if (plan_output.dry_run) reports.push_back(report);
                 scheduler.finished(report.job, Clock::now(), 0.0, std::nullopt);
                 pass.job_finished(report.stats, report.outcome == RunOutcome::ok && !report.held,
                                   scheduler.running_count(),
@@ -121,6 +159,10 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
         stop_on_exception(ioc, "the sync", crashed));
     ioc.run();
     if (crashed) return kExitRuntime;
+    if (plan_output.dry_run) {
+      std::sort(reports.begin(), reports.end(), [](const auto& a, const auto& b) { return a.job < b.job; });
+      print_plan(std::cout, reports, plan_output.json);
+    }
     return all_ok ? kExitOk : kExitJobFailed;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());

@@ -12,7 +12,7 @@ namespace {
 const std::string kNotWaiting = std::string("COALESCE(next_attempt_at <= ") + kSqlNow + ", 1)";
 // What operators see: created, pending (goes out at the next run), waiting
 // (refused; tried again at next_try), parked (refused too often; `rostersync retry`).
-const std::string kDerivedState = "CASE WHEN m.state='created' THEN 'created' WHEN m.state='failed' THEN 'parked' WHEN " +
+const std::string kDerivedState = "CASE WHEN m.state IN ('created', 'deleted') THEN m.state WHEN m.state='failed' THEN 'parked' WHEN " +
                                   kNotWaiting + " THEN 'pending' ELSE 'waiting' END";
 
 }  // namespace
@@ -91,7 +91,7 @@ ReportTable Reports::per_job(const std::string& sql, const std::vector<JobRef>& 
 ReportTable Reports::status(const std::vector<JobRef>& jobs, bool writer_running) {
   const std::string sql =
       "SELECT ?1 AS job, r.started_at AS last_run, r.outcome AS last_outcome, r.created AS last_created, "
-      "r.failed AS last_failed, (SELECT next_run_at FROM job_schedule WHERE job=?1) AS next_run, "
+      "r.updated AS last_updated, r.deleted AS last_deleted, r.failed AS last_failed, (SELECT next_run_at FROM job_schedule WHERE job=?1) AS next_run, "
       "(SELECT CASE WHEN ?3 THEN 'planned ' ELSE 'stale: no rostersync runs; planned ' END || COALESCE(written_at, '?') "
       "FROM job_schedule WHERE job=?1) AS schedule, "
       "(SELECT count(*) FROM roster_member WHERE job=?1) AS members, "
@@ -99,6 +99,9 @@ ReportTable Reports::status(const std::vector<JobRef>& jobs, bool writer_running
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND " + kNotWaiting + ") AS pending, "
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND NOT " + kNotWaiting + ") AS waiting, "
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS parked, "
+      "(SELECT count(*) FROM membership WHERE job=?1 AND origin='adopted' AND state<>'deleted') AS adopted, "
+      "(SELECT 'awaiting approval: ' || planned || ' deletion(s) held since ' || since || ': ' || reason || "
+      "' (rostersync approve --job ' || job || ', or reject)' FROM removal_hold WHERE job=?1) AS removals, "
       "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
       "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
       "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
@@ -143,8 +146,8 @@ std::string Reports::pass_line() {
 
 ReportTable Reports::runs(const std::optional<std::string>& job, int limit) {
   std::string sql =
-      "SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, created, already_present, "
-      "failed, pending, deferred, skipped_inactive + skipped_test_user + skipped_no_person_key + skipped_invalid_person_key + "
+      "SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, created, updated, deleted, "
+      "deletes_held, adopted, restored, already_present, failed, pending, deferred, skipped_inactive + skipped_test_user + skipped_no_person_key + skipped_invalid_person_key + "
       "skipped_unmapped_role + skipped_malformed + skipped_role_filter AS skipped, error FROM run ";
   std::vector<std::string> binds;
   if (job) {
@@ -165,10 +168,11 @@ ReportTable Reports::members(const JobRef& job) {
 }
 
 ReportTable Reports::failures(const std::optional<std::string>& job) {
-  std::string sql = "SELECT m.job, m.membership_id, m.person_key, m.hierarchy_id, m.role_type, " + kDerivedState +
+  std::string sql = "SELECT m.job, m.membership_id, m.person_key, m.hierarchy_id, m.role_type, m.op AS operation, " +
+                    kDerivedState +
                     " AS state, m.attempts, m.refusals, m.last_error, m.updated_at, "
                     "CASE WHEN m.state='failed' THEN NULL WHEN " + kNotWaiting + " THEN s.next_run_at ELSE m.next_attempt_at END "
-                    "AS next_try FROM membership m LEFT JOIN job_schedule s ON s.job=m.job WHERE m.state <> 'created' ";
+                    "AS next_try FROM membership m LEFT JOIN job_schedule s ON s.job=m.job WHERE m.state NOT IN ('created', 'deleted') ";
   std::vector<std::string> binds;
   if (job) {
     sql += "AND m.job=? ";

@@ -664,3 +664,13 @@ int Store::forget_group_reads(const std::string& job, const std::string& target)
 }
 
 }  // namespace rostersync::store
+
+namespace rostersync::store {
+
+void copy_database(const std::string& from, const std::string& to) {
+  Connection source(from, Connection::Mode::read_only, 5000);
+  Stmt s(source, "VACUUM INTO ?");
+  s.bind(1, to).run();
+}
+
+}  // namespace rostersync::store

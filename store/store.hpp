@@ -196,4 +196,9 @@ class Store {
   std::unordered_map<std::string, std::unique_ptr<Stmt>> cache_;
 };
 
+// A consistent copy of the database at `from` (read while a daemon may be
+// writing it) into the new file `to`, through VACUUM INTO: never a copy of
+// the live file. Throws StoreError.
+void copy_database(const std::string& from, const std::string& to);
+
 }  // namespace rostersync::store

@@ -44,6 +44,41 @@ void write_file(const fs::path& path, const std::string& text) {
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
 }
 
+// Removes three Learners from the simulator's roster `key` and promotes a
+// fourth; returns the user ids (the promoted one last), or none on failure.
+std::vector<std::string> change_course(const std::string& base, const std::string& key) {
+  auto rosters = sync::blocking_request({"GET", base + "/_sim/rosters", {}, ""});
+  if (!rosters || rosters->status != 200) return {};
+  boost::system::error_code ec;
+  boost::json::value all = boost::json::parse(rosters->body, ec);
+  const auto* roster = !ec && all.is_object() ? all.as_object().if_contains(key) : nullptr;
+  if (!roster) return {};
+  std::vector<std::string> learners;
+  for (const auto& v : roster->as_object().at("members").as_array()) {
+    const auto& m = v.as_object();
+    const auto* uid = m.if_contains("user_id");
+    const auto* sis = m.if_contains("lis_person_sourcedid");
+    const auto* status = m.if_contains("status");
+    const auto* roles = m.if_contains("roles");
+    if (!uid || !uid->is_string() || !sis || !roles || !roles->is_array() || roles->as_array().size() != 1) continue;
+    if (status && *status != "Active") continue;
+    const auto& role = roles->as_array()[0];
+    if (role.is_string() && std::string_view(role.as_string()).ends_with("membership#Learner")) {
+      learners.emplace_back(uid->as_string());
+    }
+    if (learners.size() == 4) break;
+  }
+  if (learners.size() < 4) return {};
+  for (int i = 0; i < 3; ++i) {
+    auto r = sync::blocking_request({"DELETE", base + "/_sim/rosters/" + key + "/members/" + learners[i], {}, ""});
+    if (!r || r->status != 200) return {};
+  }
+  auto r = sync::blocking_request({"POST", base + "/_sim/rosters/" + key + "/members/" + learners[3] + "/roles", {},
+                                   R"(["http://purl.imsglobal.org/vocab/lis/v2/membership#Instructor"])"});
+  if (!r || r->status != 200) return {};
+  return learners;
+}
+
 }  // namespace
 
 int run_demo(const DemoOptions& options) {
@@ -82,7 +117,7 @@ int run_demo(const DemoOptions& options) {
       write_file(work / key_file, "course-" + std::to_string(c) + "-key\n");
       yaml += "  - name: course-" + std::to_string(c) + "\n    source: ltiaas\n    target: itslearning\n"
               "    service_key_file: " + key_file + "\n    hierarchy_id: demo-course-" + std::to_string(c) +
-              "\n    page_limit: 50\n";
+              "\n    page_limit: 50\n    remove_departed: true\n    departure_grace: 1\n";
     }
     write_file(work / "rostersync.yaml", yaml);
     config::Config cfg = config::load_file((work / "rostersync.yaml").string());
@@ -111,10 +146,20 @@ int run_demo(const DemoOptions& options) {
     auto state = sync::blocking_request({"GET", base + "/_sim/state", {}, ""});
     if (state && state->status == 200) {
       auto doc = boost::json::parse(state->body).as_object();
-      std::printf("\nThe itslearning simulator now holds %zu memberships, received in %lld createMemberships calls "
+      std::printf("\nThe itslearning simulator now holds %zu memberships, received in %lld IMS-ES calls "
                   "(at most %lld operations in flight).\n",
                   doc.at("memberships").as_array().size(), static_cast<long long>(doc.at("create_calls").to_number<double>()),
                   static_cast<long long>(doc.at("max_in_flight_ops").to_number<double>()));
+    }
+
+    // The LMS changes: three students leave course-1 and one is promoted.
+    // `rostersync plan` shows what the next sync would do, sending nothing.
+    std::vector<std::string> changed = change_course(base, "course-1-key");
+    if (!changed.empty()) {
+      std::cout << "\nThen the LMS changes: in course-1, " << changed.size() - 1 << " students leave and "
+                << changed.back() << " becomes an Instructor.\n`rostersync plan` shows what the next sync would do:\n\n";
+      std::cout.flush();
+      sync_once(cfg, std::string("course-1"), false, PlanOutput{true, false});
     }
     sim.signal(SIGTERM);
     sim.wait(5s);
