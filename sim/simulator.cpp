@@ -48,6 +48,19 @@ std::string escape(const std::string& s) {
   return out;
 }
 
+// A roster member's user id as text, whichever spelling and type it was generated with.
+std::string member_user_id(const json::value& m) {
+  const json::object* o = m.if_object();
+  if (!o) return "";
+  for (const char* key : {"user_id", "userId"}) {
+    if (const json::value* id = o->if_contains(key)) {
+      if (id->is_string()) return std::string(id->as_string());
+      if (id->is_int64()) return std::to_string(id->as_int64());
+    }
+  }
+  return "";
+}
+
 Reply ltiaas_error(int status, const std::string& error, const std::string& message, const std::string& description) {
   json::object o{{"status", status}, {"error", error},
                  {"details", json::object{{"message", message}, {"description", description}}}};
@@ -544,10 +557,8 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
     }
     std::string user = rest.substr(mid + 9);
     for (auto& m : rosters_[rest.substr(0, mid)].members) {
-      json::object* o = m.if_object();
-      const json::value* id = o ? o->if_contains("user_id") : nullptr;
-      if (id && id->is_string() && id->as_string() == user) {
-        (*o)["roles"] = doc;
+      if (member_user_id(m) == user) {
+        m.as_object()["roles"] = doc;
         return {200, "application/json", "{}"};
       }
     }
@@ -588,10 +599,7 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
       std::string user = rest.substr(mid + 9);
       auto& members = rosters_[rest.substr(0, mid)].members;
       auto before = members.size();
-      std::erase_if(members, [&](const json::value& m) {
-        const json::value* id = m.is_object() ? m.as_object().if_contains("user_id") : nullptr;
-        return id && id->is_string() && id->as_string() == user;
-      });
+      std::erase_if(members, [&](const json::value& m) { return member_user_id(m) == user; });
       if (members.size() == before) return {404, "text/plain", "no member " + user};
       return {200, "application/json", "{}"};
     }

@@ -655,6 +655,16 @@ void Store::apply_group_read(const std::string& target, const std::string& hiera
   tx.commit();
 }
 
+bool Store::deletes_in_doubt(const std::string& target, const std::string& hierarchy_id) {
+  Stmt& s = cached(
+      "SELECT EXISTS (SELECT 1 FROM membership WHERE target=? AND hierarchy_id=? AND op='delete' AND state IN "
+      "('pending', 'failed') AND attempts > 0)");
+  s.bind(1, target).bind(2, hierarchy_id);
+  bool found = s.step() && s.integer(0) != 0;
+  s.reset();
+  return found;
+}
+
 int Store::forget_group_reads(const std::string& job, const std::string& target) {
   Stmt s(db_,
          "DELETE FROM group_read WHERE target=?1 AND hierarchy_id IN (SELECT hierarchy_id FROM run WHERE job=?2 AND "

@@ -167,6 +167,10 @@ class Store {
   // Applies a read's plan to the group's rows and records the read, in one transaction.
   void apply_group_read(const std::string& target, const std::string& hierarchy_id, const std::string& job,
                         bool own_adopted, std::int64_t run_id, int listed, const ReconcilePlan& plan);
+  // Deletions in the group sent at least once and not confirmed (a crash
+  // after the send, or a refusal: perhaps it was gone already). A read of
+  // the group settles them.
+  bool deletes_in_doubt(const std::string& target, const std::string& hierarchy_id);
   // `rostersync adopt`: the job's groups are read again at its next run. Returns how many records were dropped.
   int forget_group_reads(const std::string& job, const std::string& target);
 

@@ -52,7 +52,8 @@ struct ReconcilePlan {
   // Ids of ours, once confirmed, that itslearning no longer has: created
   // again under the same id (when the member is still in the roster).
   std::vector<std::string> restore;
-  // Ids of ours whose delete was pending and that itslearning no longer has: deleted.
+  // Ids of ours whose delete was not confirmed (pending, refused, parked)
+  // and that itslearning no longer has: deleted after all.
   std::vector<std::string> gone;
   // A second membership for a person who already has one in the group:
   // never adopted, never deleted, only reported.

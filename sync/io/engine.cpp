@@ -376,7 +376,10 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   std::optional<std::chrono::milliseconds> age = run.store.group_read_age(target.name, job.hierarchy_id);
   const bool reconcile_due = job.reconcile_interval.count() > 0 && (!age || *age >= job.reconcile_interval);
   const bool adopt_due = job.adopt_existing && !age;
-  if (!reconcile_due && !adopt_due) co_return "";
+  // A delete sent but not confirmed may have happened: a read tells, where
+  // resending it could only be refused (the membership is gone).
+  const bool doubt_due = !reconcile_due && !adopt_due && run.store.deletes_in_doubt(target.name, job.hierarchy_id);
+  if (!reconcile_due && !adopt_due && !doubt_due) co_return "";
 
   // The read goes through the same machine as a batch of one: the same
   // retries and back-off, and a rejected call (credentials) holds the target.
@@ -437,7 +440,7 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   run.stats.restored += static_cast<int>(plan.restore.size());
   run.stats.foreign += foreign;
   run.log->info("job {}: group '{}' read ({}): {} memberships, {} adopted, {} to restore, {} not rostersync's{}",
-                job.name, job.hierarchy_id, adopt_due ? "adoption" : "reconcile", read.memberships.size(),
+                job.name, job.hierarchy_id, adopt_due ? "adoption" : doubt_due ? "deletions in doubt" : "reconcile", read.memberships.size(),
                 plan.adopt.size(), plan.restore.size(), foreign,
                 plan.duplicates.empty() ? std::string()
                                         : "; " + std::to_string(plan.duplicates.size()) +

@@ -48,7 +48,9 @@ ReconcilePlan plan_reconcile(const std::vector<GroupRow>& rows, const std::vecto
     const bool was_confirmed = row.state == MembershipState::created ||
                                (row.state == MembershipState::pending && row.op == MembershipOp::update);
     if (was_confirmed) plan.restore.push_back(row.membership_id);
-    if (row.state == MembershipState::pending && row.op == MembershipOp::remove) plan.gone.push_back(row.membership_id);
+    const bool delete_unconfirmed =
+        row.op == MembershipOp::remove && (row.state == MembershipState::pending || row.state == MembershipState::failed);
+    if (delete_unconfirmed) plan.gone.push_back(row.membership_id);
   }
   return plan;
 }

@@ -53,6 +53,16 @@ void Simulator::remove_member(const std::string& service_key, const std::string&
   if (!r || r->status != 200) throw std::runtime_error("removing " + user_id + " from " + service_key + " failed");
 }
 
+void Simulator::set_roles(const std::string& service_key, const std::string& user_id, const std::string& role) const {
+  post("/_sim/rosters/" + service_key + "/members/" + user_id + "/roles",
+       "[\"http://purl.imsglobal.org/vocab/lis/v2/membership#" + role + "\"]");
+}
+
+void Simulator::delete_membership(const std::string& id) const {
+  auto r = sync::blocking_request({"DELETE", base_ + "/_sim/memberships/" + id, {}, ""});
+  if (!r || r->status != 200) throw std::runtime_error("deleting membership " + id + " failed");
+}
+
 Workspace::Workspace() {
   std::string pattern = (fs::temp_directory_path() / "rostersync-it-XXXXXX").string();
   if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
@@ -146,6 +156,20 @@ std::vector<std::vector<std::string>> Workspace::rows(const std::string& sql) co
   sqlite3_finalize(st);
   sqlite3_close(db);
   return out;
+}
+
+void Workspace::exec(const std::string& sql) const {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(this->db().c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + this->db());
+  }
+  char* error = nullptr;
+  int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+  std::string msg = error ? error : "";
+  sqlite3_free(error);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) throw std::runtime_error(sql + ": " + msg);
 }
 
 long long Workspace::count(const std::string& sql) const {

@@ -36,6 +36,10 @@ class Simulator {
   void post(const std::string& path, const std::string& json_body) const;
   // The member leaves the roster served under `service_key`.
   void remove_member(const std::string& service_key, const std::string& user_id) const;
+  // The member's roles become the one LIS membership role `role` (e.g. "Instructor").
+  void set_roles(const std::string& service_key, const std::string& user_id, const std::string& role) const;
+  // The membership is deleted in itslearning behind rostersync's back.
+  void delete_membership(const std::string& id) const;
 
  private:
   std::unique_ptr<daemon::ChildProcess> process_;
@@ -75,6 +79,8 @@ class Workspace {
   // Read-only queries on the state database.
   long long count(const std::string& sql) const;
   std::vector<std::vector<std::string>> rows(const std::string& sql) const;
+  // A write, for tests that stand in for the passage of time (never while rostersync runs).
+  void exec(const std::string& sql) const;
 
  private:
   std::filesystem::path dir_;

@@ -1,0 +1,268 @@
+// Keeping itslearning right over time, with the real binary and simulator
+// over loopback: role updates, guarded departures, adoption of memberships
+// that already exist, restore by reconcile, and the dry-run plan. The
+// decisions themselves are unit-tested (test_removals, test_planner); these
+// show they are wired to the wire.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "harness.hpp"
+
+using namespace rostersync::testing;
+
+namespace {
+
+const std::string kKey = "course-1-key";
+
+// Member j of course-1 (the simulator generates user ids "u<hex>" and
+// person keys sis-<100000 + j> there; members from 2 on are Learners).
+std::string user_of(const Simulator& sim, int j) {
+  boost::json::object rosters = sim.rosters();
+  return std::string(rosters.at(kKey).as_object().at("members").as_array().at(j).as_object().at("user_id").as_string());
+}
+std::string person(int j) { return "sis-" + std::to_string(100000 + j); }
+
+// (id, role) of the simulator's memberships for `person` in h-1.
+std::vector<std::pair<std::string, std::string>> sim_pairs_of(const Simulator& sim, const std::string& who) {
+  std::vector<std::pair<std::string, std::string>> out;
+  boost::json::object state = sim.state();
+  for (const auto& v : state.at("memberships").as_array()) {
+    const auto& m = v.as_object();
+    if (m.at("group").as_string() == "h-1" && m.at("person").as_string() == who) {
+      out.emplace_back(std::string(m.at("id").as_string()), std::string(m.at("role").as_string()));
+    }
+  }
+  return out;
+}
+
+long long calls(const Simulator& sim, const char* op) {
+  boost::json::object state = sim.state();
+  const auto* n = state.at("calls").as_object().if_contains(op);
+  return n ? n->as_int64() : 0;
+}
+
+}  // namespace
+
+TEST(Upkeep, ARoleChangeReachesItslearningUnderTheSameId) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  auto before = sim_pairs_of(sim, person(5));
+  ASSERT_EQ(before.size(), 1u);
+  EXPECT_EQ(before[0].second, "Learner");
+
+  sim.set_roles(kKey, user_of(sim, 5), "Instructor");
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  auto after = sim_pairs_of(sim, person(5));
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0], (std::pair<std::string, std::string>{before[0].first, "Instructor"}));
+  EXPECT_EQ(calls(sim, "updateMemberships"), 1);
+  auto row = ws.rows("SELECT role_type, previous_role, role_changed_at IS NOT NULL, state FROM membership WHERE person_key='" +
+                     person(5) + "'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0], (std::vector<std::string>{"Instructor", "Learner", "1", "created"}));
+  EXPECT_EQ(ws.count("SELECT updated FROM run ORDER BY run_id DESC LIMIT 1"), 1);
+  expect_exact_state(sim, ws, 1);
+}
+
+TEST(Upkeep, ADepartureIsDeletedOnlyWhenEnabledAndOnlyAfterTheGraceWalks) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  sim.remove_member(kKey, user_of(sim, 7));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_pairs_of(sim, person(7)).size(), 1u) << "remove_departed is off: nothing is deleted";
+
+  ws.configure(sim, course_jobs(1, "    remove_departed: true\n"));  // departure_grace 2
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_pairs_of(sim, person(7)).size(), 1u) << "one complete walk without the member is not enough";
+  EXPECT_EQ(ws.count("SELECT absent_walks FROM membership WHERE person_key='" + person(7) + "'"), 1);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_TRUE(sim_pairs_of(sim, person(7)).empty());
+  EXPECT_EQ(ws.rows("SELECT state, departure FROM membership WHERE person_key='" + person(7) + "'")[0],
+            (std::vector<std::string>{"deleted", "departed"}));
+  EXPECT_EQ(ws.count("SELECT deleted FROM run ORDER BY run_id DESC LIMIT 1"), 1);
+  expect_exact_state(sim, ws, 1);
+}
+
+TEST(Upkeep, AFailedWalkAndAnEmptyWalkDeleteNothing) {
+  Simulator sim({"--contexts", "1", "--members", "12"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    remove_departed: true\n    departure_grace: 1\n    page_limit: 5\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  std::size_t held = 0;
+  sim_memberships(sim, &held);
+  ASSERT_GT(held, 10u);
+
+  // The walk fails on page 2, after a member left from page 1.
+  sim.remove_member(kKey, user_of(sim, 3));
+  sim.post("/_sim/faults", R"({"fail_page": 2})");
+  EXPECT_NE(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_pairs_of(sim, person(3)).size(), 1u);
+  EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
+  sim.post("/_sim/faults", R"({"fail_page": 0})");
+
+  // Everyone leaves: an empty roster where there were members is held.
+  boost::json::object rosters = sim.rosters();
+  for (const auto& m : rosters.at(kKey).as_object().at("members").as_array()) {
+    sim.remove_member(kKey, std::string(m.as_object().at("user_id").as_string()));
+  }
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
+  std::size_t still = 0;
+  sim_memberships(sim, &still);
+  EXPECT_EQ(still, held);
+  auto hold = ws.rows("SELECT planned, reason FROM removal_hold WHERE job='course-1'");
+  ASSERT_EQ(hold.size(), 1u);
+  EXPECT_EQ(hold[0][0], std::to_string(held));
+  EXPECT_TRUE(has(hold[0][1], "came back empty")) << hold[0][1];
+  auto [rc, status] = ws.rostersync_output({"status", "--wide"});
+  EXPECT_EQ(rc, 0);
+  EXPECT_TRUE(has(status, "awaiting approval")) << status;
+}
+
+TEST(Upkeep, AThresholdHoldDeletesNothingUntilApproveAndRejectClearsIt) {
+  Simulator sim({"--contexts", "1", "--members", "30"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    remove_departed: true\n    departure_grace: 1\n    max_delete_percent: 10\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  std::vector<std::string> leaving;
+  for (int j = 10; j < 14; ++j) leaving.push_back(user_of(sim, j));
+  for (const auto& u : leaving) sim.remove_member(kKey, u);
+
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);  // 4 of 30: over 10 %
+  EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
+  for (int j = 10; j < 14; ++j) EXPECT_EQ(sim_pairs_of(sim, person(j)).size(), 1u);
+  EXPECT_EQ(ws.count("SELECT deletes_held FROM run ORDER BY run_id DESC LIMIT 1"), 4);
+  EXPECT_TRUE(has(ws.rows("SELECT reason FROM removal_hold")[0][0], "max_delete_percent"));
+  // Held again, not deleted, on the next run too.
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
+
+  auto [rc, out] = ws.rostersync_output({"approve", "--job", "course-1"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "approved 4 deletion(s)")) << out;
+  EXPECT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 0);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  for (int j = 10; j < 14; ++j) EXPECT_TRUE(sim_pairs_of(sim, person(j)).empty()) << person(j);
+  expect_exact_state(sim, ws, 1);
+  EXPECT_NE(ws.rostersync({"approve", "--job", "course-1"}), 0) << "approve is one shot: nothing is held now";
+
+  // Four more leave; this time the operator says no.
+  for (int j = 14; j < 18; ++j) sim.remove_member(kKey, user_of(sim, 10));  // the list shifted by four
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  ASSERT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 1);
+  auto [rrc, rout] = ws.rostersync_output({"reject", "--job", "course-1"});
+  EXPECT_EQ(rrc, 0) << rout;
+  EXPECT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 0);
+  long long deletes_before = calls(sim, "deleteMemberships");
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(calls(sim, "deleteMemberships"), deletes_before);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 0) << "rejected deletions are not planned again";
+  for (int j = 14; j < 18; ++j) EXPECT_EQ(sim_pairs_of(sim, person(j)).size(), 1u) << person(j);
+}
+
+TEST(Upkeep, APreloadedGroupGetsNoSecondMembership) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  // Made by hand in the itslearning UI before rostersync ran: two members
+  // of the roster (one with the wrong role) and someone outside it.
+  sim.post("/_sim/memberships", R"([
+    {"id": "itsla-6F1D0B2A-0001", "group": "h-1", "person": "sis-100004", "role": "Learner"},
+    {"id": "itsla-6F1D0B2A-0002", "group": "h-1", "person": "sis-100005", "role": "Instructor"},
+    {"id": "itsla-6F1D0B2A-0003", "group": "h-1", "person": "sis-999999", "role": "Learner"}])");
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    adopt_existing: true\n    remove_departed: true\n    departure_grace: 1\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 1);
+  EXPECT_EQ(sim_pairs_of(sim, "sis-100004"),
+            (std::vector<std::pair<std::string, std::string>>{{"itsla-6F1D0B2A-0001", "Learner"}}));
+  // The adopted membership with the wrong role is updated, not duplicated.
+  EXPECT_EQ(sim_pairs_of(sim, "sis-100005"),
+            (std::vector<std::pair<std::string, std::string>>{{"itsla-6F1D0B2A-0002", "Learner"}}));
+  // Not in the roster, not rostersync's: never deleted.
+  EXPECT_EQ(sim_pairs_of(sim, "sis-999999").size(), 1u);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_pairs_of(sim, "sis-999999").size(), 1u);
+  EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 1) << "the group is read once, before the first create";
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE origin='adopted' AND owned=0"), 3);
+  EXPECT_EQ(ws.count("SELECT adopted FROM run ORDER BY run_id ASC LIMIT 1"), 3);
+  // Each person once in the group.
+  EXPECT_EQ(ws.count("SELECT count(*) FROM (SELECT person_key FROM membership GROUP BY hierarchy_id, person_key "
+                     "HAVING count(*) > 1)"), 0);
+  std::size_t ids = 0;
+  auto pairs = sim_memberships(sim, &ids);
+  EXPECT_EQ(ids, pairs.size()) << "a pair got a second id";
+
+  // `rostersync adopt` reads the group again at the next run.
+  EXPECT_EQ(ws.rostersync({"adopt", "--job", "course-1"}), 0);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 2);
+}
+
+TEST(Upkeep, AMembershipDeletedInItslearningIsRestoredByReconcile) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    reconcile_interval: 1h\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 1);
+  auto lost = sim_pairs_of(sim, person(9));
+  ASSERT_EQ(lost.size(), 1u);
+  sim.delete_membership(lost[0].first);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);  // within the hour: not read, not noticed
+  EXPECT_TRUE(sim_pairs_of(sim, person(9)).empty());
+  EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 1);
+
+  ws.exec("UPDATE group_read SET read_at='2000-01-01T00:00:00.000Z'");  // an hour (and more) goes by
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 2);
+  EXPECT_EQ(sim_pairs_of(sim, person(9)), lost) << "restored under its stored id";
+  EXPECT_EQ(ws.count("SELECT restored FROM run ORDER BY run_id DESC LIMIT 1"), 1);
+  expect_exact_state(sim, ws, 1);
+}
+
+TEST(Upkeep, ThePlanShowsEveryChangeAndSendsNoWrite) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    remove_departed: true\n    departure_grace: 1\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  sim.set_roles(kKey, user_of(sim, 5), "Instructor");
+  sim.remove_member(kKey, user_of(sim, 8));
+  sim.post("/_sim/rosters/" + kKey + "/members",
+           R"([{"user_id": "u-new", "lis_person_sourcedid": "sis-new", "roles": ["Learner"]}])");
+  long long runs = ws.count("SELECT count(*) FROM run");
+  std::string before = ws.rows("SELECT group_concat(membership_id || state || role_type || absent_walks) FROM membership")[0][0];
+  boost::json::object state = sim.state();
+  long long items = state.at("items_received").as_int64();
+
+  auto [rc, out] = ws.rostersync_output({"plan", "--json"});
+  ASSERT_EQ(rc, 0) << out;
+  boost::json::object plan = boost::json::parse(out).as_object();
+  const auto& job = plan.at("jobs").as_array().at(0).as_object();
+  ASSERT_EQ(job.at("creates").as_array().size(), 1u);
+  EXPECT_EQ(job.at("creates").as_array()[0].as_object().at("person_key").as_string(), "sis-new");
+  ASSERT_EQ(job.at("updates").as_array().size(), 1u);
+  EXPECT_EQ(job.at("updates").as_array()[0].as_object().at("old_role").as_string(), "Learner");
+  EXPECT_EQ(job.at("updates").as_array()[0].as_object().at("role_type").as_string(), "Instructor");
+  ASSERT_EQ(job.at("deletes").as_array().size(), 1u);
+  EXPECT_EQ(job.at("deletes").as_array()[0].as_object().at("person_key").as_string(), person(8));
+  EXPECT_EQ(job.at("deletes").as_array()[0].as_object().at("reason").as_string(), "departed");
+
+  // Nothing sent, nothing recorded.
+  state = sim.state();
+  EXPECT_EQ(state.at("items_received").as_int64(), items);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run"), runs);
+  EXPECT_EQ(ws.rows("SELECT group_concat(membership_id || state || role_type || absent_walks) FROM membership")[0][0], before);
+
+  auto [trc, text] = ws.rostersync_output({"sync", "--dry-run"});
+  EXPECT_EQ(trc, 0);
+  EXPECT_TRUE(has(text, "update  " + person(5) + "  Learner -> Instructor")) << text;
+  EXPECT_TRUE(has(text, "delete  " + person(8) + "  departed")) << text;
+  // And a real sync then does exactly that.
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(ws.rows("SELECT created, updated, deleted FROM run ORDER BY run_id DESC LIMIT 1")[0],
+            (std::vector<std::string>{"1", "1", "1"}));
+}
