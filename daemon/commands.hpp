@@ -57,6 +57,11 @@ int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, 
 int cmd_approve(const config::Config& cfg, const std::string& job);
 int cmd_reject(const config::Config& cfg, const std::string& job);
 
+// `rostersync forget --job NAME --delete-memberships`: deletes in
+// itslearning the memberships the (no longer configured) job owns, then
+// forgets it; 0 all deleted and forgotten, 1 some left (nothing forgotten).
+int forget_deleting_memberships(const config::Config& cfg, const std::string& job);
+
 // `rostersync adopt --job NAME`: the job's group is read again at its next
 // run and the memberships there adopted (see sync/planning/reconcile.hpp).
 int cmd_adopt(const config::Config& cfg, const std::string& job);

@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
   auto* forget = app.add_subcommand("forget", "Drop the history (runs, snapshot, schedule) of a job no longer configured");
   std::string forget_job;
   forget->add_option("--job", forget_job, "the job to forget")->required();
+  bool delete_memberships = false;
+  forget->add_flag("--delete-memberships", delete_memberships,
+                   "first delete in itslearning the memberships the job owns (adopted ones it does not own stay)");
   auto* check = app.add_subcommand("check-config", "Validate a configuration and print it with secrets masked");
   std::string check_path;
   check->add_option("file", check_path, "file to check (default: --config)");
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
   // Only `sync` and `run` need the secrets; every other command reads the
   // state database or talks to the daemon, and must work from a shell
   // without the unit's credentials.
-  const bool needs_secrets = sync->parsed() || run->parsed() || plan->parsed();
+  const bool needs_secrets = sync->parsed() || run->parsed() || plan->parsed() || (forget->parsed() && delete_memberships);
   config::Config cfg;
   try {
     cfg = needs_secrets ? config::load_file(config_path) : config::parse_file(config_path);
@@ -124,6 +127,7 @@ int main(int argc, char** argv) {
   if (members->parsed()) return daemon::cmd_members(cfg, report);
   if (failures->parsed()) return daemon::cmd_failures(cfg, report);
   if (courses->parsed()) return daemon::cmd_courses(cfg, report);
+  if (forget->parsed() && delete_memberships) return daemon::forget_deleting_memberships(cfg, forget_job);
   if (forget->parsed()) return daemon::cmd_forget(cfg, forget_job);
   return daemon::kExitConfig;
 }

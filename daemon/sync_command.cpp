@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <optional>
 
 #include "daemon/commands.hpp"
@@ -166,6 +167,58 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     return all_ok ? kExitOk : kExitJobFailed;
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
+    return kExitRuntime;
+  }
+}
+
+int forget_deleting_memberships(const config::Config& cfg, const std::string& job) {
+  if (const config::Job* still = cfg.find_job(job)) {
+    std::cerr << "rostersync: job " << job << " is still configured"
+              << (still->origin.empty() ? " in " + cfg.path : " in the registry, " + still->origin)
+              << "; remove it there first (and reload), then forget it\n";
+    return kExitConfig;
+  }
+  try {
+    WriterSession session(cfg.state_db);
+    std::map<std::string, std::vector<PlannedWrite>> owned = session.db.owned_memberships(job);
+    for (const auto& [target, writes] : owned) {
+      if (!cfg.targets.count(target)) {
+        std::cerr << "rostersync: job " << job << " has " << writes.size() << " membership(s) in target " << target
+                  << ", which is no longer configured; configure it again to delete them\n";
+        return kExitConfig;
+      }
+    }
+    asio::io_context ioc;
+    sync::Engine engine(ioc.get_executor(), cfg, session.db);
+    bool all_deleted = true, crashed = false;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          for (auto& [target, writes] : owned) {
+            std::size_t n = writes.size();
+            sync::JobReport r = co_await engine.remove_memberships(job, target, std::move(writes));
+            std::cout << "target " << target << ": " << r.stats.deleted << " of " << n << " membership(s) deleted";
+            if (r.stats.failed + r.stats.pending > 0 || !r.error.empty() || r.held) {
+              all_deleted = false;
+              std::cout << ", " << r.stats.failed << " refused, " << r.stats.pending << " unanswered"
+                        << (r.error.empty() ? "" : ": " + r.error);
+            }
+            std::cout << "\n";
+          }
+        },
+        stop_on_exception(ioc, "forget", crashed));
+    ioc.run();
+    if (crashed) return kExitRuntime;
+    if (!all_deleted) {
+      std::cout << "job " << job << " is not forgotten: run the same command again (`rostersync failures --job " << job
+                << "` shows what is left)\n";
+      return kExitJobFailed;
+    }
+    int runs = session.db.forget_job(job);
+    std::cout << "forgot job " << job << ": " << runs << " run record(s), its roster snapshot and schedule\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    std::cerr << "rostersync: " << e.what() << "\n";
     return kExitRuntime;
   }
 }

@@ -655,6 +655,26 @@ void Store::apply_group_read(const std::string& target, const std::string& hiera
   tx.commit();
 }
 
+std::map<std::string, std::vector<PlannedWrite>> Store::owned_memberships(const std::string& job) {
+  Stmt s(db_,
+         "SELECT target, membership_id, person_key, role_type FROM membership WHERE job=? AND owned=1 AND "
+         "(state='created' OR (state IN ('pending', 'failed') AND (op<>'create' OR attempts > 0))) ORDER BY target, "
+         "membership_id");
+  s.bind(1, job);
+  std::map<std::string, std::vector<PlannedWrite>> out;
+  while (s.step()) {
+    PlannedWrite w;
+    w.membership_id = s.text(1);
+    w.person_key = s.text(2);
+    w.role_type = s.text(3);
+    w.is_new = false;
+    w.op = MembershipOp::remove;
+    w.reason = "forgotten";
+    out[s.text(0)].push_back(std::move(w));
+  }
+  return out;
+}
+
 bool Store::deletes_in_doubt(const std::string& target, const std::string& hierarchy_id) {
   Stmt& s = cached(
       "SELECT EXISTS (SELECT 1 FROM membership WHERE target=? AND hierarchy_id=? AND op='delete' AND state IN "

@@ -171,6 +171,9 @@ class Store {
   // after the send, or a refusal: perhaps it was gone already). A read of
   // the group settles them.
   bool deletes_in_doubt(const std::string& target, const std::string& hierarchy_id);
+  // What `forget --delete-memberships` deletes: the job's owned memberships
+  // that exist in itslearning (or may: a write not confirmed), by target.
+  std::map<std::string, std::vector<PlannedWrite>> owned_memberships(const std::string& job);
   // `rostersync adopt`: the job's groups are read again at its next run. Returns how many records were dropped.
   int forget_group_reads(const std::string& job, const std::string& target);
 

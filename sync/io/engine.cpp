@@ -747,6 +747,42 @@ Engine::Engine(asio::any_io_executor executor, const config::Config& config, sto
 
 Engine::~Engine() = default;
 
+asio::awaitable<JobReport> Engine::remove_memberships(std::string job_name, std::string target_name,
+                                                      std::vector<PlannedWrite> removals) {
+  Impl& impl = *impl_;
+  JobReport report;
+  report.job = job_name;
+  auto started = Clock::now();
+  config::Job job;
+  job.name = job_name;
+  job.target = target_name;
+  TargetLink& target = impl.targets.at(target_name);
+  auto log = spdlog::default_logger()->clone(run_logger_name(job_name, 0));
+  RunState run(job, target, impl.store, impl, 0, log);
+  run.progress.job = job_name;
+  try {
+    if (std::optional<Hold> hold = impl.store.find_hold(HoldScope::target, target_name); hold && hold->active()) {
+      report.held = true;
+      report.error = describe(*hold);
+      co_return report;
+    }
+    impl.store.queue_removals(target_name, 0, removals);
+    run.stats.deletes_planned = static_cast<int>(removals.size());
+    BatchSender sender(impl.executor, run);
+    for (auto& w : removals) sender.enqueue(std::move(w));
+    co_await sender.finish();
+  } catch (const std::exception& e) {
+    run.stop_target(e.what());
+  }
+  run.stats.pending = run.stats.deletes_planned - run.stats.deleted - run.stats.failed;
+  report.stats = run.stats;
+  report.error = run.target_error;
+  report.outcome = run.stats.pending == 0 && run.stats.failed == 0 && report.error.empty() ? RunOutcome::ok
+                                                                                          : RunOutcome::partial;
+  report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  co_return report;
+}
+
 asio::awaitable<JobReport> Engine::run_job(config::Job job, std::function<void()> on_walk_end) {
   co_return co_await impl_->run_job(std::move(job), std::move(on_walk_end));
 }

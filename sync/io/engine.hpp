@@ -85,6 +85,14 @@ class Engine {
   // only the last sends remain: the caller's next walk may start then.
   boost::asio::awaitable<JobReport> run_job(config::Job job, std::function<void()> on_walk_end = {});
 
+  // `rostersync forget --delete-memberships`: deletes these memberships of a
+  // job no longer configured (`removals`: op remove, by stored id) through
+  // `target`, with the same batching, budget, retries and crash safety as a
+  // run (the intent is committed first). No walk, no run record; the report
+  // counts deleted, failed and pending.
+  boost::asio::awaitable<JobReport> remove_memberships(std::string job, std::string target,
+                                                      std::vector<PlannedWrite> removals);
+
   // Called after each page and each batch.
   void on_progress(std::function<void(const Progress&)> callback);
 

@@ -266,3 +266,30 @@ TEST(Upkeep, ThePlanShowsEveryChangeAndSendsNoWrite) {
   EXPECT_EQ(ws.rows("SELECT created, updated, deleted FROM run ORDER BY run_id DESC LIMIT 1")[0],
             (std::vector<std::string>{"1", "1", "1"}));
 }
+
+TEST(Upkeep, ForgettingAJobDeletesItsMembershipsOnlyWhenAsked) {
+  Simulator sim({"--contexts", "2", "--members", "15"});
+  sim.post("/_sim/memberships", R"([{"id": "itsla-0002-0001", "group": "h-2", "person": "sis-999", "role": "Learner"}])");
+  Workspace ws;
+  ws.configure(sim, course_jobs(2, "    adopt_existing: true\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  auto in_group = [&](const std::string& group) {
+    int n = 0;
+    for (const auto& [g, p, r] : sim_memberships(sim)) n += g == group;
+    return n;
+  };
+  const int course2 = in_group("h-2");
+  ASSERT_GT(course2, 10);
+
+  ws.configure(sim, {course_jobs(2, "    adopt_existing: true\n")[0]});  // course-2 removed
+  auto [still_rc, still] = ws.rostersync_output({"forget", "--job", "course-1", "--delete-memberships"}, true);
+  EXPECT_NE(still_rc, 0);
+  EXPECT_TRUE(has(still, "still configured")) << still;
+
+  auto [rc, out] = ws.rostersync_output({"forget", "--job", "course-2", "--delete-memberships"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, std::to_string(course2 - 1) + " of " + std::to_string(course2 - 1) + " membership(s) deleted")) << out;
+  EXPECT_EQ(in_group("h-2"), 1) << "the adopted membership rostersync does not own stays";
+  EXPECT_GT(in_group("h-1"), 10);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-2'"), 0);
+}
