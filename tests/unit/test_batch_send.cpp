@@ -83,6 +83,35 @@ TEST(BatchQueue, CutsFullBatchesThenTheLastPartialOneOnClose) {
   EXPECT_EQ(q.active_batches(), 2);
 }
 
+TEST(BatchQueue, ABatchHoldsOneOperationAndReopensForTheDeletions) {
+  BatchQueue q(2, 100);
+  auto write = [](int i, MembershipOp op) {
+    PlannedWrite w = create(i);
+    w.op = op;
+    return w;
+  };
+  q.push(write(0, MembershipOp::create));
+  q.push(write(1, MembershipOp::update));
+  q.push(write(2, MembershipOp::create));
+  auto creates = q.take(false, false);
+  ASSERT_TRUE(creates);
+  ASSERT_EQ(creates->size(), 2u);
+  EXPECT_EQ((*creates)[1].membership_id, "id-2");  // the update waits for a batch of its own
+  EXPECT_FALSE(q.take(false, false));
+  q.close();
+  auto updates = q.take(false, false);
+  ASSERT_TRUE(updates);
+  ASSERT_EQ(updates->size(), 1u);
+  EXPECT_EQ(updates->front().op, MembershipOp::update);
+  q.reopen();  // the walk was complete: deletions follow
+  q.push(write(3, MembershipOp::remove));
+  EXPECT_FALSE(q.take(false, false)) << "open again: no partial batch";
+  q.close();
+  auto deletes = q.take(false, false);
+  ASSERT_TRUE(deletes);
+  EXPECT_EQ(deletes->front().op, MembershipOp::remove);
+}
+
 TEST(BatchQueue, AProbeGoesAloneAndAStoppedTargetGetsNothing) {
   BatchQueue q(2, 100);
   for (int i = 0; i < 6; ++i) q.push(create(i));

@@ -460,3 +460,29 @@ TEST_F(ConfigTest, AnEntryThatOnlyMovedInItsListFileIsNotAChange) {
   EXPECT_FALSE(same_settings(before.jobs[1], after.jobs[2]));
   EXPECT_EQ(describe_changes(before, after), "added: new; changed: b (page_limit)");
 }
+
+TEST_F(ConfigTest, UpkeepKeysDefaultToSafeAndAreChecked) {
+  const Job& j = load(minimal()).jobs[0];
+  EXPECT_FALSE(j.remove_departed);  // deleting is opt-in
+  EXPECT_EQ(j.departure_grace, 2);
+  EXPECT_TRUE(j.remove_inactive);
+  EXPECT_EQ(j.max_deletes, 500);
+  EXPECT_EQ(j.max_delete_percent, 20);
+  EXPECT_TRUE(j.adopt_existing);
+  EXPECT_FALSE(j.own_adopted);
+  EXPECT_EQ(j.reconcile_interval.count(), 0);
+
+  Config cfg = load(minimal("", "    remove_departed: true\n    departure_grace: 3\n    max_deletes: 50\n"
+                                "    max_delete_percent: 5\n    own_adopted: true\n    reconcile_interval: 24h\n"));
+  EXPECT_TRUE(cfg.jobs[0].remove_departed);
+  EXPECT_EQ(cfg.jobs[0].departure_grace, 3);
+  EXPECT_EQ(cfg.jobs[0].max_deletes, 50);
+  EXPECT_EQ(cfg.jobs[0].max_delete_percent, 5);
+  EXPECT_TRUE(cfg.jobs[0].own_adopted);
+  EXPECT_EQ(cfg.jobs[0].reconcile_interval, Millis(24LL * 3'600'000));
+
+  expect_error(minimal("", "    departure_grace: 0\n"), {"jobs[0].departure_grace", "between 1 and"});
+  expect_error(minimal("", "    max_delete_percent: 120\n"), {"jobs[0].max_delete_percent", "between 0 and 100"});
+  expect_error(minimal("", "    reconcile_interval: 10s\n"), {"jobs[0].reconcile_interval", "at least 1m"});
+  expect_error(minimal("", "    remove_departed: yes please\n"), {"jobs[0].remove_departed", "true or false"});
+}

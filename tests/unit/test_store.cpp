@@ -287,3 +287,111 @@ TEST_F(StoreTest, ForgettingAJobKeepsTheMembershipsItCreated) {
   EXPECT_EQ(text("SELECT count(*) FROM membership WHERE job='gone'"), "1");
   EXPECT_EQ(text("SELECT count(*) FROM roster_member WHERE job='other'"), "1");
 }
+
+TEST_F(StoreTest, AVersion5DatabaseKeepsItsMembershipsThroughTheRebuild) {
+  {
+    store::Store s(path_);
+    auto run = s.begin_run("j");
+    s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}));
+    s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  }
+  // Back to version 5's membership table, as an older rostersync left it.
+  text("CREATE TABLE m5 AS SELECT target, membership_id, hierarchy_id, person_key, role_type, job, state, attempts, "
+       "last_error, queued_run, created_at, updated_at, refusals, next_attempt_at FROM membership");
+  text("DROP TABLE membership");
+  text("ALTER TABLE m5 RENAME TO membership");
+  for (const char* t : {"removal_hold", "group_read"}) text(std::string("DROP TABLE ") + t);
+  text("PRAGMA user_version=5");
+  text("CREATE TABLE run_v5 AS SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, "
+       "already_present, creates_planned, created, failed, pending, skipped_inactive, skipped_test_user, "
+       "skipped_no_person_key, skipped_invalid_person_key, skipped_unmapped_role, skipped_malformed, error, deferred, "
+       "skipped_role_filter, hierarchy_id FROM run");
+  text("DROP TABLE run");
+  text("ALTER TABLE run_v5 RENAME TO run");
+  store::Store s(path_);
+  EXPECT_EQ(s.schema_version(), 6);
+  auto p1 = s.find_membership("t", "h", "p1");
+  ASSERT_TRUE(p1);
+  EXPECT_EQ(p1->state, MembershipState::created);
+  EXPECT_EQ(p1->op, MembershipOp::create);
+  EXPECT_EQ(text("SELECT origin || owned FROM membership WHERE membership_id='id-p2'"), "created1");
+}
+
+TEST_F(StoreTest, ARoleChangeKeepsTheOldRoleAndADeleteEndsDeleted) {
+  store::Store s(path_);
+  auto run1 = s.begin_run("j");
+  s.commit_page(run1, "j", "t", "h", plan({{"u1", "p1"}}));
+  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  auto run2 = s.begin_run("j");
+  PagePlan update = plan({{"u1", "p1"}});
+  update.writes = {{"id-p1", "p1", "Instructor", false, 0, MembershipOp::update, "Learner"}};
+  s.commit_page(run2, "j", "t", "h", update);
+  auto pending = s.find_membership("t", "h", "p1");
+  EXPECT_EQ(pending->state, MembershipState::pending);
+  EXPECT_EQ(pending->op, MembershipOp::update);
+  EXPECT_EQ(text("SELECT role_type || ' was ' || previous_role || ' ' || (role_changed_at IS NOT NULL) FROM membership"),
+            "Instructor was Learner 1");
+  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::created);
+
+  PlannedWrite removal{"id-p1", "p1", "Instructor", false, 0, MembershipOp::remove, "", "departed"};
+  s.queue_removals("t", run2, {removal});
+  EXPECT_TRUE(s.ids_awaiting_fsync());  // the intent reaches the disk before the delete is sent
+  EXPECT_EQ(s.find_membership("t", "h", "p1")->op, MembershipOp::remove);
+  s.mark_attempt("t", {"id-p1"});
+  EXPECT_TRUE(s.deletes_in_doubt("t", "h"));
+  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::deleted);
+  EXPECT_FALSE(s.deletes_in_doubt("t", "h"));
+}
+
+TEST_F(StoreTest, ApproveAndRejectDecideTheFlaggedRemovalsOnce) {
+  store::Store s(path_);
+  auto run = s.begin_run("j");
+  s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}));
+  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}, {"id-p2", ItemResult::Fate::created, ""}});
+  EXPECT_FALSE(s.approve_removals("j"));  // nothing held
+  PlannedWrite r1{"id-p1", "p1", "Learner", false, 0, MembershipOp::remove, "", "departed"};
+  s.flag_removals("t", {r1});
+  s.set_removal_hold({"j", 1, 2, "1 deletion(s) planned, ...", run, ""});
+  ASSERT_TRUE(s.find_removal_hold("j"));
+  EXPECT_EQ(s.approve_removals("j"), 1);
+  EXPECT_FALSE(s.find_removal_hold("j"));
+  EXPECT_FALSE(s.approve_removals("j"));  // one shot
+  auto rows = s.group_rows("t", "h");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_TRUE(rows[0].removal_approved);
+  EXPECT_FALSE(rows[1].removal_approved);
+
+  PlannedWrite r2{"id-p2", "p2", "Learner", false, 0, MembershipOp::remove, "", "departed"};
+  s.flag_removals("t", {r2});
+  s.set_removal_hold({"j", 1, 2, "held", run, ""});
+  EXPECT_EQ(s.reject_removals("j"), 2);  // both flagged ones are kept now
+  rows = s.group_rows("t", "h");
+  EXPECT_TRUE(rows[1].removal_rejected);
+  EXPECT_EQ(rows[1].departure, "");
+  s.record_absence("t", {}, {"id-p2"});  // seen again: the rejection is forgotten
+  EXPECT_FALSE(s.group_rows("t", "h")[1].removal_rejected);
+}
+
+TEST_F(StoreTest, AGroupReadAdoptsRestoresAndForgetsTheSettledPages) {
+  store::Store s(path_);
+  auto run = s.begin_run("j");
+  s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}), 1, 42);
+  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  EXPECT_FALSE(s.group_read_age("t", "h"));
+  ReconcilePlan p;
+  p.adopt.push_back({{"itsla-9", "h", "p2", "Learner"}, std::string("id-p2")});  // theirs replaces our unconfirmed id
+  p.adopt.push_back({{"itsla-7", "h", "p7", "Instructor"}, std::nullopt});
+  p.restore.push_back("id-p1");
+  s.apply_group_read("t", "h", "j", false, run, 3, p);
+  ASSERT_TRUE(s.group_read_age("t", "h"));
+  EXPECT_LT(s.group_read_age("t", "h")->count(), 60'000);
+  EXPECT_EQ(s.find_membership("t", "h", "p2")->membership_id, "itsla-9");
+  EXPECT_EQ(s.find_membership("t", "h", "p2")->state, MembershipState::created);
+  EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::pending);  // to be created again
+  EXPECT_EQ(text("SELECT origin || owned || role_type FROM membership WHERE membership_id='itsla-7'"), "adopted0Instructor");
+  EXPECT_EQ(text("SELECT count(*) FROM page_digest"), "0");
+  EXPECT_EQ(s.forget_group_reads("j", "t"), 1);
+  EXPECT_FALSE(s.group_read_age("t", "h"));
+}
