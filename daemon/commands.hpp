@@ -57,6 +57,9 @@ int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, 
 int cmd_approve(const config::Config& cfg, const std::string& job);
 int cmd_reject(const config::Config& cfg, const std::string& job);
 
+// `forget`'s precondition: true (and says why on stderr) when `job` is still configured.
+bool refuse_configured_job(const config::Config& cfg, const std::string& job);
+
 // `rostersync forget --job NAME --delete-memberships`: deletes in
 // itslearning the memberships the (no longer configured) job owns, then
 // forgets it; 0 all deleted and forgotten, 1 some left (nothing forgotten).

@@ -188,13 +188,18 @@ int cmd_courses(const config::Config& cfg, const ReportOptions& options) {
   return with_database(cfg, [&](store::Reports& db) { print(db.courses(jobs), options.json, options.wide); });
 }
 
-int cmd_forget(const config::Config& cfg, const std::string& job) {
-  if (const config::Job* still = cfg.find_job(job)) {
+bool refuse_configured_job(const config::Config& cfg, const std::string& job) {
+  const config::Job* still = cfg.find_job(job);
+  if (still) {
     std::cerr << "rostersync: job " << job << " is still configured ("
               << (still->origin.empty() ? "in " + cfg.path : "in the registry, " + still->origin)
               << "); remove it there first (and reload), then forget it\n";
-    return kExitConfig;
   }
+  return still != nullptr;
+}
+
+int cmd_forget(const config::Config& cfg, const std::string& job) {
+  if (refuse_configured_job(cfg, job)) return kExitConfig;
   try {
     store::Store db(cfg.state_db);
     int runs = db.forget_job(job);

@@ -172,12 +172,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
 }
 
 int forget_deleting_memberships(const config::Config& cfg, const std::string& job) {
-  if (const config::Job* still = cfg.find_job(job)) {
-    std::cerr << "rostersync: job " << job << " is still configured"
-              << (still->origin.empty() ? " in " + cfg.path : " in the registry, " + still->origin)
-              << "; remove it there first (and reload), then forget it\n";
-    return kExitConfig;
-  }
+  if (refuse_configured_job(cfg, job)) return kExitConfig;
   try {
     WriterSession session(cfg.state_db);
     std::map<std::string, std::vector<PlannedWrite>> owned = session.db.owned_memberships(job);
