@@ -134,3 +134,41 @@ TEST(DaemonControl, LockedDatabaseFailsTheRunVisiblyAndTheDaemonGoesOn) {
   auto stale = boost::json::parse(after).as_array().at(0).at("schedule");
   EXPECT_EQ(std::string(stale.as_string()).rfind("stale: no rostersync runs; planned 20", 0), 0u) << after;
 }
+
+TEST(DaemonControl, HeldRemovalsShowInStatusUntilApproved) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    interval: 1h\n    remove_departed: true\n    departure_grace: 1\n"
+                                   "    max_delete_percent: 10\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  boost::json::object rosters = sim.rosters();
+  const auto& members = rosters.at("course-1-key").as_object().at("members").as_array();
+  for (int j = 10; j < 15; ++j) {
+    sim.remove_member("course-1-key", std::string(members[j].as_object().at("user_id").as_string()));
+  }
+
+  DatagramSocket notify((ws.dir() / "notify.sock").string());
+  setenv("NOTIFY_SOCKET", (ws.dir() / "notify.sock").c_str(), 1);
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "READY=1"); }, 30s));
+  // A sync now: its 5 deletions (25 %) are held.
+  daemon.signal(SIGUSR1);
+  ASSERT_TRUE(notify.wait_for(
+      [](const std::string& m) { return has(m, "1 job(s) awaiting approval of 5 deletion(s) (course-1;"); }, 30s))
+      << ::testing::PrintToString(notify.seen);
+  EXPECT_EQ(sim.state().at("memberships").as_array().size(), 20u);
+
+  // approve asks the daemon for a run now; the deletions go and the note goes away.
+  auto [rc, out] = ws.rostersync_output({"approve", "--job", "course-1"});
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "the daemon resyncs now")) << out;
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE state='deleted'", 5, 30s));
+  // (STATUS lines of the held run may still be queued: wait for the first without the note)
+  ASSERT_TRUE(notify.wait_for(
+      [](const std::string& m) { return has(m, "STATUS=idle") && !has(m, "awaiting approval"); }, 30s))
+      << ::testing::PrintToString(notify.seen);
+  EXPECT_EQ(sim.state().at("memberships").as_array().size(), 15u);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+}
