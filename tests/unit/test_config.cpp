@@ -462,7 +462,8 @@ TEST_F(ConfigTest, AnEntryThatOnlyMovedInItsListFileIsNotAChange) {
 }
 
 TEST_F(ConfigTest, UpkeepKeysDefaultToSafeAndAreChecked) {
-  const Job& j = load(minimal()).jobs[0];
+  const Config defaults = load(minimal());
+  const Job& j = defaults.jobs[0];
   EXPECT_FALSE(j.remove_departed);  // deleting is opt-in
   EXPECT_EQ(j.departure_grace, 2);
   EXPECT_TRUE(j.remove_inactive);
