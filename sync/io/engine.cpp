@@ -408,6 +408,7 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   }
   run.target.budget->release(1);
   const BatchResult& result = machine.result();
+  if (run.engine.stopping) co_return "";  // the caller plans nothing after a stop
   if (result.hold) {
     run.hold_target(*result.hold);
     co_return run.target_error;
@@ -649,6 +650,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
           walk_error = "roster walk stopped before planning: " + read_error;
           break;
         }
+        if (stopping) break;  // a stop during the read: interrupted, nothing planned unread
       }
       for (const Member& m : page.members) seen.add(m.user_id);
       if (job.remove_departed) presence.add(page, plan_opts);
