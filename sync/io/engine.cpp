@@ -212,6 +212,29 @@ struct RunState {
   }
 };
 
+// Drives one BatchSendMachine to its finish: `attempt(n)` makes the n-th
+// request and returns its answer, back-offs sleep (cut short by a stop).
+// Shared by the write batches and the group read. `what` names the request
+// in the debug line of a failed attempt.
+using Attempt = std::function<asio::awaitable<Result<HttpResponse>>(int attempt)>;
+asio::awaitable<void> drive(RunState& run, BatchSendMachine& machine, const std::string& what, const Attempt& attempt) {
+  BatchSendAction action = machine.resume(BatchSendMachine::Start{run.engine.stopping, run.target_stopped});
+  while (action.kind != BatchSendAction::Kind::finish) {
+    if (action.kind == BatchSendAction::Kind::send) {
+      const int n = action.attempt;
+      Result<HttpResponse> response = co_await attempt(n);
+      action = machine.resume(BatchSendMachine::Responded{response, run.engine.draw(), std::chrono::system_clock::now(),
+                                                          run.engine.stopping, run.target_stopped});
+      if (action.kind == BatchSendAction::Kind::wait) {
+        run.log->debug("job {} {} attempt {}: {}", run.job.name, what, n, machine.result().error);
+      }
+    } else {
+      co_await run.engine.sleep(action.delay);
+      action = machine.resume(BatchSendMachine::Waited{run.engine.stopping, run.target_stopped});
+    }
+  }
+}
+
 // Drives BatchQueue and one BatchSendMachine per batch, at most the target's
 // budget of operations in flight (retries included: a retry keeps its budget).
 class BatchSender {
@@ -313,27 +336,18 @@ class BatchSender {
     BatchSendMachine machine(target, redact_url(target.endpoint), std::move(tracked));
     std::string message_id;
     auto started = Clock::now();
-    BatchSendAction action = machine.resume(BatchSendMachine::Start{run_.engine.stopping, run_.target_stopped});
-    while (action.kind != BatchSendAction::Kind::finish) {
-      if (action.kind == BatchSendAction::Kind::send) {
-        message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +
-                     std::to_string(action.attempt);
-        run_.store.mark_attempt(target.name, ids);
-        HttpRequest request = soap_request(target.endpoint, soap::soap_action(op),
-                                           soap::build_membership_request(op, credentials, message_id, items));
-        started = Clock::now();
-        Result<HttpResponse> response = co_await run_.target.http->send(std::move(request));
-        action = machine.resume(BatchSendMachine::Responded{response, run_.engine.draw(), std::chrono::system_clock::now(),
-                                                            run_.engine.stopping, run_.target_stopped});
-        if (action.kind == BatchSendAction::Kind::wait) {
-          run_.log->debug("job {} batch {} ({} items) attempt {}: {}", job.name, message_id, items.size(),
-                        action.attempt, machine.result().error);
-        }
-      } else {
-        co_await run_.engine.sleep(action.delay);
-        action = machine.resume(BatchSendMachine::Waited{run_.engine.stopping, run_.target_stopped});
-      }
-    }
+    const std::string what = std::string(soap::operation_name(op)) + " batch " + job.name + "-" +
+                             std::to_string(run_.run_id) + "-" + std::to_string(sequence) + " (" +
+                             std::to_string(items.size()) + " items)";
+    co_await drive(run_, machine, what, [&](int attempt) -> asio::awaitable<Result<HttpResponse>> {
+      message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +
+                   std::to_string(attempt);
+      run_.store.mark_attempt(target.name, ids);
+      HttpRequest request = soap_request(target.endpoint, soap::soap_action(op),
+                                         soap::build_membership_request(op, credentials, message_id, items));
+      started = Clock::now();
+      co_return co_await run_.target.http->send(std::move(request));
+    });
     answered();
     const BatchResult& result = machine.result();
     if (result.hold) {
@@ -388,24 +402,17 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   BatchSendMachine machine(target, redact_url(target.endpoint), {BatchItem{job.hierarchy_id, 0}});
   std::string body;
   int status = 0;
-  BatchSendAction action = machine.resume(BatchSendMachine::Start{run.engine.stopping, run.target_stopped});
-  while (action.kind != BatchSendAction::Kind::finish) {
-    if (action.kind == BatchSendAction::Kind::send) {
-      std::string message_id = job.name + "-" + std::to_string(run.run_id) + "-read-" + std::to_string(action.attempt);
-      Result<HttpResponse> response = co_await run.target.http->send(soap_request(
-          target.endpoint, soap::kReadMembershipsForGroupAction,
-          soap::build_read_memberships_for_group(credentials, message_id, job.hierarchy_id)));
-      if (response) {
-        status = response->status;
-        body = response->body;
-      }
-      action = machine.resume(BatchSendMachine::Responded{response, run.engine.draw(), std::chrono::system_clock::now(),
-                                                          run.engine.stopping, run.target_stopped});
-    } else {
-      co_await run.engine.sleep(action.delay);
-      action = machine.resume(BatchSendMachine::Waited{run.engine.stopping, run.target_stopped});
+  co_await drive(run, machine, "readMembershipsForGroup", [&](int attempt) -> asio::awaitable<Result<HttpResponse>> {
+    std::string message_id = job.name + "-" + std::to_string(run.run_id) + "-read-" + std::to_string(attempt);
+    Result<HttpResponse> response = co_await run.target.http->send(
+        soap_request(target.endpoint, soap::kReadMembershipsForGroupAction,
+                     soap::build_read_memberships_for_group(credentials, message_id, job.hierarchy_id)));
+    if (response) {
+      status = response->status;
+      body = response->body;
     }
-  }
+    co_return response;
+  });
   run.target.budget->release(1);
   const BatchResult& result = machine.result();
   if (run.engine.stopping) co_return "";  // the caller plans nothing after a stop
