@@ -268,15 +268,66 @@ RetrySettings read_retry(MapReader& r) {
   return retry;
 }
 
+void read_platform(MapReader& r, Source& s) {
+  s.issuer = r.required_string("issuer");
+  s.base_url = r.string("base_url", s.issuer);
+  while (!s.base_url.empty() && s.base_url.back() == '/') s.base_url.pop_back();
+  check_url(r, r.has("base_url") ? "base_url" : "issuer", s.base_url, s.http.allow_insecure_http);
+  s.client_id = r.identifier("client_id", kMaxIdentifierBytes);
+  s.deployment_id = r.identifier("deployment_id", kMaxIdentifierBytes);
+  s.token_url = r.required_string("token_url");
+  check_url(r, "token_url", s.token_url, s.http.allow_insecure_http);
+  s.audience = r.identifier("audience", 2048, false);
+  s.private_key = r.secret_file("private_key_file");
+  s.key_id = r.identifier("key_id", kMaxIdentifierBytes);
+  if (YAML::Node n = r.node("scopes"); n.IsDefined() && !n.IsNull()) {
+    const std::string path = r.child_path("scopes");
+    if (!n.IsSequence() || n.size() == 0) r.ctx().error(n, path, "expected a list of scope URIs");
+    s.scopes.clear();
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string item = path + "[" + std::to_string(i) + "]";
+      if (!n[i].IsScalar() || n[i].Scalar().empty() || n[i].Scalar().find_first_of(" \t\r\n\"") != std::string::npos) {
+        r.ctx().error(n[i], item, "expected a scope URI without spaces or quotes");
+      }
+      s.scopes.push_back(n[i].Scalar());
+    }
+    if (std::find(s.scopes.begin(), s.scopes.end(), kNrpsReadScope) == s.scopes.end()) {
+      r.ctx().error(n, path, std::string("must include ") + kNrpsReadScope + " (rosters are read with it)");
+    }
+  }
+  s.assertion_lifetime = r.duration("assertion_lifetime", s.assertion_lifetime);
+  if (s.assertion_lifetime < Millis(30'000) || s.assertion_lifetime > Millis(600'000)) {
+    r.ctx().error(r.node("assertion_lifetime"), r.child_path("assertion_lifetime"), "must be between 30s and 10m");
+  }
+}
+
 Source read_source(const Context& ctx, const std::string& name, const YAML::Node& node) {
   MapReader r(ctx, node, "sources." + name);
   Source s;
   s.name = name;
   s.http = read_http(r);
-  s.base_url = r.required_string("base_url");
-  while (!s.base_url.empty() && s.base_url.back() == '/') s.base_url.pop_back();
-  check_url(r, "base_url", s.base_url, s.http.allow_insecure_http);
-  s.api_key = r.secret_file("api_key_file");
+  std::string kind = r.string("kind", to_string(s.kind));
+  if (kind == "lti_platform") s.kind = SourceKind::lti_platform;
+  else if (kind != "ltiaas") ctx.error(r.node("kind"), r.child_path("kind"), "expected ltiaas or lti_platform, got '" + kind + "'");
+  // Keys of the other kind are refused by name, before the generic "unknown key".
+  static const char* const kLtiaasOnly[] = {"api_key_file"};
+  static const char* const kPlatformOnly[] = {"issuer", "client_id", "deployment_id", "token_url", "audience",
+                                              "private_key_file", "key_id", "scopes", "assertion_lifetime"};
+  auto refuse = [&](const auto& keys) {
+    for (const char* key : keys) {
+      if (r.has(key)) ctx.error(r.node(key), r.child_path(key), "is not a key of a source of kind " + kind);
+    }
+  };
+  if (s.kind == SourceKind::ltiaas) {
+    refuse(kPlatformOnly);
+    s.base_url = r.required_string("base_url");
+    while (!s.base_url.empty() && s.base_url.back() == '/') s.base_url.pop_back();
+    check_url(r, "base_url", s.base_url, s.http.allow_insecure_http);
+    s.api_key = r.secret_file("api_key_file");
+  } else {
+    refuse(kLtiaasOnly);
+    read_platform(r, s);
+  }
   s.retry = read_retry(r);
   s.max_concurrent_walks = static_cast<int>(r.integer("max_concurrent_walks", s.max_concurrent_walks, 1, 256));
   r.finish();
@@ -395,7 +446,30 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
   else if (auth == "ltik_v1") j.auth = AuthScheme::ltik_v1;
   else ctx.error(r.node("auth"), r.child_path("auth"), "expected service_key, ltik or ltik_v1, got '" + auth + "'");
 
-  if (kind == JobKind::course && r.has("service_key")) {
+  const Source* source = j.source.empty() ? nullptr : &cfg.sources.at(j.source);
+  if (source && source->kind == SourceKind::lti_platform && !defaults) {
+    // A platform's jobs name their roster by URL; the bearer token is the source's.
+    for (const char* key : {"service_key", "service_key_file", "auth"}) {
+      if (r.has(key)) ctx.error(r.node(key), r.child_path(key), "is not used by a job of an lti_platform source (" + j.source + ")");
+    }
+    j.service_key = Secret();
+    j.memberships_url = r.required_string("memberships_url");
+    auto url = boost::urls::parse_uri(j.memberships_url);
+    if (!url || !url->has_authority() || url->host().empty()) {
+      ctx.error(r.node("memberships_url"), r.child_path("memberships_url"), "'" + j.memberships_url + "' is not an absolute URL");
+    }
+    if (url->has_fragment()) ctx.error(r.node("memberships_url"), r.child_path("memberships_url"), "must not contain a fragment");
+    if (url_origin(j.memberships_url) != url_origin(source->base_url)) {
+      ctx.error(r.node("memberships_url"), r.child_path("memberships_url"),
+                "is not on the platform's origin " + url_origin(source->base_url) + " (sources." + j.source +
+                    ".base_url): the access token is only ever sent there");
+    }
+  } else if (!defaults && r.has("memberships_url")) {
+    ctx.error(r.node("memberships_url"), r.child_path("memberships_url"),
+              "is only used by jobs of an lti_platform source; " + j.source + " is an LTIAAS source (give service_key_file)");
+  } else if (defaults && r.has("memberships_url")) {
+    ctx.error(r.node("memberships_url"), r.child_path("memberships_url"), "belongs to each job, not to job_defaults");
+  } else if (kind == JobKind::course && r.has("service_key")) {
     if (r.has("service_key_file")) {
       ctx.error(r.node("service_key"), r.child_path("service_key"), "give service_key or service_key_file, not both");
     }
@@ -456,6 +530,8 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
 }
 
 }  // namespace
+
+const char* to_string(SourceKind k) { return k == SourceKind::lti_platform ? "lti_platform" : "ltiaas"; }
 
 const char* to_string(AuthScheme a) {
   switch (a) {
@@ -815,7 +891,11 @@ std::string unit_credential_path(const std::string& path, const std::string& cre
   return fs::exists(nested) ? nested.string() : path;
 }
 
-void resolve_secret(Secret& secret, const std::string& base_dir, const ResolveOptions& options) {
+// A secret file holds one line (keys, passwords) or one PEM block (a private key).
+enum class SecretShape { line, pem };
+
+void resolve_secret(Secret& secret, const std::string& base_dir, const ResolveOptions& options,
+                    SecretShape shape = SecretShape::line) {
   const std::string& where = secret.where();
   std::string path = expand_variables(secret.spec(), where, options.env);
   if (fs::path(path).is_relative()) path = (fs::path(base_dir) / path).lexically_normal().string();
@@ -837,6 +917,15 @@ void resolve_secret(Secret& secret, const std::string& base_dir, const ResolveOp
   }
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) value.pop_back();
   if (value.empty()) fail("secret file '" + path + "' is empty");
+  if (shape == SecretShape::pem) {
+    // The key itself is parsed where it is used (sync/platform); here only
+    // its shape, so that a wrong file is named at load.
+    if (value.find("-----BEGIN ") == std::string::npos || value.find("PRIVATE KEY-----") == std::string::npos) {
+      fail("'" + path + "' does not hold a PEM private key (-----BEGIN PRIVATE KEY-----)");
+    }
+    secret.set(std::move(value), std::move(path));
+    return;
+  }
   if (value.find_first_of("\r\n") != std::string::npos) fail("secret file '" + path + "' must hold a single line");
   // A control character or invalid UTF-8 would make the SOAP body (or an
   // HTTP header) invalid: refused here instead of at every request.
@@ -868,14 +957,16 @@ void resolve(Config& cfg, const ResolveOptions& given) {
   }
   for (auto& [name, source] : cfg.sources) {
     check_ca_file(source.http);
-    resolve_secret(source.api_key, cfg.base_dir, options);
+    if (source.kind == SourceKind::ltiaas) resolve_secret(source.api_key, cfg.base_dir, options);
+    else resolve_secret(source.private_key, cfg.base_dir, options, SecretShape::pem);
   }
   for (auto& [name, target] : cfg.targets) {
     check_ca_file(target.http);
     resolve_secret(target.password, cfg.base_dir, options);
   }
   for (auto it = cfg.jobs.begin(); it != cfg.jobs.end();) {
-    if (it->service_key.resolved()) {  // written inline in the registry
+    // Written inline in the registry, or a platform's job (the source holds the key).
+    if (it->service_key.resolved() || cfg.sources.at(it->source).kind == SourceKind::lti_platform) {
       ++it;
       continue;
     }

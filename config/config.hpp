@@ -110,11 +110,39 @@ struct BreakerSettings {
   bool operator==(const BreakerSettings&) const = default;
 };
 
-// An LTIAAS deployment serving NRPS rosters at <base_url>/api/memberships.
+// Where rosters come from:
+//   ltiaas        an LTIAAS deployment: GET <base_url>/api/memberships, `next`
+//                 in the body, a service key per job (SERVICE-AUTH-V1)
+//   lti_platform  the LMS itself (Canvas, Moodle, Blackboard, Brightspace,
+//                 Sakai): each job's context memberships URL, Link-header
+//                 paging, an OAuth2 bearer token from the platform's token
+//                 endpoint (client credentials with a signed JWT assertion)
+enum class SourceKind { ltiaas, lti_platform };
+const char* to_string(SourceKind);
+
+// The scope that lets a tool read NRPS rosters (and nothing else).
+inline constexpr const char* kNrpsReadScope =
+    "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly";
+
 struct Source {
   std::string name;
-  std::string base_url;  // e.g. https://school.ltiaas.com
-  Secret api_key;        // LTIAAS API key, from api_key_file
+  SourceKind kind{SourceKind::ltiaas};
+  // ltiaas: the LTIAAS base URL (https://school.ltiaas.com). lti_platform:
+  // the LMS's own URL (Canvas: https://school.instructure.com); every job's
+  // memberships URL and every `next` link must be on its origin, the only
+  // one the bearer token is ever sent to. Defaults to `issuer` there.
+  std::string base_url;
+  Secret api_key;        // ltiaas: LTIAAS API key, from api_key_file
+  // lti_platform only (README "Reading rosters straight from the LMS"):
+  std::string issuer;         // the platform's issuer (`iss` of its launches)
+  std::string client_id;      // the tool's client id at the platform: iss and sub of the assertion
+  std::string deployment_id;  // the deployment id claim of the assertion
+  std::string token_url;      // the platform's OAuth2 token endpoint
+  std::string audience;       // `aud` of the assertion; "" = token_url
+  Secret private_key;         // the tool's RSA private key (PEM), from private_key_file
+  std::string key_id;         // `kid`: which of the tool's public keys the platform verifies with
+  std::vector<std::string> scopes{kNrpsReadScope};  // asked for; the grant must include the NRPS scope
+  Millis assertion_lifetime{300'000};  // exp - iat of the assertion, 30s..10m
   HttpSettings http;
   RetrySettings retry;
   int max_concurrent_walks{4};  // roster walks (jobs reading pages) at once from this source, in `run`
@@ -161,15 +189,19 @@ struct RoleRule {
 // roles matches decides the roleType.
 std::vector<RoleRule> default_role_map();
 
-// One roster (an LTIAAS service key) provisioned into one itslearning hierarchy.
+// One roster (an LTIAAS service key, or a platform's context memberships
+// URL) provisioned into one itslearning hierarchy.
 struct Job {
   std::string name;    // [A-Za-z0-9_.-]+, used in logs and the database
   std::string source;  // key of `sources`
   std::string target;  // key of `targets`
-  AuthScheme auth{AuthScheme::service_key};
-  Secret service_key;             // service key (or ltik) from service_key_file
-  std::string role_filter;        // LTIAAS `role` query parameter; "" = all members
-  std::string resource_link_id;   // LTIAAS `resourceLinkId`; "" = whole context
+  AuthScheme auth{AuthScheme::service_key};  // ltiaas sources
+  Secret service_key;             // ltiaas: service key (or ltik) from service_key_file
+  // lti_platform: the context's NRPS URL (a launch's context_memberships_url),
+  // on the source's origin.
+  std::string memberships_url;
+  std::string role_filter;        // `role` query parameter; "" = all members (a platform's is re-applied here too)
+  std::string resource_link_id;   // LTIAAS `resourceLinkId`, a platform's `rlid`; "" = whole context
   int page_limit{100};            // members per page asked for (`limit`)
   int max_pages{1'000};           // a walk with more pages fails
   int max_members{100'000};       // a walk with more members fails

@@ -27,8 +27,23 @@ void add_retry(json::object& o, const RetrySettings& r) {
 }
 
 json::object source(const Source& s) {
-  json::object o{{"base_url", s.base_url}, {"api_key_file", secret(s.api_key)}, {"http", http(s.http)},
+  json::object o{{"kind", to_string(s.kind)}, {"base_url", s.base_url}, {"http", http(s.http)},
                  {"max_concurrent_walks", s.max_concurrent_walks}};
+  if (s.kind == SourceKind::ltiaas) {
+    o["api_key_file"] = secret(s.api_key);
+  } else {
+    json::array scopes;
+    for (const auto& scope : s.scopes) scopes.emplace_back(scope);
+    o["issuer"] = s.issuer;
+    o["client_id"] = s.client_id;
+    o["deployment_id"] = s.deployment_id;
+    o["token_url"] = s.token_url;
+    o["audience"] = s.audience.empty() ? s.token_url : s.audience;
+    o["private_key_file"] = secret(s.private_key);
+    o["key_id"] = s.key_id;
+    o["scopes"] = std::move(scopes);
+    o["assertion_lifetime"] = format_duration(s.assertion_lifetime);
+  }
   add_retry(o, s.retry);
   return o;
 }
@@ -72,6 +87,7 @@ json::object to_json(const Job& j) {
           {"target", j.target},
           {"auth", to_string(j.auth)},
           {"service_key_file", secret(j.service_key)},
+          {"memberships_url", j.memberships_url},
           {"role_filter", j.role_filter},
           {"resource_link_id", j.resource_link_id},
           {"page_limit", j.page_limit},

@@ -22,6 +22,7 @@ struct HttpResponse {
   std::string content_type;
   std::string retry_after;  // raw Retry-After header, "" when absent
   std::string rate_limit_remaining;  // raw X-Rate-Limit-Remaining (Canvas), "" when absent
+  std::vector<std::string> links;    // every Link header line's value, in order (NRPS paging)
 };
 
 }  // namespace rostersync

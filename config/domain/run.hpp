@@ -85,7 +85,9 @@ struct ItemResult {
   std::chrono::seconds wait{0};     // waiting: until the next attempt
 };
 
-enum class HoldScope { job, target };
+// What a hold stops: one job, every job of a source (its platform refused
+// rostersync's credentials), or every job writing to a target.
+enum class HoldScope { job, target, source };
 enum class HoldKind {
   blocked,  // a configuration error: resending cannot help before it is fixed
   breaker,  // the target failed nearly everything: one probe batch after a while
@@ -95,7 +97,7 @@ const char* to_string(HoldKind);
 std::optional<HoldScope> parse_hold_scope(std::string_view);
 std::optional<HoldKind> parse_hold_kind(std::string_view);
 
-// A job or target rostersync has stopped sending to.
+// A job, source or target rostersync has stopped sending to.
 struct Hold {
   HoldScope scope = HoldScope::job;
   std::string name;

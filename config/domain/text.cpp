@@ -1,5 +1,9 @@
 #include "config/domain/text.hpp"
 
+#include <boost/url/encode.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -142,6 +146,22 @@ std::string clip_for_message(std::string_view text, std::size_t max) {
   }
   if (text.size() > max) out += "...";
   return out;
+}
+
+std::string url_encode_component(std::string_view text) {
+  return boost::urls::encode(text, boost::urls::unreserved_chars);
+}
+
+std::string url_origin(std::string_view url) {
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u || !u->has_authority() || u->encoded_host().empty()) return "";
+  auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  std::string scheme = lower(std::string(u->scheme()));
+  std::string port = u->has_port() ? std::string(u->port()) : scheme == "https" ? "443" : scheme == "http" ? "80" : "";
+  return scheme + "://" + lower(std::string(u->encoded_host())) + ":" + port;
 }
 
 }  // namespace rostersync

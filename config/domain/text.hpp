@@ -16,6 +16,15 @@ namespace rostersync {
 // inside a nested, percent-encoded `url=` parameter.
 std::string redact_url(std::string_view url);
 
+// "https://lms.example.edu:443" for any URL on that origin (scheme and host
+// lower-cased, the port made explicit); "" if it is not an absolute URL with
+// a host. Origins decide where credentials may be sent.
+std::string url_origin(std::string_view url);
+
+// Percent-encodes everything but RFC 3986 unreserved characters (query
+// values, form fields).
+std::string url_encode_component(std::string_view text);
+
 // At most `max` bytes of `text` for an error message, control characters
 // blanked so a peer's body cannot forge log lines; "..." marks a cut.
 std::string clip_for_message(std::string_view text, std::size_t max = 300);

@@ -65,12 +65,19 @@ void RunStats::add_page(const PagePlan& plan) {
   for (std::size_t i = 0; i < kSkipReasonCount; ++i) skipped[i] += plan.skipped[i];
 }
 
-const char* to_string(HoldScope s) { return s == HoldScope::job ? "job" : "target"; }
+const char* to_string(HoldScope s) {
+  switch (s) {
+    case HoldScope::target: return "target";
+    case HoldScope::source: return "source";
+    default: return "job";
+  }
+}
 const char* to_string(HoldKind k) { return k == HoldKind::blocked ? "blocked" : "breaker"; }
 
 std::optional<HoldScope> parse_hold_scope(std::string_view s) {
   if (s == "job") return HoldScope::job;
   if (s == "target") return HoldScope::target;
+  if (s == "source") return HoldScope::source;
   return std::nullopt;
 }
 

@@ -202,6 +202,7 @@ struct HttpClient::Impl {
     if (auto it = res.find(http::field::content_type); it != res.end()) out.content_type = std::string(it->value());
     if (auto it = res.find(http::field::retry_after); it != res.end()) out.retry_after = std::string(it->value());
     if (auto it = res.find("X-Rate-Limit-Remaining"); it != res.end()) out.rate_limit_remaining = std::string(it->value());
+    for (auto [it, end] = res.equal_range(http::field::link); it != end; ++it) out.links.emplace_back(it->value());
     co_return out;
   }
 

@@ -2,6 +2,7 @@
 
 #include "sync/ltiaas/error_body.hpp"
 #include "sync/nrps/container.hpp"
+#include "sync/platform/link_header.hpp"
 #include "sync/policy/retry_policy.hpp"
 
 namespace rostersync::sync {
@@ -24,6 +25,10 @@ PageFetchAction PageFetchMachine::judge(const Responded& event) {
     if (kind == FailureKind::limit || kind == FailureKind::config) return fail(false);
     return retry_or_fail();
   }
+  if (response->status == 401 && paging_.bearer_token && !renewed_) {
+    renewed_ = true;  // once: a fresh token refused too is the platform's "no"
+    return {PageFetchAction::Kind::renew_token};
+  }
   if (response->status != 200) {
     error_ = "GET " + url_ + ": " + ltiaas_error(response->status, response->body).describe();
     if (classify_http_response(response->status, response->body, response->rate_limit_remaining) ==
@@ -37,6 +42,14 @@ PageFetchAction PageFetchMachine::judge(const Responded& event) {
   if (!page) {  // truncated or garbled on the way: worth another try
     error_ = "GET " + url_ + ": " + page.failure().message;
     return retry_or_fail();
+  }
+  if (paging_.link_header) {
+    Result<std::optional<std::string>> next = find_next_link(response->links, paging_.request_url);
+    if (!next) {  // the same answer would come again: not worth a resend
+      error_ = "GET " + url_ + ": " + next.failure().message;
+      return fail(false);
+    }
+    page->next = std::move(*next);
   }
   page_ = std::move(page.value());
   error_.clear();
@@ -60,6 +73,8 @@ PageFetchAction PageFetchMachine::resume(Waited event) {
   ++attempt_;
   return {PageFetchAction::Kind::send};
 }
+
+PageFetchAction PageFetchMachine::resume(Renewed) { return {PageFetchAction::Kind::send}; }
 
 PageFetchAction PageFetchMachine::retry_or_fail() {
   if (attempt_ >= retry_.max_attempts) return fail(false);

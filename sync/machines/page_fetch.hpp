@@ -2,8 +2,11 @@
 //
 // The driver (sync/io/engine) performs what resume() asks for and reports
 // back: `send` means GET the page now, `wait` means sleep for the delay
-// (cut short by a stop), and the terminal actions `done` and `failed` end the
-// fetch. Every decision lives here: which failures are retried (transport
+// (cut short by a stop), `renew_token` means drop the bearer token the page
+// was refused with (401) and get a new one, once per page, and the terminal
+// actions `done` and `failed` end the fetch. With Link paging (a platform's
+// NRPS), the page's `next` is its Link rel="next", resolved against the
+// page's URL; a `next` in the body is ignored there. Every decision lives here: which failures are retried (transport
 // errors, 408/429/5xx, bodies that do not parse), how long to wait (full
 // jitter, never less than Retry-After), when to give up, and when a failure
 // is a configuration error that must hold the job instead of being retried.
@@ -25,13 +28,21 @@ namespace rostersync::sync {
 
 struct PageFetchAction {
   enum class Kind {
-    send,    // GET the page (again)
-    wait,    // sleep `delay`, then resume(Waited)
+    send,         // GET the page (again)
+    wait,         // sleep `delay`, then resume(Waited)
+    renew_token,  // the bearer token was refused: get a new one, then resume(Renewed)
     done,    // page() holds the parsed page
     failed,  // error() says why; hold_for() is set for a configuration error
   };
   Kind kind = Kind::send;
   std::chrono::milliseconds delay{0};
+};
+
+// How the source authenticates and pages.
+struct PagePaging {
+  bool bearer_token = false;  // a 401 may be an expired token: renew it once
+  bool link_header = false;   // `next` comes from the Link header
+  std::string request_url;    // the page's URL, to resolve a relative Link against
 };
 
 class PageFetchMachine {
@@ -49,15 +60,18 @@ class PageFetchMachine {
   struct Waited {
     bool stopping = false;
   };
+  // A new token is in hand (the driver ends the fetch itself when it cannot get one).
+  struct Renewed {};
 
   // `url_for_messages`: the page's URL, already redacted. Errors of the HTTP
   // client name it themselves; the machine's own (status, body) get "GET <url>: ".
-  PageFetchMachine(config::RetrySettings retry, std::string url_for_messages)
-      : retry_(retry), url_(std::move(url_for_messages)) {}
+  PageFetchMachine(config::RetrySettings retry, std::string url_for_messages, PagePaging paging = {})
+      : retry_(retry), url_(std::move(url_for_messages)), paging_(std::move(paging)) {}
 
   PageFetchAction resume(Start);
   PageFetchAction resume(const Responded& event);
   PageFetchAction resume(Waited event);
+  PageFetchAction resume(Renewed);
 
   int attempts() const { return attempt_; }
   // After `done`: the page.
@@ -78,6 +92,8 @@ class PageFetchMachine {
 
   config::RetrySettings retry_;
   std::string url_;
+  PagePaging paging_;
+  bool renewed_ = false;
   int attempt_ = 0;
   double unit_random_ = 0;
   std::optional<std::chrono::milliseconds> retry_after_;

@@ -2,8 +2,9 @@
 
 namespace rostersync::sync {
 
-RunStart decide_start(const std::optional<Hold>& job_hold, const std::optional<Hold>& target_hold) {
-  for (const auto* hold : {&job_hold, &target_hold}) {
+RunStart decide_start(const std::optional<Hold>& job_hold, const std::optional<Hold>& target_hold,
+                      const std::optional<Hold>& source_hold) {
+  for (const auto* hold : {&job_hold, &source_hold, &target_hold}) {
     if (*hold && (*hold)->active()) return {false, false, describe(**hold), (*hold)->remaining};
   }
   return {true, target_hold && target_hold->kind == HoldKind::breaker, "", {}};

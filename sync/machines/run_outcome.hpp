@@ -17,9 +17,11 @@ struct RunStart {
   std::chrono::milliseconds retry_in{0};  // when !run: until the hold lapses
 };
 
-// A hold still in force on the job, else on its target, keeps the job from
-// running. A lapsed breaker hold on the target lets it run as a probe.
-RunStart decide_start(const std::optional<Hold>& job_hold, const std::optional<Hold>& target_hold);
+// A hold still in force on the job, else on its source (the platform refused
+// our credentials), else on its target, keeps the job from running. A lapsed
+// breaker hold on the target lets it run as a probe.
+RunStart decide_start(const std::optional<Hold>& job_hold, const std::optional<Hold>& target_hold,
+                      const std::optional<Hold>& source_hold = std::nullopt);
 
 struct RunEnd {
   bool walk_complete = false;  // the last page was read and accepted

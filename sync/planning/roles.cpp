@@ -1,5 +1,7 @@
 #include "sync/planning/roles.hpp"
 
+#include <algorithm>
+
 namespace rostersync::sync {
 namespace {
 constexpr std::string_view kMembershipPrefix = "http://purl.imsglobal.org/vocab/lis/v2/membership";
@@ -47,6 +49,15 @@ bool has_test_user_role(const std::vector<std::string>& roles) {
     if (r == kTestUserRole) return true;
   }
   return false;
+}
+
+int apply_role_filter(RosterPage& page, std::string_view filter) {
+  if (filter.empty()) return 0;
+  auto before = page.members.size();
+  std::erase_if(page.members, [&](const Member& m) {
+    return std::none_of(m.roles.begin(), m.roles.end(), [&](const std::string& role) { return role_matches(filter, role); });
+  });
+  return static_cast<int>(before - page.members.size());
 }
 
 }  // namespace rostersync::sync

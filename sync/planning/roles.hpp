@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/domain/roster.hpp"
 
 namespace rostersync::sync {
 
@@ -31,5 +32,10 @@ bool role_matches(std::string_view pattern, std::string_view role);
 std::optional<std::string> map_roles(const std::vector<std::string>& roles, const std::vector<config::RoleRule>& rules);
 
 bool has_test_user_role(const std::vector<std::string>& roles);
+
+// Keeps the page's members holding a role that matches `filter` (as
+// role_matches reads it); "" keeps all. For platforms, whose next links may
+// drop the `role` parameter (Moodle does). Returns how many were dropped.
+int apply_role_filter(RosterPage& page, std::string_view filter);
 
 }  // namespace rostersync::sync

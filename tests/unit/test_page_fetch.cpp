@@ -161,3 +161,63 @@ TEST(PageFetch, AStopDuringAWaitOrARequestEndsTheFetchAsStopped) {
   arrived.resume(PageFetchMachine::Start{});
   EXPECT_EQ(respond(arrived, reply(200), 0.5, true).kind, Kind::done);
 }
+
+namespace {
+
+PagePaging platform_paging() { return {true, true, "https://lms.example.edu/api/lti/courses/7/names_and_roles?limit=2"}; }
+
+Result<HttpResponse> with_links(std::vector<std::string> links, std::string body = kPage) {
+  HttpResponse r{200, std::move(body), "application/vnd.ims.lti-nrps.v2.membershipcontainer+json", "", ""};
+  r.links = std::move(links);
+  return r;
+}
+
+}  // namespace
+
+TEST(PageFetch, APlatform401RenewsTheTokenOnceThenHoldsTheJob) {
+  PageFetchMachine m(retry(), "https://lms/x", platform_paging());
+  m.resume(PageFetchMachine::Start{});
+  EXPECT_EQ(respond(m, reply(401, R"({"errors":[{"message":"Invalid access token."}]})")).kind, Kind::renew_token);
+  ASSERT_EQ(m.resume(PageFetchMachine::Renewed{}).kind, Kind::send);
+  // The new token is refused as well: that is the platform's answer, not an expiry.
+  EXPECT_EQ(respond(m, reply(401, R"({"errors":[{"message":"Invalid access token."}]})")).kind, Kind::failed);
+  EXPECT_TRUE(m.hold_for().has_value());
+  EXPECT_NE(m.error().find("Invalid access token."), std::string::npos);
+
+  PageFetchMachine renewed(retry(), "https://lms/x", platform_paging());
+  renewed.resume(PageFetchMachine::Start{});
+  ASSERT_EQ(respond(renewed, reply(401, "")).kind, Kind::renew_token);
+  ASSERT_EQ(renewed.resume(PageFetchMachine::Renewed{}).kind, Kind::send);
+  EXPECT_EQ(respond(renewed, with_links({})).kind, Kind::done);
+}
+
+TEST(PageFetch, AnLtiaas401IsAConfigurationErrorAtOnce) {
+  PageFetchMachine m(retry(), "https://ltiaas/x");
+  m.resume(PageFetchMachine::Start{});
+  EXPECT_EQ(respond(m, reply(401, R"({"status":401,"error":"Unauthorized"})")).kind, Kind::failed);
+  EXPECT_TRUE(m.hold_for().has_value());
+}
+
+TEST(PageFetch, LinkPagingTakesNextFromTheHeaderResolvedAndIgnoresTheBody) {
+  const std::string body_with_next =
+      R"({"id":"https://lms/ctx/1","context":{"id":"c1"},"members":[],"next":"https://elsewhere/x"})";
+  PageFetchMachine m(retry(), "https://lms/x", platform_paging());
+  m.resume(PageFetchMachine::Start{});
+  ASSERT_EQ(respond(m, with_links({"<?limit=2&page=2>; rel=next"}, body_with_next)).kind, Kind::done);
+  EXPECT_EQ(m.page().next, "https://lms.example.edu/api/lti/courses/7/names_and_roles?limit=2&page=2");
+
+  PageFetchMachine last(retry(), "https://lms/x", platform_paging());
+  last.resume(PageFetchMachine::Start{});
+  ASSERT_EQ(respond(last, with_links({"<https://lms.example.edu/x?page=1>; rel=first"}, body_with_next)).kind, Kind::done);
+  EXPECT_EQ(last.page().next, std::nullopt);
+}
+
+TEST(PageFetch, ConflictingNextLinksFailThePageWithoutARetry) {
+  PageFetchMachine m(retry(), "https://lms/x", platform_paging());
+  m.resume(PageFetchMachine::Start{});
+  EXPECT_EQ(respond(m, with_links({"<https://lms.example.edu/a>; rel=next", "<https://lms.example.edu/b>; rel=next"})).kind,
+            Kind::failed);
+  EXPECT_EQ(m.attempts(), 1);
+  EXPECT_FALSE(m.hold_for().has_value());
+  EXPECT_NE(m.error().find("two different"), std::string::npos);
+}

@@ -39,6 +39,18 @@ TEST(RunStartRule, AnActiveHoldOnTheJobOrTargetKeepsItFromRunning) {
   EXPECT_EQ(target.held_because, "circuit breaker open for target its: a:InvalidSecurity");
 }
 
+TEST(RunStartRule, AHeldSourceKeepsEveryJobOfItFromRunningBeforeTheTargetIsConsidered) {
+  Hold source = hold(HoldScope::source, HoldKind::blocked, milliseconds(3000));
+  source.name = "canvas";
+  source.reason = "token endpoint: invalid_client";
+  RunStart s = decide_start(std::nullopt, hold(HoldScope::target, HoldKind::breaker, milliseconds(-1)), source);
+  EXPECT_FALSE(s.run);
+  EXPECT_EQ(s.held_because, "blocked: source canvas: token endpoint: invalid_client");
+  EXPECT_EQ(s.retry_in, milliseconds(3000));
+  source.remaining = milliseconds(-1);  // lapsed: the job runs (and probes the target)
+  EXPECT_TRUE(decide_start(std::nullopt, hold(HoldScope::target, HoldKind::breaker, milliseconds(-1)), source).probing);
+}
+
 TEST(RunStartRule, ALapsedBreakerHoldRunsAsAProbeALapsedBlockRunsNormally) {
   RunStart probe = decide_start(std::nullopt, hold(HoldScope::target, HoldKind::breaker, milliseconds(-1)));
   EXPECT_TRUE(probe.run);
