@@ -51,6 +51,8 @@ int main(int argc, char** argv) {
   daemon::DemoOptions demo_options;
   demo->add_option("--courses", demo_options.contexts, "courses to simulate")->check(CLI::Range(1, 1000));
   demo->add_option("--members", demo_options.members, "members per course")->check(CLI::Range(10, 100000));
+  demo->add_option("--source", demo_options.source, "roster source: ltiaas, or platform (an LMS's NRPS with OAuth2)")
+      ->check(CLI::IsMember({"ltiaas", "platform"}));
   demo->add_option("--dir", demo_options.workdir, "directory for the demo's config and state (default: new under /tmp)");
 
   // Read-only views of the state database (safe while the daemon runs).

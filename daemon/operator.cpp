@@ -16,6 +16,7 @@
 #include "daemon/commands.hpp"
 #include "daemon/writer_lock.hpp"
 #include "store/reports.hpp"
+#include "sync/platform/client_assertion.hpp"
 #include "store/store.hpp"
 
 namespace rostersync::daemon {
@@ -242,6 +243,17 @@ int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {
   } catch (const config::ConfigError& e) {
     print_fatal(std::string("configuration error: ") + e.what());
     return kExitConfig;
+  }
+  // A platform's key must be one OpenSSL can sign RS256 with (the daemon
+  // would hold that source at its first run).
+  for (const auto& [name, source] : cfg.sources) {
+    if (source.kind != config::SourceKind::lti_platform) continue;
+    Result<sync::SigningKey> key =
+        sync::SigningKey::from_pem(source.private_key.reveal(), source.private_key.where() + " (" + source.private_key.file() + ")");
+    if (!key) {
+      print_fatal("configuration error: " + key.failure().describe());
+      return kExitConfig;
+    }
   }
   // A course in error is skipped, not fatal: the daemon runs the others.
   for (const auto& e : cfg.registry_errors) std::cerr << "rostersync: registry: " << e << " (this course is skipped)\n";

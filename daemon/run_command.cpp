@@ -352,7 +352,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
                   for (const Hold& lifted : db.clear_holds()) {
                     for (const auto& j : fresh->jobs) {
                       if ((lifted.scope == HoldScope::job && lifted.name == j.name) ||
-                          (lifted.scope == HoldScope::target && lifted.name == j.target)) {
+                          (lifted.scope == HoldScope::target && lifted.name == j.target) ||
+                          (lifted.scope == HoldScope::source && lifted.name == j.source)) {
                         changed.insert(j.name);
                       }
                     }

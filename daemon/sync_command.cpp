@@ -89,7 +89,8 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     store::Store& db = plan_output.dry_run ? *scratch_db : session->db;
     // An operator asking for a sync wants a try now: lift the holds in its way.
     for (const auto& job : selected.jobs) {
-      for (const auto& [scope, name] : {std::pair<HoldScope, std::string>{HoldScope::job, job.name}, {HoldScope::target, job.target}}) {
+      for (const auto& [scope, name] : {std::pair<HoldScope, std::string>{HoldScope::job, job.name},
+                                        {HoldScope::source, job.source}, {HoldScope::target, job.target}}) {
         if (auto hold = db.find_hold(scope, name)) {
           spdlog::info("lifting the hold on {} {} for this {} (was: {})", to_string(scope), name,
                        plan_output.dry_run ? "plan" : "sync", hold->reason);

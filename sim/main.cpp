@@ -16,7 +16,9 @@
 
 #include <boost/asio/write.hpp>
 
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <sstream>
 
 #include "sim/simulator.hpp"
@@ -60,7 +62,9 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, Latency latency)
       asio::steady_timer delay(stream.get_executor(), wait);
       co_await delay.async_wait(nothrow);
     }
-    auto reply = sim.handle(std::string(req.method_string()), target, authorization, soap_action, req.body());
+    rostersync::sim::Request request{std::string(req.method_string()), target, std::string(req[http::field::host]),
+                                     authorization, soap_action, req.body()};
+    auto reply = sim.handle(request);
     if (reply.delay.count() > 0) {
       asio::steady_timer delay(stream.get_executor(), reply.delay);
       co_await delay.async_wait(nothrow);
@@ -78,6 +82,7 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, Latency latency)
     res.set(http::field::content_type, reply.content_type);
     res.set(http::field::server, "rostersync-sim");
     if (!reply.retry_after.empty()) res.set(http::field::retry_after, reply.retry_after);
+    for (const auto& link : reply.links) res.insert(http::field::link, link);
     res.keep_alive(req.keep_alive() && reply.delivery == rostersync::sim::Delivery::normal);
     res.body() = std::move(reply.body);
     res.prepare_payload();
@@ -119,7 +124,7 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor, Simulator& sim, Latency la
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"rostersync-sim: LTIAAS memberships API and itslearning IMS-ES endpoint simulator"};
+  CLI::App app{"rostersync-sim: LTIAAS memberships API, LTI platform NRPS with its token endpoint, and itslearning IMS-ES endpoint simulator"};
   rostersync::sim::Options options;
   unsigned short port = 0;
   int latency_ms = 0;
@@ -137,7 +142,21 @@ int main(int argc, char** argv) {
   app.add_option("--imses-latency-ms", latency_ms, "delay before answering each IMS-ES call")->check(CLI::Range(0, 60000));
   app.add_option("--ltiaas-latency-ms", ltiaas_latency_ms, "delay before answering each roster page")
       ->check(CLI::Range(0, 60000));
+  std::string platform_key_file;
+  app.add_option("--platform-public-key", platform_key_file, "the tool's public key (PEM): turns the platform side on")
+      ->check(CLI::ExistingFile);
+  app.add_option("--platform-client-id", options.platform_client_id, "client id the platform knows the tool by");
+  app.add_option("--platform-deployment-id", options.platform_deployment_id, "deployment id the assertion must carry");
+  app.add_option("--platform-key-id", options.platform_key_id, "kid of the tool's registered key");
+  app.add_option("--platform-audience", options.platform_audience, "aud the assertion must carry (default: the token URL)");
+  app.add_option("--token-lifetime", options.token_lifetime_s, "seconds a bearer token lives")->check(CLI::Range(1, 86400));
+  app.add_option("--link-style", options.link_style, "NRPS Link paging: canvas, moodle, relative or split")
+      ->check(CLI::IsMember({"canvas", "moodle", "relative", "split"}));
   CLI11_PARSE(app, argc, argv);
+  if (!platform_key_file.empty()) {
+    std::ifstream in(platform_key_file);
+    options.platform_public_key_pem.assign(std::istreambuf_iterator<char>(in), {});
+  }
 
   try {
     Simulator sim(options);

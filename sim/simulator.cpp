@@ -276,19 +276,29 @@ void damage(Reply& r, const std::string& kind) {
 
 }  // namespace
 
-Reply Simulator::handle(const std::string& method, const std::string& target, const std::string& authorization,
-                        const std::string& soap_action, const std::string& body) {
-  if (target.rfind("/_sim/", 0) == 0) return control(method, target, body);
+Reply Simulator::handle(const Request& req, std::chrono::system_clock::time_point now) {
+  const std::string& method = req.method;
+  const std::string& target = req.target;
+  if (target.rfind("/_sim/", 0) == 0) return control(method, target, req.body);
+  // The platform side answers only on its own origin's host name (127.0.0.1);
+  // "localhost" stands for another origin, where no credential may ever arrive.
+  if (req.host.rfind("localhost", 0) == 0 && !req.authorization.empty()) ++foreign_origin_requests_;
   bool roster = target.rfind("/api/memberships", 0) == 0 && method == "GET";
   bool ims = method == "POST" && target.find(".svc") != std::string::npos;
-  if (!roster && !ims) return {404, "text/plain", "no such endpoint: " + method + " " + target};
-  ++(roster ? page_requests_ : create_calls_);  // faulted requests count too
-  auto [kind, rule] = pick_fault(roster ? Endpoint::roster : Endpoint::imses);
+  bool token = method == "POST" && target == "/platform/token";
+  bool nrps = method == "GET" && target.rfind("/platform/contexts/", 0) == 0;
+  if (!roster && !ims && !token && !nrps) return {404, "text/plain", "no such endpoint: " + method + " " + target};
+  if (roster || nrps) ++page_requests_;  // faulted requests count too
+  if (ims) ++create_calls_;
+  auto [kind, rule] = pick_fault(roster || nrps ? Endpoint::roster : ims ? Endpoint::imses : Endpoint::token);
   std::chrono::milliseconds delay(rule && kind == "latency" ? rule->latency_ms : 0);
   if (rule) {
     if (auto refused = refusal_fault(kind, *rule)) return *refused;
   }
-  Reply r = roster ? memberships(target, authorization, kind) : imses(soap_action, body, kind);
+  Reply r = roster  ? memberships(target, req.authorization, kind)
+            : nrps  ? platform_page(req, kind, now)
+            : token ? platform_token(req, now)
+                    : imses(req.soap_action, req.body, kind);
   damage(r, kind);
   r.delay = delay;
   return r;
@@ -506,8 +516,10 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
     json::object injected;
     for (const auto& [kind, n] : faults_injected_) injected[kind] = n;
     o["faults_injected"] = std::move(injected);
+    platform_state(o);
     return {200, "application/json", json::serialize(o)};
   }
+  if (method == "POST" && path == "/_sim/platform") return platform_control(body);
   if (method == "GET" && path == "/_sim/rosters") {
     json::object o;
     for (const auto& [key, r] : rosters_) {
@@ -580,7 +592,8 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
       for (const auto& item : v->as_array()) {
         const json::object& r = item.as_object();
         FaultRule rule;
-        rule.endpoint = r.at("endpoint").as_string() == "roster" ? Endpoint::roster : Endpoint::imses;
+        const auto& endpoint = r.at("endpoint").as_string();
+        rule.endpoint = endpoint == "roster" ? Endpoint::roster : endpoint == "token" ? Endpoint::token : Endpoint::imses;
         for (const auto& k : r.at("kinds").as_array()) rule.kinds.emplace_back(k.as_string());
         if (auto* p = r.if_contains("probability")) rule.probability = p->to_number<double>();
         if (auto* n = r.if_contains("on_request")) rule.on_request = n->to_number<std::uint64_t>();

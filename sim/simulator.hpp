@@ -1,6 +1,16 @@
-// rostersync-sim's behaviour: an LTIAAS-compatible memberships API and an
-// itslearning IMS-ES MembershipManagementServiceSync endpoint, as pure
+// rostersync-sim's behaviour: an LTIAAS-compatible memberships API, an LTI
+// platform's own NRPS with its OAuth2 token endpoint (sim/platform.cpp), and
+// an itslearning IMS-ES MembershipManagementServiceSync endpoint, as pure
 // request handlers with no I/O (sim/main.cpp serves them over HTTP).
+//
+// Platform side: POST /platform/token verifies the client assertion the way
+// a platform does (RS256 signature with the tool's registered public key,
+// kid, iss = sub = client id, aud, iat/exp, jti replay, deployment id) and
+// grants short-lived bearer tokens; GET /platform/contexts/<context id>/memberships
+// serves the same rosters as NRPS, paged by Link headers in the styles real
+// platforms use (canvas: five comma-joined links and a cap of 50; moodle:
+// `from` offsets with `role` dropped from the next link; relative: relative
+// and unquoted; split: two Link lines and a multi-valued rel).
 //
 // LTIAAS side: service keys map to rosters (generated or loaded from JSON);
 // `limit` pages them; `next` is an LMS-style URL that must come back via
@@ -37,6 +47,24 @@ struct Options {
   std::uint64_t seed = 1;
   bool mix = false;  // add inactive, TestUser, keyless, unmapped and escaping-heavy members
   std::string roster_file;  // JSON {service_key: {context:{...}, members:[...]}}; replaces generation
+  // Platform side (off until the tool's public key is known):
+  std::string platform_public_key_pem;     // the tool's registered public key (PEM)
+  std::string platform_client_id = "sim-client";
+  std::string platform_deployment_id = "sim-deployment";
+  std::string platform_key_id = "sim-kid";
+  std::string platform_audience;           // "" = this simulator's token URL
+  int token_lifetime_s = 3600;
+  std::string link_style = "canvas";       // canvas | moodle | relative | split
+};
+
+// One request as the server received it.
+struct Request {
+  std::string method;
+  std::string target;         // origin-form: path and query
+  std::string host;           // the Host header, e.g. "127.0.0.1:41234"
+  std::string authorization;
+  std::string soap_action;
+  std::string body;
 };
 
 // How the server delivers a reply; all but `normal` are injected faults.
@@ -54,6 +82,7 @@ struct Reply {
   std::string content_type = "application/json";
   std::string body;
   std::string retry_after;  // Retry-After header, "" = none
+  std::vector<std::string> links;  // one Link header line each
   Delivery delivery = Delivery::normal;
   std::chrono::milliseconds delay{0};  // before answering
 };
@@ -68,9 +97,10 @@ struct Reply {
 // drawn. Kinds: latency, status_500, status_502, status_503, throttle (429 +
 // Retry-After), reset_before (not applied), reset_after (applied, no answer),
 // truncate and drip (applied), malformed, empty, oversized; roster only:
-// no_members, next_loop, next_other_origin; imses only (applied):
+// no_members, next_loop, next_other_origin (also for platform pages, whose
+// faults are the roster's); imses only (applied):
 // wrong_count, processing, item_failure.
-enum class Endpoint { roster, imses };
+enum class Endpoint { roster, imses, token };
 struct FaultRule {
   Endpoint endpoint = Endpoint::imses;
   std::vector<std::string> kinds;
@@ -91,9 +121,9 @@ class Simulator {
  public:
   explicit Simulator(Options options);
 
-  // Serves one request, with whatever fault the rules pick for it.
-  Reply handle(const std::string& method, const std::string& target, const std::string& authorization,
-               const std::string& soap_action, const std::string& body);
+  // Serves one request, with whatever fault the rules pick for it. `now`
+  // dates tokens and assertions.
+  Reply handle(const Request& request, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
   // Number of membership operations in an IMS-ES request body (items of a
   // write, 1 for a read; 0 if none): what the in-flight budget counts.
@@ -120,6 +150,26 @@ class Simulator {
   Reply serve_page(const std::string& key, std::size_t offset, std::size_t limit, int page, const std::string& fault);
   Reply imses(const std::string& soap_action, const std::string& body, const std::string& fault);
   Reply control(const std::string& method, const std::string& path, const std::string& body);
+  // sim/platform.cpp
+  Reply platform_token(const Request& request, std::chrono::system_clock::time_point now);
+  Reply platform_page(const Request& request, const std::string& fault, std::chrono::system_clock::time_point now);
+  Reply platform_control(const std::string& body);
+  void platform_state(boost::json::object& out) const;
+
+  struct IssuedToken {
+    std::chrono::system_clock::time_point expires;
+  };
+  std::map<std::string, IssuedToken> tokens_;
+  std::set<std::string> seen_jti_;
+  std::vector<std::string> grant_scopes_;  // "" = grant what is asked
+  bool grant_scopes_set_ = false;
+  std::map<std::string, std::uint64_t> token_refusals_;  // by OAuth2 error code
+  std::uint64_t token_requests_ = 0;
+  std::uint64_t tokens_issued_ = 0;
+  std::uint64_t nrps_requests_ = 0;
+  std::uint64_t nrps_unauthorized_ = 0;
+  std::uint64_t foreign_origin_requests_ = 0;
+  std::uint64_t token_counter_ = 0;
 
   Options options_;
   std::map<std::string, Roster> rosters_;

@@ -18,6 +18,7 @@
 #include "daemon/commands.hpp"
 #include "store/reports.hpp"
 #include "sync/io/http_client.hpp"
+#include "sync/platform/client_assertion.hpp"
 
 namespace rostersync::daemon {
 namespace fs = std::filesystem;
@@ -93,11 +94,25 @@ int run_demo(const DemoOptions& options) {
     const std::string api_key = "demo-api-key-" + std::to_string(::getpid());
     const std::string password = "demo-password-" + std::to_string(::getpid());
 
+    const bool platform = options.source == "platform";
     std::cout << "rostersync demo: " << options.contexts << " courses x " << options.members
-              << " members, served by the local simulator (LTIAAS + itslearning IMS-ES)\n";
-    ChildProcess sim({find_simulator(), "--port", "0", "--contexts", std::to_string(options.contexts), "--members",
-                      std::to_string(options.members), "--seed", "7", "--mix", "--api-key", api_key, "--imses-user",
-                      "demo-integration", "--imses-password", password, "--imses-latency-ms", "2"});
+              << " members, served by the local simulator ("
+              << (platform ? "an LMS's own NRPS with OAuth2" : "LTIAAS") << " + itslearning IMS-ES)\n";
+    std::vector<std::string> sim_args = {find_simulator(), "--port", "0", "--contexts", std::to_string(options.contexts),
+                                         "--members", std::to_string(options.members), "--seed", "7", "--mix",
+                                         "--api-key", api_key, "--imses-user", "demo-integration", "--imses-password",
+                                         password, "--imses-latency-ms", "2"};
+    if (platform) {
+      // The tool's key pair, as a school makes it when registering the tool;
+      // the simulated platform is given the public half.
+      sync::GeneratedKey key = sync::generate_rsa_key(2048);
+      write_file(work / "secrets" / "tool-private-key.pem", key.private_pem);
+      write_file(work / "secrets" / "tool-public-key.pem", key.public_pem);
+      sim_args.insert(sim_args.end(), {"--platform-public-key", (work / "secrets" / "tool-public-key.pem").string(),
+                                       "--platform-client-id", "demo-tool", "--platform-key-id", "demo-key-1",
+                                       "--platform-deployment-id", "demo-deployment", "--link-style", "canvas"});
+    }
+    ChildProcess sim(sim_args);
     auto banner = sim.read_line(10s);
     auto colon = banner ? banner->rfind(':') : std::string::npos;
     if (colon == std::string::npos) throw std::runtime_error("the simulator did not start");
@@ -106,18 +121,30 @@ int run_demo(const DemoOptions& options) {
     write_file(work / "secrets" / "ltiaas-api-key", api_key + "\n");
     write_file(work / "secrets" / "imses-password", password + "\n");
     std::string yaml = "# Throwaway configuration written by `rostersync demo`.\n"
-                       "state_db: state.db\nlog_level: warn\n"
-                       "sources:\n  ltiaas:\n    base_url: " + base + "\n    api_key_file: secrets/ltiaas-api-key\n"
-                       "targets:\n  itslearning:\n    endpoint: " + base +
-                       "/WCFServiceLibrary/MembershipManagementServiceSync.svc\n"
-                       "    username: demo-integration\n    password_file: secrets/imses-password\n"
-                       "jobs:\n";
+                       "state_db: state.db\nlog_level: warn\nsources:\n";
+    if (platform) {
+      yaml += "  lms:\n    kind: lti_platform\n    issuer: " + base + "\n    client_id: demo-tool\n"
+              "    deployment_id: demo-deployment\n    token_url: " + base + "/platform/token\n"
+              "    private_key_file: secrets/tool-private-key.pem\n    key_id: demo-key-1\n";
+    } else {
+      yaml += "  ltiaas:\n    base_url: " + base + "\n    api_key_file: secrets/ltiaas-api-key\n";
+    }
+    yaml += "targets:\n  itslearning:\n    endpoint: " + base +
+            "/WCFServiceLibrary/MembershipManagementServiceSync.svc\n"
+            "    username: demo-integration\n    password_file: secrets/imses-password\n"
+            "jobs:\n";
     for (int c = 1; c <= options.contexts; ++c) {
-      std::string key_file = "secrets/course-" + std::to_string(c) + ".key";
-      write_file(work / key_file, "course-" + std::to_string(c) + "-key\n");
-      yaml += "  - name: course-" + std::to_string(c) + "\n    source: ltiaas\n    target: itslearning\n"
-              "    service_key_file: " + key_file + "\n    hierarchy_id: demo-course-" + std::to_string(c) +
-              "\n    page_limit: 50\n    remove_departed: true\n    departure_grace: 1\n";
+      const std::string n = std::to_string(c);
+      if (platform) {
+        yaml += "  - name: course-" + n + "\n    source: lms\n    target: itslearning\n"
+                "    memberships_url: " + base + "/platform/contexts/ctx-" + n + "/memberships\n";
+      } else {
+        std::string key_file = "secrets/course-" + n + ".key";
+        write_file(work / key_file, "course-" + n + "-key\n");
+        yaml += "  - name: course-" + n + "\n    source: ltiaas\n    target: itslearning\n"
+                "    service_key_file: " + key_file + "\n";
+      }
+      yaml += "    hierarchy_id: demo-course-" + n + "\n    page_limit: 50\n    remove_departed: true\n    departure_grace: 1\n";
     }
     write_file(work / "rostersync.yaml", yaml);
     config::Config cfg = config::load_file((work / "rostersync.yaml").string());
@@ -150,6 +177,13 @@ int run_demo(const DemoOptions& options) {
                   "(at most %lld operations in flight).\n",
                   doc.at("memberships").as_array().size(), static_cast<long long>(doc.at("create_calls").to_number<double>()),
                   static_cast<long long>(doc.at("max_in_flight_ops").to_number<double>()));
+      if (platform) {
+        const auto& p = doc.at("platform").as_object();
+        std::printf("The LMS issued %lld access token(s) for %lld NRPS page requests (one per sync process: "
+                    "the token is cached and shared by every course).\n",
+                    static_cast<long long>(p.at("tokens_issued").to_number<double>()),
+                    static_cast<long long>(p.at("nrps_requests").to_number<double>()));
+      }
     }
 
     // The LMS changes: three students leave course-1 and one is promoted.

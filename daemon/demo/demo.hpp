@@ -12,6 +12,9 @@ struct DemoOptions {
   int contexts = 4;
   int members = 250;
   std::string workdir;  // "" = a fresh directory under /tmp
+  // Where the rosters come from: "ltiaas" (the LTIAAS API) or "platform"
+  // (the LMS's own NRPS, with an OAuth2 token from a freshly made tool key).
+  std::string source = "ltiaas";
 };
 
 // `rostersync demo`: simulator + throwaway config, two passes, a summary.

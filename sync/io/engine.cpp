@@ -16,6 +16,7 @@
 #include <set>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 
 #include "config/domain/digest.hpp"
 #include "config/domain/text.hpp"
@@ -28,7 +29,13 @@
 #include "sync/machines/batch_send.hpp"
 #include "sync/machines/page_fetch.hpp"
 #include "sync/machines/run_outcome.hpp"
+#include "sync/machines/token_fetch.hpp"
+#include "sync/platform/client_assertion.hpp"
+#include "sync/platform/pager.hpp"
+#include "sync/platform/request.hpp"
+#include "sync/platform/token.hpp"
 #include "sync/planning/planner.hpp"
+#include "sync/planning/roles.hpp"
 #include "sync/planning/reconcile.hpp"
 #include "sync/planning/removals.hpp"
 #include "sync/policy/retry_policy.hpp"
@@ -93,9 +100,32 @@ class OperationBudget {
   std::deque<Waiter*> waiters_;
 };
 
+// What a job has to show the source for a page: LTIAAS's fixed header, or
+// a platform's bearer token (renewed when refused).
+struct PageAuth {
+  std::string header;  // the Authorization value: a secret
+  std::string token;   // platform: the bearer token in it
+};
+
+// Why no token could be had: the machine's text, and a hold when resending
+// cannot help. `stopped`: the process is stopping (not the platform's fault).
+struct TokenTrouble {
+  std::string error;
+  std::optional<std::chrono::milliseconds> hold_for;
+  bool stopped = false;
+};
+
 struct SourceLink {
   const config::Source* config;
   std::unique_ptr<HttpClient> http;
+  // lti_platform: the tool's key (or why it cannot sign), and one token
+  // fetch at a time for all its jobs: the others wait for its result.
+  std::optional<SigningKey> key;
+  std::string key_error;
+  bool fetching = false;
+  std::uint64_t fetches = 0;           // finished fetches, so waiters know theirs ended
+  std::optional<TokenTrouble> last_trouble;  // of the last finished fetch
+  std::unique_ptr<AsyncSignal> fetched;
 };
 
 struct TargetLink {
@@ -131,10 +161,22 @@ struct Engine::Impl {
   std::set<asio::steady_timer*> sleepers;  // retry back-offs, cut short by request_stop()
   std::mt19937_64 rng{std::random_device{}()};
   bool dry_run = false;
+  TokenCache tokens;  // bearer tokens of the platform sources, in memory only
 
   Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st, EngineOptions options)
       : executor(ex), config(cfg), store(st), dry_run(options.dry_run) {
-    for (const auto& [name, s] : cfg.sources) sources[name] = {&s, std::make_unique<HttpClient>(ex, s.http)};
+    for (const auto& [name, s] : cfg.sources) {
+      SourceLink& link = sources[name];
+      link.config = &s;
+      link.http = std::make_unique<HttpClient>(ex, s.http);
+      link.fetched = std::make_unique<AsyncSignal>(ex);
+      if (s.kind == config::SourceKind::lti_platform) {
+        Result<SigningKey> key = SigningKey::from_pem(s.private_key.reveal(), "sources." + name + ".private_key_file (" +
+                                                                                  s.private_key.file() + ")");
+        if (key) link.key = std::move(*key);
+        else link.key_error = key.failure().describe();
+      }
+    }
     for (const auto& [name, t] : cfg.targets) {
       targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), std::make_unique<OperationBudget>(ex, t.in_flight_budget),
                        std::make_unique<Breaker>(t.breaker)};
@@ -163,8 +205,15 @@ struct Engine::Impl {
     for (auto& [name, link] : targets) link.http->abort_all();
   }
 
-  asio::awaitable<void> fetch_page(SourceLink& source, const std::string& url, const std::string& authorization,
-                                   PageFetchMachine& fetch);
+  // The platform's bearer token: the cached one, else a new one (one fetch
+  // for all its jobs at a time). `refused`: the token a page was refused
+  // with, dropped first. Returns the token or why there is none.
+  asio::awaitable<std::variant<std::string, TokenTrouble>> bearer_token(SourceLink& source, const std::string& refused,
+                                                                        spdlog::logger& log);
+  // Drives one page fetch. A refused token is renewed through bearer_token;
+  // when that fails, `trouble` says why and the fetch is over.
+  asio::awaitable<void> fetch_page(SourceLink& source, const std::string& url, PageAuth& auth, PageFetchMachine& fetch,
+                                   std::optional<TokenTrouble>& trouble, spdlog::logger& log);
   asio::awaitable<JobReport> run_job(config::Job job, std::function<void()> on_walk_end);
 };
 
@@ -526,16 +575,86 @@ std::string page_error(int page_number, const std::string& what) {
 
 }  // namespace
 
-asio::awaitable<void> Engine::Impl::fetch_page(SourceLink& source, const std::string& url,
-                                               const std::string& authorization, PageFetchMachine& fetch) {
-  PageFetchAction action = fetch.resume(PageFetchMachine::Start{});
-  while (action.kind == PageFetchAction::Kind::send || action.kind == PageFetchAction::Kind::wait) {
-    if (action.kind == PageFetchAction::Kind::send) {
-      Result<HttpResponse> response = co_await source.http->send(roster_page_request(url, authorization));
-      action = fetch.resume(PageFetchMachine::Responded{response, draw(), std::chrono::system_clock::now(), stopping});
+asio::awaitable<std::variant<std::string, TokenTrouble>> Engine::Impl::bearer_token(SourceLink& source,
+                                                                                    const std::string& refused,
+                                                                                    spdlog::logger& log) {
+  const config::Source& platform = *source.config;
+  const TokenCache::Key key = TokenCache::key_of(platform);
+  if (!refused.empty()) tokens.drop(key, refused);
+  if (!source.key) co_return TokenTrouble{source.key_error, platform.retry.blocked_retry_interval};
+  for (;;) {
+    if (std::optional<std::string> token = tokens.find(key, Clock::now())) co_return *token;
+    if (!source.fetching) break;
+    const std::uint64_t before = source.fetches;  // another job is asking: its answer is ours
+    while (source.fetching && !stopping) co_await source.fetched->wait();
+    if (stopping) co_return TokenTrouble{"stopping", std::nullopt, true};
+    if (source.fetches != before && source.last_trouble) co_return *source.last_trouble;
+  }
+  source.fetching = true;
+  TokenFetchMachine machine(platform);
+  TokenFetchAction action = machine.resume(TokenFetchMachine::Start{});
+  while (action.kind == TokenFetchAction::Kind::send || action.kind == TokenFetchAction::Kind::wait) {
+    if (action.kind == TokenFetchAction::Kind::send) {
+      AssertionClaims claims;
+      claims.client_id = platform.client_id;
+      claims.audience = platform.audience.empty() ? platform.token_url : platform.audience;
+      claims.deployment_id = platform.deployment_id;
+      claims.key_id = platform.key_id;
+      claims.issued_at = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+      claims.lifetime = std::chrono::duration_cast<std::chrono::seconds>(platform.assertion_lifetime);
+      claims.jti = random_jti();
+      Result<std::string> assertion = make_client_assertion(*source.key, claims);
+      // (No co_await inside ?: : GCC 12 miscompiles it.)
+      Result<HttpResponse> response = assertion.ok() ? Result<HttpResponse>(HttpResponse{}) : assertion.failure();
+      if (assertion) response = co_await source.http->send(token_request(platform, *assertion));
+      action = machine.resume(TokenFetchMachine::Responded{response, draw(), std::chrono::system_clock::now(), stopping});
+      if (action.kind == TokenFetchAction::Kind::wait) {
+        log.debug("source {}: token request attempt {}: {}", platform.name, machine.attempts(), machine.error());
+      }
     } else {
       co_await sleep(action.delay);
+      action = machine.resume(TokenFetchMachine::Waited{stopping});
+    }
+  }
+  source.fetching = false;
+  ++source.fetches;
+  source.fetched->notify_all();
+  if (action.kind == TokenFetchAction::Kind::done) {
+    source.last_trouble.reset();
+    tokens.put(key, machine.token(), Clock::now());
+    log.info("source {}: access token from {} (valid {} s)", platform.name, redact_url(platform.token_url),
+             machine.token().expires_in.count());
+    co_return machine.token().value;
+  }
+  source.last_trouble = TokenTrouble{machine.error(), machine.hold_for(), machine.stopped()};
+  co_return *source.last_trouble;
+}
+
+asio::awaitable<void> Engine::Impl::fetch_page(SourceLink& source, const std::string& url, PageAuth& auth,
+                                               PageFetchMachine& fetch, std::optional<TokenTrouble>& trouble,
+                                               spdlog::logger& log) {
+  const bool platform = source.config->kind == config::SourceKind::lti_platform;
+  PageFetchAction action = fetch.resume(PageFetchMachine::Start{});
+  for (;;) {
+    if (action.kind == PageFetchAction::Kind::send) {
+      HttpRequest request = platform ? nrps_page_request(url, auth.token) : roster_page_request(url, auth.header);
+      Result<HttpResponse> response = co_await source.http->send(std::move(request));
+      action = fetch.resume(PageFetchMachine::Responded{response, draw(), std::chrono::system_clock::now(), stopping});
+    } else if (action.kind == PageFetchAction::Kind::wait) {
+      co_await sleep(action.delay);
       action = fetch.resume(PageFetchMachine::Waited{stopping});
+    } else if (action.kind == PageFetchAction::Kind::renew_token) {
+      log.info("source {}: the platform refused the access token (401); getting a new one", source.config->name);
+      auto renewed = co_await bearer_token(source, auth.token, log);
+      if (auto* failed = std::get_if<TokenTrouble>(&renewed)) {
+        trouble = std::move(*failed);
+        co_return;
+      }
+      auth.token = std::get<std::string>(renewed);
+      action = fetch.resume(PageFetchMachine::Renewed{});
+    } else {
+      co_return;
     }
   }
 }
@@ -566,7 +685,8 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   try {
     std::optional<Hold> job_hold = store.find_hold(HoldScope::job, job.name);
     std::optional<Hold> target_hold = store.find_hold(HoldScope::target, target.config->name);
-    start = decide_start(job_hold, target_hold);
+    std::optional<Hold> source_hold = store.find_hold(HoldScope::source, source.config->name);
+    start = decide_start(job_hold, target_hold, source_hold);
     if (start.run) report.run_id = store.begin_run(job.name, config::is_hierarchy_template(job.hierarchy_id) ? "" : job.hierarchy_id);
   } catch (const std::exception& e) {
     report.outcome = RunOutcome::failed;
@@ -594,9 +714,35 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   std::string walk_error;
   bool walk_complete = false;
   BatchSender sender(executor, run);
-  LtiaasPager pager({source.config->base_url, job.role_filter, job.resource_link_id, job.page_limit, job.max_pages,
-                     job.max_members});
-  const std::string authorization = ltiaas_authorization(*source.config, job);
+  const bool platform = source.config->kind == config::SourceKind::lti_platform;
+  std::unique_ptr<RosterPager> pager;
+  PageAuth auth;
+  if (platform) {
+    pager = std::make_unique<PlatformPager>(PlatformPagerSettings{job.memberships_url, url_origin(source.config->base_url),
+                                                                  job.role_filter, job.resource_link_id, job.page_limit,
+                                                                  job.max_pages, job.max_members});
+  } else {
+    pager = std::make_unique<LtiaasPager>(PagerSettings{source.config->base_url, job.role_filter, job.resource_link_id,
+                                                        job.page_limit, job.max_pages, job.max_members});
+    auth.header = ltiaas_authorization(*source.config, job);
+  }
+  // Offset paging is no snapshot: a member can come twice when the roster
+  // changes during the walk. The first listing counts.
+  std::unordered_set<std::string> listed;
+  int repeated_members = 0;
+  // A token the platform will not give (a refused client, a bad key) holds
+  // the source: every job of it waits for a fix, none asks again in a loop.
+  auto token_failed = [&](const TokenTrouble& trouble) {
+    if (trouble.stopped) return std::string();
+    std::string error = "source " + source.config->name + ": " + trouble.error;
+    if (trouble.hold_for) {
+      Hold hold = make_hold(HoldScope::source, source.config->name, HoldKind::blocked, trouble.error);
+      store.set_hold(hold, whole_seconds(*trouble.hold_for));
+      run.hold_set_for = *trouble.hold_for;
+      error = describe(hold);
+    }
+    return error;
+  };
   const std::string hierarchy_template = job.hierarchy_id;
   bool hierarchy_known = !config::is_hierarchy_template(job.hierarchy_id);
   PlanOptions plan_opts = plan_options(job);
@@ -614,14 +760,24 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   bool group_checked = false;   // adoption / reconcile read, before the first page is planned
 
   try {
-    while (!stopping && !run.target_stopped) {
-      std::string url = pager.next_url();
+    if (platform && !stopping) {
+      auto token = co_await bearer_token(source, "", *log);
+      if (auto* trouble = std::get_if<TokenTrouble>(&token)) walk_error = token_failed(*trouble);
+      else auth.token = std::get<std::string>(token);
+    }
+    while (!stopping && !run.target_stopped && walk_error.empty()) {
+      std::string url = pager->next_url();
       auto page_started = Clock::now();
-      PageFetchMachine fetch(source.config->retry, redact_url(url));
-      co_await fetch_page(source, url, authorization, fetch);
+      PageFetchMachine fetch(source.config->retry, redact_url(url), PagePaging{platform, platform, url});
+      std::optional<TokenTrouble> trouble;
+      co_await fetch_page(source, url, auth, fetch, trouble, *log);
+      if (trouble) {
+        walk_error = token_failed(*trouble);
+        break;
+      }
       if (fetch.stopped()) break;
       if (!fetch.page_ready()) {
-        walk_error = page_error(pager.pages() + 1, fetch.error());
+        walk_error = page_error(pager->pages() + 1, fetch.error());
         if (auto hold_for = fetch.hold_for()) {  // a configuration error: hold the job
           Hold hold = make_hold(HoldScope::job, job.name, HoldKind::blocked, walk_error);
           store.set_hold(hold, whole_seconds(*hold_for));
@@ -630,13 +786,20 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
         }
         break;
       }
-      const RosterPage& page = fetch.page();
-      Result<LtiaasPager::Step> step = pager.on_page(page);
+      RosterPage page = std::move(fetch.page());
+      Result<WalkStep> step = pager->on_page(page);
       if (!step) {
         walk_error = "roster walk failed: " + step.failure().message;
         break;
       }
-      if (*step == LtiaasPager::Step::done) walk_end();  // nothing more to read: another walk may start
+      if (*step == WalkStep::done) walk_end();  // nothing more to read: another walk may start
+      // Moodle drops `role` from its next links: a platform's filter is applied here too.
+      if (platform) apply_role_filter(page, job.role_filter);
+      std::erase_if(page.members, [&](const Member& m) {
+        bool again = !listed.insert(m.user_id).second;
+        repeated_members += again;
+        return again;
+      });
       if (!hierarchy_known) {
         Result<std::string> hierarchy = resolve_hierarchy(hierarchy_template, page);
         if (!hierarchy) {
@@ -661,7 +824,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
       }
       for (const Member& m : page.members) seen.add(m.user_id);
       if (job.remove_departed) presence.add(page, plan_opts);
-      const int page_number = pager.pages();
+      const int page_number = pager->pages();
       const std::uint64_t digest = page_digest(page, options_digest);
       PagePlan plan;
       if (std::optional<PagePlan> settled = store.settled_page(job.name, page_number, digest)) {
@@ -673,10 +836,10 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
                                                    page_number,
                                                    plan.settles_when_sent ? std::optional(digest) : std::nullopt);
       }
-      run.stats.pages = pager.pages();
+      run.stats.pages = pager->pages();
       run.stats.add_page(plan);
       log->debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
-                    pager.pages(), plan.members, plan.writes.size(), plan.already_present, plan.deferred,
+                    pager->pages(), plan.members, plan.writes.size(), plan.already_present, plan.deferred,
                     plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.writes.size()),
                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - page_started).count());
       run.progress.pages = run.stats.pages;
@@ -684,7 +847,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
       run.progress.queued = run.stats.creates_planned;
       run.report();
       for (auto& c : plan.writes) sender.enqueue(std::move(c));
-      if (*step == LtiaasPager::Step::done) {
+      if (*step == WalkStep::done) {
         walk_complete = true;
         break;
       }
@@ -695,6 +858,10 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   }
   walk_end();
   co_await sender.finish();
+  if (repeated_members > 0) {
+    log->info("job {}: {} member(s) came twice in this walk (the roster changed while it was paged); counted once",
+              job.name, repeated_members);
+  }
 
   // Removals: only after a complete walk whose every page was accepted, and
   // while the target still takes writes.

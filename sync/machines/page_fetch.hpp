@@ -77,6 +77,7 @@ class PageFetchMachine {
   // After `done`: the page.
   bool page_ready() const { return page_.has_value(); }
   const RosterPage& page() const { return *page_; }
+  RosterPage& page() { return *page_; }
   // After `failed`: our text, with the peer's (log-safe) text quoted in it.
   const std::string& error() const { return error_; }
   // After `failed`: resending cannot help (a 4xx other than 408/429, a local
