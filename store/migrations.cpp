@@ -206,6 +206,22 @@ CREATE TABLE group_read (
   PRIMARY KEY (target, hierarchy_id)
 ) WITHOUT ROWID;
 )sql",
+    R"sql(
+-- A platform source (lti_platform) that refuses the tool's client is held
+-- as a whole: every job of it waits for the fix instead of asking again.
+CREATE TABLE hold_v7 (
+  scope   TEXT NOT NULL CHECK (scope IN ('job', 'source', 'target')),
+  name    TEXT NOT NULL,
+  kind    TEXT NOT NULL CHECK (kind IN ('blocked', 'breaker')),
+  reason  TEXT NOT NULL,
+  since   TEXT NOT NULL,             -- UTC ISO 8601
+  until   TEXT NOT NULL,             -- no new try before this (a reload clears holds)
+  PRIMARY KEY (scope, name)
+) WITHOUT ROWID;
+INSERT INTO hold_v7 SELECT scope, name, kind, reason, since, until FROM hold;
+DROP TABLE hold;
+ALTER TABLE hold_v7 RENAME TO hold;
+)sql",
 };
 
 }  // namespace

@@ -8,7 +8,7 @@
 
 namespace rostersync::store {
 
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 // PRAGMA user_version of the open database. Throws StoreError.
 int schema_version(Connection& db);

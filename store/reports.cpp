@@ -104,11 +104,11 @@ ReportTable Reports::status(const std::vector<JobRef>& jobs, bool writer_running
       "' (rostersync approve --job ' || job || ', or reject)' FROM removal_hold WHERE job=?1) AS removals, "
       "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
       "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
-      "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2)) "
+      "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2) OR (h.scope='source' AND h.name=?4)) "
       "AND h.until > " + std::string(kSqlNow) + " ORDER BY h.scope LIMIT 1) AS hold "
       "FROM (SELECT 1) LEFT JOIN (SELECT * FROM run WHERE job=?1 ORDER BY run_id DESC LIMIT 1) r";
   return per_job(sql, jobs, [&](const JobRef& job) {
-    return std::vector<std::string>{job.name, job.target, writer_running ? "1" : "0"};
+    return std::vector<std::string>{job.name, job.target, writer_running ? "1" : "0", job.source};
   });
 }
 

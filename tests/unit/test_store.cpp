@@ -167,6 +167,25 @@ TEST_F(StoreTest, HoldsAreSetExtendedFoundAndCleared) {
   EXPECT_FALSE(s.find_hold(HoldScope::target, "its"));
 }
 
+// A platform that refuses the tool's client holds the whole source (schema 7).
+TEST_F(StoreTest, ASourceHoldIsKeptApartFromAJobOrTargetOfTheSameName) {
+  store::Store s(path_);
+  Hold h;
+  h.scope = HoldScope::source;
+  h.name = "lms";
+  h.kind = HoldKind::blocked;
+  h.reason = "invalid_client: unknown kid";
+  s.set_hold(h, std::chrono::seconds(3600));
+  auto found = s.find_hold(HoldScope::source, "lms");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->reason, "invalid_client: unknown kid");
+  EXPECT_FALSE(s.find_hold(HoldScope::job, "lms"));
+  EXPECT_FALSE(s.find_hold(HoldScope::target, "lms"));
+  std::vector<Hold> lifted = s.clear_holds();
+  ASSERT_EQ(lifted.size(), 1u);
+  EXPECT_EQ(lifted[0].scope, HoldScope::source);
+}
+
 TEST_F(StoreTest, SamePairCannotGetASecondId) {
   store::Store s(path_);
   auto run = s.begin_run("j");
@@ -309,7 +328,7 @@ TEST_F(StoreTest, AVersion5DatabaseKeepsItsMembershipsThroughTheRebuild) {
   text("DROP TABLE run");
   text("ALTER TABLE run_v5 RENAME TO run");
   store::Store s(path_);
-  EXPECT_EQ(s.schema_version(), 6);
+  EXPECT_EQ(s.schema_version(), store::kSchemaVersion);
   auto p1 = s.find_membership("t", "h", "p1");
   ASSERT_TRUE(p1);
   EXPECT_EQ(p1->state, MembershipState::created);
