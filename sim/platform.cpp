@@ -224,7 +224,9 @@ Reply Simulator::platform_page(const Request& request, const std::string& fault,
     return it == params.end() ? "" : std::string((*it).value);
   };
   const std::string style = options_.link_style;
-  std::size_t limit = param("limit").empty() ? 10 : static_cast<std::size_t>(std::max(1, std::atoi(param("limit").c_str())));
+  // The tool asks with `limit`; Canvas's own links carry `per_page` instead.
+  const std::string asked = param("per_page").empty() ? param("limit") : param("per_page");
+  std::size_t limit = asked.empty() ? 10 : static_cast<std::size_t>(std::max(1, std::atoi(asked.c_str())));
   if (style == "canvas") limit = std::min<std::size_t>(limit, 50);  // Canvas caps per_page at 50
   const std::string role = param("role");
   std::vector<const json::value*> listed;

@@ -179,7 +179,7 @@ int run_demo(const DemoOptions& options) {
                   static_cast<long long>(doc.at("max_in_flight_ops").to_number<double>()));
       if (platform) {
         const auto& p = doc.at("platform").as_object();
-        std::printf("The LMS issued %lld access token(s) for %lld NRPS page requests (one per sync process: "
+        std::printf("The LMS issued %lld access token(s) for %lld NRPS page requests (one per pass: "
                     "the token is cached and shared by every course).\n",
                     static_cast<long long>(p.at("tokens_issued").to_number<double>()),
                     static_cast<long long>(p.at("nrps_requests").to_number<double>()));

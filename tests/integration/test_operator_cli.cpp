@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "harness.hpp"
+#include "sync/platform/client_assertion.hpp"
 #include "store/store.hpp"
 
 using namespace rostersync::testing;
@@ -210,6 +211,9 @@ TEST(OperatorCliOutsideTheUnit, EveryCommandWorksWithTheShippedExampleConfig) {
   ws.write("credentials/ltiaas-api-key", "key-1\n");
   ws.write("credentials/imses-password", "pw-1\n");
   ws.write("credentials/service-keys/cps435", "svc-1\n");
+  const std::string tool_key = rostersync::sync::generate_rsa_key(2048).private_pem;
+  ws.write("credentials/platform-keys/canvas.pem", tool_key);
+  const std::string key_line = tool_key.substr(tool_key.find('\n') + 1, 64);  // a line of the key itself
   { rostersync::store::Store created(ws.db()); }  // as the daemon leaves it
   const char* saved = std::getenv("CREDENTIALS_DIRECTORY");
   std::string saved_value = saved ? saved : "";
@@ -235,6 +239,7 @@ TEST(OperatorCliOutsideTheUnit, EveryCommandWorksWithTheShippedExampleConfig) {
   auto cfg = json::parse(out).as_object();
   EXPECT_EQ(cfg.at("jobs").as_array().at(0).at("service_key_file").as_string(),
             "(secret from " + creds + "/service-keys/cps435)");
-  for (const char* secret : {"key-1", "pw-1", "svc-1"}) EXPECT_FALSE(has(out, secret)) << secret;
+  for (const std::string secret : {"key-1", "pw-1", "svc-1"}) EXPECT_FALSE(has(out, secret)) << secret;
+  EXPECT_FALSE(has(out, key_line));
   if (saved) setenv("CREDENTIALS_DIRECTORY", saved_value.c_str(), 1);
 }

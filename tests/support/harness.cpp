@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include "sync/platform/client_assertion.hpp"
+
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -91,6 +93,29 @@ void Workspace::configure(const Simulator& sim, const std::vector<JobSpec>& jobs
     write("secrets/" + j.name + ".key", j.service_key + "\n");
     y += "  - name: " + j.name + "\n    source: ltiaas\n    target: its\n    service_key_file: secrets/" + j.name +
          ".key\n    hierarchy_id: " + j.hierarchy + "\n" + j.extra;
+  }
+  write("rostersync.yaml", y);
+}
+
+void Workspace::configure_platform(const Simulator& sim, const std::vector<JobSpec>& jobs,
+                                   const std::string& source_extra) const {
+  sync::GeneratedKey key = sync::generate_rsa_key(2048);
+  write("secrets/tool.pem", key.private_pem);
+  write("secrets/tool.pub", key.public_pem);
+  sim.post("/_sim/platform", json::serialize(json::object{{"public_key_pem", key.public_pem}}));
+  write("secrets/password", std::string(kImsesPassword) + "\n");
+  std::string y = "state_db: state.db\nlog_level: info\ncontrol_socket: control.sock\n"
+                  "sources:\n  lms:\n    kind: lti_platform\n    issuer: " + sim.base() +
+                  "\n    client_id: sim-client\n    deployment_id: sim-deployment\n    token_url: " + sim.base() +
+                  "/platform/token\n    private_key_file: secrets/tool.pem\n    key_id: sim-kid\n"
+                  "    retry_delay: 50ms\n" + source_extra +
+                  "targets:\n  its:\n    endpoint: " + sim.endpoint() + "\n    username: " + kImsesUser +
+                  "\n    password_file: secrets/password\n    retry_delay: 50ms\njobs:\n";
+  for (const auto& j : jobs) {
+    std::string context = j.service_key;  // course-<i>-key -> ctx-<i>
+    context = "ctx-" + context.substr(7, context.size() - 11);
+    y += "  - name: " + j.name + "\n    source: lms\n    target: its\n    memberships_url: " + sim.base() +
+         "/platform/contexts/" + context + "/memberships\n    hierarchy_id: " + j.hierarchy + "\n" + j.extra;
   }
   write("rostersync.yaml", y);
 }

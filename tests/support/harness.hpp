@@ -65,6 +65,11 @@ class Workspace {
   // Writes rostersync.yaml against the simulator; `target_extra` adds lines under the target.
   void configure(const Simulator& sim, const std::vector<JobSpec>& jobs, const std::string& target_extra = "",
                  const std::string& password = kImsesPassword, const std::string& source_extra = "") const;
+  // Writes rostersync.yaml with an lti_platform source "lms" on the
+  // simulator's platform side, with a fresh tool key (secrets/tool.pem)
+  // whose public half it registers with the simulator; each job reads the
+  // context of its roster key (course-<i>-key: ctx-<i>) by memberships_url.
+  void configure_platform(const Simulator& sim, const std::vector<JobSpec>& jobs, const std::string& source_extra = "") const;
   // Writes rostersync.yaml with no jobs but a course registry in courses.d/
   // (polled every second) and `defaults` (YAML lines under job_defaults,
   // source and target given); courses come from write_course().

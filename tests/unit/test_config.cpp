@@ -61,10 +61,16 @@ class ConfigTest : public ::testing::Test {
 
 TEST_F(ConfigTest, ShippedExampleLoads) {
   for (const char* name : {"ltiaas-api-key", "imses-password", "service-keys_cps435"}) write(name, "secret\n");
+  write("platform-keys_canvas.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n");
   setenv("CREDENTIALS_DIRECTORY", dir_.c_str(), 1);
   Config cfg = load_file(ROSTERSYNC_SOURCE_DIR "/config/rostersync.example.yaml");
   unsetenv("CREDENTIALS_DIRECTORY");
-  ASSERT_EQ(cfg.jobs.size(), 1u);
+  ASSERT_EQ(cfg.jobs.size(), 2u);
+  const Source& canvas = cfg.sources.at("canvas");
+  EXPECT_EQ(canvas.kind, SourceKind::lti_platform);
+  EXPECT_EQ(canvas.base_url, "https://school.instructure.com");
+  EXPECT_EQ(canvas.scopes, std::vector<std::string>{kNrpsReadScope});
+  EXPECT_EQ(cfg.jobs[1].memberships_url, "https://school.instructure.com/api/lti/courses/1234/names_and_roles");
   const Job& j = cfg.jobs[0];
   EXPECT_EQ(j.name, "cps435");
   EXPECT_EQ(j.service_key.reveal(), "secret");
