@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "config/domain/names.hpp"
+#include "config/domain/version.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/demo/demo.hpp"
 #include "daemon/operator.hpp"
@@ -18,7 +19,7 @@ using namespace rostersync;
 int main(int argc, char** argv) {
   CLI::App app{"rostersync: provisions LTI course rosters into itslearning memberships (IMS-ES)"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("rostersync ") + ROSTERSYNC_VERSION);
+  app.set_version_flag("--version", std::string("rostersync ") + kVersion);
   std::string config_path = config::kDefaultConfigPath;
   std::string log_level;
   app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();

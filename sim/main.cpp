@@ -63,7 +63,8 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, Latency latency)
       co_await delay.async_wait(nothrow);
     }
     rostersync::sim::Request request{std::string(req.method_string()), target, std::string(req[http::field::host]),
-                                     authorization, soap_action, req.body()};
+                                     authorization, soap_action, req.body(),
+                                     std::string(req[http::field::user_agent])};
     auto reply = sim.handle(request);
     if (reply.delay.count() > 0) {
       asio::steady_timer delay(stream.get_executor(), reply.delay);

@@ -280,6 +280,7 @@ Reply Simulator::handle(const Request& req, std::chrono::system_clock::time_poin
   const std::string& method = req.method;
   const std::string& target = req.target;
   if (target.rfind("/_sim/", 0) == 0) return control(method, target, req.body);
+  user_agents_.insert(req.user_agent);
   // The platform side answers only on its own origin's host name (127.0.0.1);
   // "localhost" stands for another origin, where no credential may ever arrive.
   if (req.host.rfind("localhost", 0) == 0 && !req.authorization.empty()) ++foreign_origin_requests_;
@@ -516,6 +517,7 @@ Reply Simulator::control(const std::string& method, const std::string& path, con
     json::object injected;
     for (const auto& [kind, n] : faults_injected_) injected[kind] = n;
     o["faults_injected"] = std::move(injected);
+    o["user_agents"] = json::array(user_agents_.begin(), user_agents_.end());
     platform_state(o);
     return {200, "application/json", json::serialize(o)};
   }

@@ -65,6 +65,7 @@ struct Request {
   std::string authorization;
   std::string soap_action;
   std::string body;
+  std::string user_agent;
 };
 
 // How the server delivers a reply; all but `normal` are injected faults.
@@ -169,6 +170,7 @@ class Simulator {
   std::uint64_t nrps_requests_ = 0;
   std::uint64_t nrps_unauthorized_ = 0;
   std::uint64_t foreign_origin_requests_ = 0;
+  std::set<std::string> user_agents_;  // every User-Agent seen outside /_sim/
   std::uint64_t token_counter_ = 0;
 
   Options options_;

@@ -222,6 +222,15 @@ INSERT INTO hold_v7 SELECT scope, name, kind, reason, since, until FROM hold;
 DROP TABLE hold;
 ALTER TABLE hold_v7 RENAME TO hold;
 )sql",
+    R"sql(
+-- Facts about the file itself: which rostersync last opened it for
+-- writing ('rostersync_version'), and from which schema it was last
+-- upgraded, when ('upgraded_from', 'upgraded_at').
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace
@@ -232,8 +241,9 @@ int schema_version(Connection& db) {
   return static_cast<int>(s.integer(0));
 }
 
-void migrate(Connection& db) {
-  int version = schema_version(db);
+int migrate(Connection& db) {
+  const int found = schema_version(db);
+  int version = found;
   constexpr int latest = static_cast<int>(std::size(kMigrations));
   static_assert(latest == kSchemaVersion);
   if (version > latest) {
@@ -246,6 +256,7 @@ void migrate(Connection& db) {
     db.exec("PRAGMA user_version=" + std::to_string(version + 1));
     tx.commit();
   }
+  return found;
 }
 
 }  // namespace rostersync::store

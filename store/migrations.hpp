@@ -8,13 +8,14 @@
 
 namespace rostersync::store {
 
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 
 // PRAGMA user_version of the open database. Throws StoreError.
 int schema_version(Connection& db);
 
-// Brings the schema up to kSchemaVersion. Throws StoreError, also when the
-// file is newer than this rostersync (never downgrades).
-void migrate(Connection& db);
+// Brings the schema up to kSchemaVersion and returns the version the file
+// had (0: a new file). Throws StoreError, also when the file is newer than
+// this rostersync (never downgrades).
+int migrate(Connection& db);
 
 }  // namespace rostersync::store

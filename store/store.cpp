@@ -4,6 +4,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "config/domain/version.hpp"
+#include "store/migrations.hpp"
+
 namespace rostersync::store {
 namespace {
 
@@ -47,7 +50,17 @@ std::optional<PagePlan> parse_counts(const std::string& text) {
 Store::Store(const std::string& path) : db_(path, Connection::Mode::read_write, 5000) {
   db_.exec("PRAGMA journal_mode=WAL");
   durable(true);
-  migrate(db_);
+  upgraded_from_ = migrate(db_);
+  Transaction tx(db_);
+  Stmt put(db_, "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value=excluded.value");
+  put.bind(1, std::string("rostersync_version")).bind(2, std::string(kVersion)).run();
+  if (upgraded_from_ > 0 && upgraded_from_ < kSchemaVersion) {
+    put.bind(1, std::string("upgraded_from")).bind(2, std::to_string(upgraded_from_)).run();
+    Stmt now(db_, std::string("SELECT ") + kSqlNow);
+    now.step();
+    put.bind(1, std::string("upgraded_at")).bind(2, now.text(0)).run();
+  }
+  tx.commit();
 }
 
 // FULL: a commit is on disk before COMMIT returns. NORMAL (WAL): the file
@@ -392,6 +405,40 @@ std::vector<Hold> Store::clear_holds() {
     lifted.push_back(std::move(h));
   }
   return lifted;
+}
+
+std::vector<Hold> Store::active_holds() {
+  std::vector<Hold> holds;
+  Stmt s(db_, std::string("SELECT scope, name, kind, reason, since, until FROM hold WHERE until > ") + kSqlNow +
+                  " ORDER BY scope, name");
+  while (s.step()) {
+    Hold h;
+    h.scope = parse_hold_scope(s.text(0)).value_or(HoldScope::job);
+    h.name = s.text(1);
+    h.kind = parse_hold_kind(s.text(2)).value_or(HoldKind::blocked);
+    h.reason = s.text(3);
+    h.since = s.text(4);
+    h.until = s.text(5);
+    holds.push_back(std::move(h));
+  }
+  return holds;
+}
+
+std::vector<Store::MembershipCount> Store::membership_counts() {
+  std::vector<MembershipCount> counts;
+  Stmt& s = cached(std::string("SELECT job, CASE state WHEN 'failed' THEN 'parked' WHEN 'pending' THEN "
+                               "CASE WHEN COALESCE(next_attempt_at <= ") + kSqlNow + ", 1) THEN 'pending' ELSE 'waiting' END "
+                   "ELSE state END AS shown, count(*) FROM membership WHERE state <> 'deleted' GROUP BY job, shown");
+  while (s.step()) counts.push_back({s.text(0), s.text(1), s.integer(2)});
+  s.reset();
+  return counts;
+}
+
+std::map<std::string, std::int64_t> Store::last_ok_runs() {
+  std::map<std::string, std::int64_t> last;
+  Stmt s(db_, "SELECT job, CAST(strftime('%s', max(ended_at)) AS INTEGER) FROM run WHERE outcome='ok' GROUP BY job");
+  while (s.step()) last[s.text(0)] = s.integer(1);
+  return last;
 }
 
 void Store::set_next_run(const std::string& job, std::int64_t seconds_from_now) {

@@ -39,6 +39,9 @@ class Store {
 
   const std::string& path() const { return db_.path(); }
   int schema_version() { return store::schema_version(db_); }
+  // The schema the file had when this Store opened it: 0 for a new file,
+  // kSchemaVersion when no upgrade was needed.
+  int upgraded_from() const { return upgraded_from_; }
 
   // Runs `body` in one transaction (one commit, one fsync, instead of one
   // per call). Only the single-statement methods may be called in it:
@@ -104,6 +107,19 @@ class Store {
   void clear_hold(HoldScope scope, const std::string& name);
   // Lifts every hold; returns those lifted.
   std::vector<Hold> clear_holds();
+  // Holds still in force (until in the future).
+  std::vector<Hold> active_holds();
+
+  // For metrics: each job's memberships by state as an operator counts them
+  // (created; pending: sent at the next run; waiting: refused, retried
+  // later; parked: refused too often), and each job's last run that ended
+  // ok (unix seconds).
+  struct MembershipCount {
+    std::string job, state;
+    long long count = 0;
+  };
+  std::vector<MembershipCount> membership_counts();
+  std::map<std::string, std::int64_t> last_ok_runs();
 
   // Records when `rostersync run` will next start this job.
   void set_next_run(const std::string& job, std::int64_t seconds_from_now);
@@ -191,6 +207,7 @@ class Store {
   // Sets synchronous=FULL or NORMAL for the next commits (outside a transaction).
   void durable(bool full);
   bool synchronous_full_ = false;
+  int upgraded_from_ = 0;
   std::uint64_t ids_committed_ = 0;  // commits that carried new or requeued ids
   std::uint64_t ids_durable_ = 0;    // of those, how many are fsynced
 

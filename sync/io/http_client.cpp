@@ -20,6 +20,7 @@
 #include <set>
 
 #include "config/domain/text.hpp"
+#include "config/domain/version.hpp"
 
 namespace rostersync::sync {
 namespace asio = boost::asio;
@@ -217,7 +218,7 @@ struct HttpClient::Impl {
     req.version(11);
     bool default_port = endpoint->port == (endpoint->tls ? "443" : "80");
     req.set(http::field::host, default_port ? endpoint->host : endpoint->host + ":" + endpoint->port);
-    req.set(http::field::user_agent, "rostersync/0.1");
+    req.set(http::field::user_agent, kUserAgent);
     req.keep_alive(true);
     for (const auto& [name, value] : request.headers) req.set(name, value);
     req.body() = std::move(request.body);

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <thread>
 
+#include "config/domain/version.hpp"
 #include "harness.hpp"
 
 using namespace rostersync::testing;
@@ -51,6 +52,9 @@ TEST(SyncEndToEnd, FirstSyncCreatesExactlyOneMembershipPerEligibleMemberWithTheR
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
 
   auto state = sim.state();
+  // Every request (roster pages and SOAP calls alike) names this build.
+  EXPECT_EQ(json::serialize(state.at("user_agents")), "[\"rostersync/" + std::string(rostersync::kVersion) + "\"]");
+  EXPECT_EQ(ws.rows("SELECT value FROM meta WHERE key='rostersync_version'").at(0).at(0), rostersync::kVersion);
   auto expected = expected_memberships(sim.rosters(), course_hierarchies(4));
   ASSERT_EQ(expected.size(), 4u * (60 - 4));  // 4 members per course are skipped by design
   EXPECT_EQ(sim_memberships(state), expected);

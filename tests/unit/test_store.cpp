@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include "config/domain/version.hpp"
 #include "store/store.hpp"
 
 using namespace rostersync;
@@ -319,7 +320,7 @@ TEST_F(StoreTest, AVersion5DatabaseKeepsItsMembershipsThroughTheRebuild) {
        "last_error, queued_run, created_at, updated_at, refusals, next_attempt_at FROM membership");
   text("DROP TABLE membership");
   text("ALTER TABLE m5 RENAME TO membership");
-  for (const char* t : {"removal_hold", "group_read"}) text(std::string("DROP TABLE ") + t);
+  for (const char* t : {"removal_hold", "group_read", "meta"}) text(std::string("DROP TABLE ") + t);
   text("PRAGMA user_version=5");
   text("CREATE TABLE run_v5 AS SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, "
        "already_present, creates_planned, created, failed, pending, skipped_inactive, skipped_test_user, "
@@ -329,6 +330,9 @@ TEST_F(StoreTest, AVersion5DatabaseKeepsItsMembershipsThroughTheRebuild) {
   text("ALTER TABLE run_v5 RENAME TO run");
   store::Store s(path_);
   EXPECT_EQ(s.schema_version(), store::kSchemaVersion);
+  EXPECT_EQ(s.upgraded_from(), 5);
+  EXPECT_EQ(text("SELECT value FROM meta WHERE key='upgraded_from'"), "5");
+  EXPECT_EQ(text("SELECT value FROM meta WHERE key='rostersync_version'"), rostersync::kVersion);
   auto p1 = s.find_membership("t", "h", "p1");
   ASSERT_TRUE(p1);
   EXPECT_EQ(p1->state, MembershipState::created);
