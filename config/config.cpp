@@ -681,6 +681,39 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
     cfg.registry.poll_interval = rr.duration("poll_interval", cfg.registry.poll_interval);
     rr.finish();
   }
+  if (YAML::Node metrics = r.node("metrics"); metrics.IsDefined() && !metrics.IsNull()) {
+    MapReader mr(ctx, metrics, "metrics");
+    cfg.metrics.listen = mr.string("listen", "");
+    if (!cfg.metrics.listen.empty()) {
+      const std::string& listen = cfg.metrics.listen;
+      const std::size_t colon = listen.rfind(':');
+      const std::string host = colon == std::string::npos ? listen : listen.substr(0, colon);
+      const std::string port = colon == std::string::npos ? "" : listen.substr(colon + 1);
+      const bool port_ok = !port.empty() && port.size() <= 5 &&
+                           std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) &&
+                           std::stoi(port) <= 65535;
+      if (!port_ok) ctx.error(mr.node("listen"), mr.child_path("listen"), "expected host:port, e.g. 127.0.0.1:9477, got '" + listen + "'");
+      if (!is_loopback_host(host)) {
+        ctx.error(mr.node("listen"), mr.child_path("listen"),
+                  "'" + host + "' is not a loopback address (127.0.0.1, [::1], localhost): metrics are served to this "
+                  "machine only; let node_exporter's textfile collector or a local proxy publish them further");
+      }
+    }
+    cfg.metrics.textfile = mr.string("textfile", "");
+    if (!cfg.metrics.textfile.empty()) {
+      if (fs::path(cfg.metrics.textfile).is_relative()) {
+        cfg.metrics.textfile = (fs::path(base_dir) / cfg.metrics.textfile).lexically_normal().string();
+      }
+      if (fs::path(cfg.metrics.textfile).extension() != ".prom") {
+        ctx.error(mr.node("textfile"), mr.child_path("textfile"), "must end in .prom (node_exporter reads only those)");
+      }
+    }
+    cfg.metrics.textfile_interval = mr.duration("textfile_interval", cfg.metrics.textfile_interval);
+    if (cfg.metrics.textfile_interval < Millis(1000) || cfg.metrics.textfile_interval > Millis(3'600'000)) {
+      ctx.error(mr.node("textfile_interval"), mr.child_path("textfile_interval"), "must be between 1s and 1h");
+    }
+    mr.finish();
+  }
   if (YAML::Node defaults = r.node("job_defaults"); defaults.IsDefined() && !defaults.IsNull()) {
     cfg.job_defaults = read_job(ctx, defaults, "job_defaults", cfg, Job{}, JobKind::defaults);
   }

@@ -253,6 +253,18 @@ struct RegistrySettings {
   bool operator==(const RegistrySettings&) const = default;
 };
 
+// Prometheus metrics of `rostersync run` (README "Metrics and alerting").
+struct MetricsSettings {
+  // host:port to serve GET /metrics on; the host must be a loopback address
+  // (127.0.0.1, [::1], localhost); port 0 picks a free one (logged). "" = off.
+  std::string listen;
+  // A *.prom file for node_exporter's textfile collector, replaced atomically
+  // every textfile_interval and when the daemon stops; "" = off.
+  std::string textfile;
+  Millis textfile_interval{60'000};  // 1s..1h
+  bool operator==(const MetricsSettings&) const = default;
+};
+
 struct Config {
   std::string path;                                 // the file it was loaded from
   std::string base_dir;                             // its directory: relative secret files resolve here
@@ -269,6 +281,7 @@ struct Config {
   std::map<std::string, Source> sources;
   std::map<std::string, Target> targets;
   RegistrySettings registry;
+  MetricsSettings metrics;
   // `job_defaults` as written: what every job and course starts from. Its
   // service_key_file may hold {name}, the job's name.
   Job job_defaults;

@@ -127,6 +127,8 @@ json::object to_json(const Config& cfg) {
           {"sources", std::move(sources)},
           {"targets", std::move(targets)},
           {"registry", json::object{{"path", cfg.registry.path}, {"poll_interval", format_duration(cfg.registry.poll_interval)}}},
+          {"metrics", json::object{{"listen", cfg.metrics.listen}, {"textfile", cfg.metrics.textfile},
+                                   {"textfile_interval", format_duration(cfg.metrics.textfile_interval)}}},
           {"jobs", std::move(jobs)},
           {"registry_errors", std::move(errors)}};
 }

@@ -18,10 +18,14 @@
 #include <set>
 
 #include "config/config_json.hpp"
+#include "config/domain/version.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/control_server.hpp"
+#include "daemon/metrics.hpp"
+#include "daemon/metrics_exporter.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/process.hpp"
+#include "store/migrations.hpp"
 #include "sync/io/engine.hpp"
 #include "sync/machines/pass.hpp"
 #include "sync/machines/scheduler.hpp"
@@ -57,6 +61,10 @@ std::unique_ptr<config::Config> reload(const config::Config& running, const std:
   if (fresh->control_socket != running.control_socket) {
     spdlog::warn("reload: control_socket changed to {}; it takes effect only after a restart", fresh->control_socket);
     fresh->control_socket = running.control_socket;
+  }
+  if (fresh->metrics != running.metrics) {
+    spdlog::warn("reload: metrics settings changed; they take effect only after a restart");
+    fresh->metrics = running.metrics;
   }
   log_registry_errors(*fresh);
   spdlog::info("reload: configuration {} applied: {}", config_path, config::describe_changes(running, *fresh));
@@ -112,15 +120,30 @@ std::int64_t unix_now() {
 
 int run_daemon(const config::Config& initial, const std::string& config_path) {
   Notifier notify;
+  spdlog::info("rostersync {} starting: configuration {}, state database {}", kVersion, config_path, initial.state_db);
   try {
     WriterSession session(initial.state_db);
     store::Store& db = session.db;
+    if (db.upgraded_from() > 0 && db.upgraded_from() < store::kSchemaVersion) {
+      spdlog::info("state database upgraded from schema {} to {}", db.upgraded_from(), store::kSchemaVersion);
+    }
     // The engine keeps references into the configuration it was made with
     // (sources, targets): that one lives as long as the engine does.
     auto cfg = std::make_shared<const config::Config>(initial);
     std::shared_ptr<const config::Config> engine_cfg = cfg;
     asio::io_context ioc;
-    auto engine = std::make_unique<sync::Engine>(ioc.get_executor(), *engine_cfg, db);
+    std::map<std::string, std::int64_t> last_ok;
+    try {
+      last_ok = db.last_ok_runs();
+    } catch (const std::exception& e) {
+      spdlog::warn("metrics: last successful runs not read: {}", e.what());
+    }
+    DaemonMetrics metrics(last_ok);
+    sync::EngineOptions engine_options;
+    engine_options.on_request = [&metrics](std::string_view peer, std::string_view endpoint, int status, double seconds) {
+      metrics.request(peer, endpoint, status, seconds);
+    };
+    auto engine = std::make_unique<sync::Engine>(ioc.get_executor(), *engine_cfg, db, engine_options);
     // A reload that changes sources or targets needs a new engine: it waits
     // here until the running jobs have ended (no job starts meanwhile).
     std::shared_ptr<const config::Config> waiting_cfg;
@@ -220,9 +243,47 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       notify.status(text + "; last run " + last_summary + approval_note());
     };
 
+    // The metrics as of now: the gauges that mirror the database and the
+    // event loop are read just before each render.
+    auto render_metrics = [&]() -> std::string {
+      StoredState stored;
+      try {
+        for (auto& m : db.membership_counts()) stored.memberships.push_back({m.job, m.state, m.count});
+        for (const Hold& h : db.active_holds()) stored.holds.push_back({to_string(h.scope), h.name, to_string(h.kind)});
+        for (const auto& hold : db.removal_holds()) stored.removals_awaiting_approval[hold.job] = hold.planned;
+      } catch (const std::exception& e) {
+        spdlog::warn("metrics: state database not read: {}", e.what());
+      }
+      metrics.refresh(stored, engine->in_flight(), static_cast<int>(scheduler.running_count()));
+      return metrics.render();
+    };
+    MetricsServer metrics_server(ioc, cfg->metrics.listen, render_metrics, crashed);
+    std::string textfile_error;
+    auto write_metrics_file = [&] {
+      if (cfg->metrics.textfile.empty()) return;
+      std::string error = write_textfile(cfg->metrics.textfile, render_metrics());
+      if (error != textfile_error && !error.empty()) spdlog::warn("metrics: {}", error);
+      if (error != textfile_error && error.empty()) spdlog::info("metrics: writing {}", cfg->metrics.textfile);
+      textfile_error = error;
+    };
+    asio::steady_timer textfile_timer(ioc);
+    if (!cfg->metrics.textfile.empty()) {
+      asio::co_spawn(
+          ioc,
+          [&]() -> asio::awaitable<void> {
+            while (!stopping) {
+              write_metrics_file();
+              textfile_timer.expires_after(cfg->metrics.textfile_interval);
+              co_await textfile_timer.async_wait(nothrow);
+            }
+          },
+          stop_on_exception(ioc, "the metrics file", crashed));
+    }
+
     // A run ended: schedule the next one, count it into the pass.
     auto on_job_done = [&](const sync::JobReport& report) {
       running_jobs.erase(report.job);
+      metrics.run_finished(report.job, report.outcome, report.held, report.stats, report.seconds, unix_now());
       if (!report.removals_held.empty()) {
         awaiting_approval[report.job] = report.stats.deletes_held;
       } else if (report.outcome == RunOutcome::ok) {
@@ -241,8 +302,12 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       }
       std::optional<std::chrono::milliseconds> delay = scheduler.finished(report.job, Clock::now(), draw(), report.retry_in);
       // Whether jobs still wait matters only once none runs (the pass may end).
+      const bool pass_was_active = pass.progress().active;
       pass.job_finished(report.stats, report.outcome == RunOutcome::ok && !report.held, scheduler.running_count(),
                         scheduler.running_count() == 0 ? scheduler.waiting_count(Clock::now()) : 0, unix_now());
+      if (pass_was_active && !pass.progress().active) {
+        metrics.pass_finished(static_cast<double>(pass.progress().ended_unix - pass.progress().started_unix));
+      }
       if (!stopping) {
         if (delay) {
           auto delay_s = std::chrono::duration_cast<std::chrono::seconds>(*delay).count();
@@ -269,7 +334,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
           waiting_cfg = std::move(fresh);
           return;
         }
-        engine = std::make_unique<sync::Engine>(ioc.get_executor(), *fresh, db);
+        engine = std::make_unique<sync::Engine>(ioc.get_executor(), *fresh, db, engine_options);
         engine_cfg = fresh;
       }
       // A job removed from the configuration keeps its history; say how to drop it.
@@ -404,6 +469,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
           control.cancel();
           watchdog.cancel();
           grace.cancel();
+          textfile_timer.cancel();
+          write_metrics_file();  // the final counts
+          metrics_server.close();
           control_server.close();
           spdlog::info("rostersync stopped");
         },

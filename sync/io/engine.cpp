@@ -77,6 +77,7 @@ class OperationBudget {
     waiters_.push_back(&me);
     while (!me.granted) co_await wakeup.async_wait(nothrow);
   }
+  int in_use() const { return in_use_; }
   void release(int n) {
     in_use_ -= n;
     while (!waiters_.empty() && in_use_ + waiters_.front()->n <= capacity_) {
@@ -115,9 +116,22 @@ struct TokenTrouble {
   bool stopped = false;
 };
 
+// Sends one request and tells the observer (metrics) how it went.
+asio::awaitable<Result<HttpResponse>> exchange(HttpClient& http, HttpRequest request, const RequestObserver& observer,
+                                               std::string_view peer, std::string_view endpoint) {
+  const auto started = std::chrono::steady_clock::now();
+  Result<HttpResponse> response = co_await http.send(std::move(request));
+  if (observer) {
+    observer(peer, endpoint, response ? response->status : 0,
+             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  co_return response;
+}
+
 struct SourceLink {
   const config::Source* config;
   std::unique_ptr<HttpClient> http;
+  RequestObserver observer;
   // lti_platform: the tool's key (or why it cannot sign), and one token
   // fetch at a time for all its jobs: the others wait for its result.
   std::optional<SigningKey> key;
@@ -131,6 +145,7 @@ struct SourceLink {
 struct TargetLink {
   const config::Target* config;
   std::unique_ptr<HttpClient> http;
+  RequestObserver observer;
   std::unique_ptr<OperationBudget> budget;
   std::unique_ptr<Breaker> breaker;  // across runs of every job writing to this target
 };
@@ -170,6 +185,7 @@ struct Engine::Impl {
       link.config = &s;
       link.http = std::make_unique<HttpClient>(ex, s.http);
       link.fetched = std::make_unique<AsyncSignal>(ex);
+      link.observer = options.on_request;
       if (s.kind == config::SourceKind::lti_platform) {
         Result<SigningKey> key = SigningKey::from_pem(s.private_key.reveal(), "sources." + name + ".private_key_file (" +
                                                                                   s.private_key.file() + ")");
@@ -178,8 +194,8 @@ struct Engine::Impl {
       }
     }
     for (const auto& [name, t] : cfg.targets) {
-      targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), std::make_unique<OperationBudget>(ex, t.in_flight_budget),
-                       std::make_unique<Breaker>(t.breaker)};
+      targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), options.on_request,
+                       std::make_unique<OperationBudget>(ex, t.in_flight_budget), std::make_unique<Breaker>(t.breaker)};
     }
   }
 
@@ -395,7 +411,8 @@ class BatchSender {
       HttpRequest request = soap_request(target.endpoint, soap::soap_action(op),
                                          soap::build_membership_request(op, credentials, message_id, items));
       started = Clock::now();
-      co_return co_await run_.target.http->send(std::move(request));
+      co_return co_await exchange(*run_.target.http, std::move(request), run_.target.observer, target.name,
+                                  soap::operation_name(op));
     });
     answered();
     const BatchResult& result = machine.result();
@@ -453,9 +470,11 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   int status = 0;
   co_await drive(run, machine, "readMembershipsForGroup", [&](int attempt) -> asio::awaitable<Result<HttpResponse>> {
     std::string message_id = job.name + "-" + std::to_string(run.run_id) + "-read-" + std::to_string(attempt);
-    Result<HttpResponse> response = co_await run.target.http->send(
+    Result<HttpResponse> response = co_await exchange(
+        *run.target.http,
         soap_request(target.endpoint, soap::kReadMembershipsForGroupAction,
-                     soap::build_read_memberships_for_group(credentials, message_id, job.hierarchy_id)));
+                     soap::build_read_memberships_for_group(credentials, message_id, job.hierarchy_id)),
+        run.target.observer, target.name, "readMembershipsForGroup");
     if (response) {
       status = response->status;
       body = response->body;
@@ -607,7 +626,10 @@ asio::awaitable<std::variant<std::string, TokenTrouble>> Engine::Impl::bearer_to
       Result<std::string> assertion = make_client_assertion(*source.key, claims);
       // (No co_await inside ?: : GCC 12 miscompiles it.)
       Result<HttpResponse> response = assertion.ok() ? Result<HttpResponse>(HttpResponse{}) : assertion.failure();
-      if (assertion) response = co_await source.http->send(token_request(platform, *assertion));
+      if (assertion) {
+        response = co_await exchange(*source.http, token_request(platform, *assertion), source.observer, platform.name,
+                                     "token");
+      }
       action = machine.resume(TokenFetchMachine::Responded{response, draw(), std::chrono::system_clock::now(), stopping});
       if (action.kind == TokenFetchAction::Kind::wait) {
         log.debug("source {}: token request attempt {}: {}", platform.name, machine.attempts(), machine.error());
@@ -639,7 +661,8 @@ asio::awaitable<void> Engine::Impl::fetch_page(SourceLink& source, const std::st
   for (;;) {
     if (action.kind == PageFetchAction::Kind::send) {
       HttpRequest request = platform ? nrps_page_request(url, auth.token) : roster_page_request(url, auth.header);
-      Result<HttpResponse> response = co_await source.http->send(std::move(request));
+      Result<HttpResponse> response = co_await exchange(*source.http, std::move(request), source.observer,
+                                                        source.config->name, platform ? "nrps" : "ltiaas_memberships");
       action = fetch.resume(PageFetchMachine::Responded{response, draw(), std::chrono::system_clock::now(), stopping});
     } else if (action.kind == PageFetchAction::Kind::wait) {
       co_await sleep(action.delay);
@@ -966,6 +989,12 @@ asio::awaitable<JobReport> Engine::run_job(config::Job job, std::function<void()
 void Engine::on_progress(std::function<void(const Progress&)> callback) { impl_->progress = std::move(callback); }
 
 void Engine::request_stop() { impl_->request_stop(); }
+
+std::map<std::string, int> Engine::in_flight() const {
+  std::map<std::string, int> out;
+  for (const auto& [name, link] : impl_->targets) out[name] = link.budget->in_use();
+  return out;
+}
 
 void Engine::abort_in_flight() { impl_->abort_in_flight(); }
 

@@ -26,6 +26,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <string_view>
 #include <optional>
 #include <memory>
 #include <string>
@@ -54,10 +56,17 @@ struct JobReport {
   std::vector<PlannedWrite> would_send;
 };
 
+// Told after every HTTP exchange, for metrics: the source or target name,
+// what was asked (ltiaas_memberships, nrps, token, createMemberships,
+// updateMemberships, deleteMemberships, readMembershipsForGroup), the HTTP
+// status (0: no answer) and the seconds from sending to the whole answer.
+using RequestObserver = std::function<void(std::string_view peer, std::string_view endpoint, int status, double seconds)>;
+
 struct EngineOptions {
   // Plan, but send no write (reads still go: adoption needs the group). The
   // state database given is a scratch copy the caller throws away.
   bool dry_run = false;
+  RequestObserver on_request;  // optional
 };
 
 struct Progress {
@@ -103,6 +112,8 @@ class Engine {
   // still in flight. Their items stay pending, to be resent with the same ids.
   void abort_in_flight();
   bool stop_requested() const;
+  // Operations sent to each target and not yet answered (its budget in use).
+  std::map<std::string, int> in_flight() const;
 
   struct Impl;  // opaque: keeps Asio/Beast out of this header
 

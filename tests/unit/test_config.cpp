@@ -493,3 +493,21 @@ TEST_F(ConfigTest, UpkeepKeysDefaultToSafeAndAreChecked) {
   expect_error(minimal("", "    reconcile_interval: 10s\n"), {"jobs[0].reconcile_interval", "at least 1m"});
   expect_error(minimal("", "    remove_departed: yes please\n"), {"jobs[0].remove_departed", "true or false"});
 }
+
+TEST_F(ConfigTest, MetricsAreServedOnLoopbackOnlyAndWrittenToAPromFile) {
+  Config off = load(minimal());
+  EXPECT_EQ(off.metrics.listen, "");
+  EXPECT_EQ(off.metrics.textfile, "");
+  EXPECT_EQ(off.metrics.textfile_interval, std::chrono::minutes(1));
+  Config on = load(minimal() + "metrics:\n  listen: \"[::1]:9477\"\n  textfile: prom/rostersync.prom\n  textfile_interval: 15s\n");
+  EXPECT_EQ(on.metrics.listen, "[::1]:9477");
+  EXPECT_EQ(on.metrics.textfile, (dir_ / "prom" / "rostersync.prom").string());
+  EXPECT_EQ(on.metrics.textfile_interval, std::chrono::seconds(15));
+  EXPECT_EQ(load(minimal() + "metrics:\n  listen: localhost:0\n").metrics.listen, "localhost:0");
+  expect_error(minimal() + "metrics:\n  listen: 0.0.0.0:9477\n", {"test.yaml:17:11", "metrics.listen", "not a loopback address"});
+  expect_error(minimal() + "metrics:\n  listen: 127.0.0.1\n", {"metrics.listen", "expected host:port"});
+  expect_error(minimal() + "metrics:\n  listen: 127.0.0.1:99999\n", {"metrics.listen", "expected host:port"});
+  expect_error(minimal() + "metrics:\n  textfile: /var/lib/node/rostersync.txt\n", {"metrics.textfile", "must end in .prom"});
+  expect_error(minimal() + "metrics:\n  textfile_interval: 0s\n", {"metrics.textfile_interval", "between 1s and 1h"});
+  expect_error(minimal() + "metrics:\n  port: 9477\n", {"metrics.port"});
+}
