@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <iostream>
 
 #include "config/config.hpp"
@@ -12,6 +14,7 @@
 #include "config/domain/version.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/demo/demo.hpp"
+#include "daemon/health.hpp"
 #include "daemon/operator.hpp"
 
 using namespace rostersync;
@@ -69,6 +72,14 @@ int main(int argc, char** argv) {
     cmd->add_option("--job", report.job, "only this job")->required(cmd == members);
   }
   runs->add_option("--limit", report.limit, "at most this many runs")->check(CLI::Range(1, 1000000));
+  status->add_flag("--check", report.check,
+                   "monitoring plugin: one line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
+  status->add_option("--warning", report.warning_intervals,
+                     "with --check: WARNING when a job's last success is older than this many of its intervals")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  status->add_option("--critical", report.critical_intervals,
+                     "with --check: CRITICAL when older than this many intervals")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   auto* forget = app.add_subcommand("forget", "Drop the history (runs, snapshot, schedule) of a job no longer configured");
   std::string forget_job;
   forget->add_option("--job", forget_job, "the job to forget")->required();
@@ -111,6 +122,12 @@ int main(int argc, char** argv) {
   try {
     cfg = needs_secrets ? config::load_file(config_path) : config::parse_file(config_path);
   } catch (const config::ConfigError& e) {
+    if (status->parsed() && report.check) {  // a monitoring plugin's own failure is UNKNOWN
+      std::string line = std::string("ROSTERSYNC UNKNOWN - configuration error: ") + e.what();
+      std::replace(line.begin(), line.end(), '\n', ' ');
+      std::cout << line << "\n";
+      return static_cast<int>(daemon::HealthState::unknown);
+    }
     daemon::print_fatal(std::string("configuration error: ") + e.what());
     return daemon::kExitConfig;
   }

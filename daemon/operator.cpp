@@ -1,5 +1,7 @@
 #include "daemon/operator.hpp"
 
+#include "daemon/health.hpp"
+
 #include <boost/json.hpp>
 
 #include <sys/ioctl.h>
@@ -157,6 +159,7 @@ std::vector<std::size_t> fit_columns(std::vector<std::size_t> width, const std::
 store::JobRef job_ref(const config::Job& job) { return {job.name, job.target, job.hierarchy_id, job.source, job.origin}; }
 
 int cmd_status(const config::Config& cfg, const ReportOptions& options) {
+  if (options.check) return check_health(cfg, options);
   if (!known_job(cfg, options.job)) return kExitConfig;
   return with_database(cfg, [&](store::Reports& db) {
     std::vector<store::JobRef> jobs;
@@ -169,6 +172,35 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
     }
     print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide);
   });
+}
+
+int check_health(const config::Config& cfg, const ReportOptions& options) {
+  auto unknown = [](const std::string& why) {
+    std::string line = "ROSTERSYNC UNKNOWN - " + why;
+    std::replace(line.begin(), line.end(), '\n', ' ');
+    std::cout << line << "\n";
+    return static_cast<int>(HealthState::unknown);
+  };
+  if (options.job && !cfg.find_job(*options.job)) return unknown("no job named '" + *options.job + "' in " + cfg.path);
+  try {
+    store::Reports db(cfg.state_db);
+    std::vector<store::JobRef> refs;
+    std::vector<std::chrono::milliseconds> intervals;
+    for (const auto& job : cfg.jobs) {
+      if (options.job && job.name != *options.job) continue;
+      refs.push_back(job_ref(job));
+      intervals.push_back(job.interval);
+    }
+    std::vector<store::JobHealth> facts = db.health(refs);
+    std::vector<JobHealthInput> inputs;
+    for (std::size_t i = 0; i < facts.size(); ++i) inputs.push_back({std::move(facts[i]), intervals[i]});
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    HealthCheck check = judge_health(inputs, {options.warning_intervals, options.critical_intervals}, now.count());
+    std::cout << check.line << "\n";
+    return static_cast<int>(check.state);
+  } catch (const std::exception& e) {
+    return unknown(e.what());
+  }
 }
 
 int cmd_courses(const config::Config& cfg, const ReportOptions& options) {

@@ -18,6 +18,10 @@ struct ReportOptions {
   bool wide = false;  // tables: every cell whole, whatever the terminal width
   std::optional<std::string> job;
   int limit = 20;
+  // status --check: a monitoring plugin's verdict instead of the table.
+  bool check = false;
+  double warning_intervals = 2;
+  double critical_intervals = 4;
 };
 
 // Column widths for a table of `total` characters (2 between columns): the
@@ -26,6 +30,8 @@ std::vector<std::size_t> fit_columns(std::vector<std::size_t> width, const std::
                                      std::size_t total);
 
 int cmd_status(const config::Config& cfg, const ReportOptions& options);
+// status --check (daemon/health.hpp): prints one line, returns 0..3.
+int check_health(const config::Config& cfg, const ReportOptions& options);
 int cmd_runs(const config::Config& cfg, const ReportOptions& options);
 int cmd_members(const config::Config& cfg, const ReportOptions& options);
 int cmd_failures(const config::Config& cfg, const ReportOptions& options);

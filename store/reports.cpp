@@ -112,6 +112,42 @@ ReportTable Reports::status(const std::vector<JobRef>& jobs, bool writer_running
   });
 }
 
+std::vector<JobHealth> Reports::health(const std::vector<JobRef>& jobs) {
+  const std::string sql =
+      "SELECT (SELECT CAST(strftime('%s', ended_at) AS INTEGER) FROM run WHERE job=?1 AND outcome='ok' "
+      "ORDER BY run_id DESC LIMIT 1), "
+      "(SELECT CAST(strftime('%s', started_at) AS INTEGER) FROM run WHERE job=?1 ORDER BY run_id LIMIT 1), "
+      "(SELECT h.kind || '|' || CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ': ' || "
+      "h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
+      "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2) OR (h.scope='source' AND h.name=?3)) "
+      "AND h.until > " + std::string(kSqlNow) + " ORDER BY h.scope LIMIT 1), "
+      "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed'), "
+      "(SELECT planned FROM removal_hold WHERE job=?1)";
+  Stmt st(db_, sql);
+  std::vector<JobHealth> out;
+  for (const auto& job : jobs) {
+    st.reset();
+    st.bind(1, job.name).bind(2, job.target).bind(3, job.source);
+    JobHealth h;
+    h.job = job.name;
+    if (st.step()) {
+      if (st.type(0) != Stmt::Type::null) h.last_ok_unix = st.integer(0);
+      if (st.type(1) != Stmt::Type::null) h.first_run_unix = st.integer(1);
+      if (st.type(2) != Stmt::Type::null) {
+        std::string hold = st.text(2);
+        const std::size_t bar = hold.find('|');
+        h.breaker = hold.substr(0, bar) == "breaker";
+        h.hold = hold.substr(bar + 1);
+      }
+      h.parked = static_cast<int>(st.integer(3));
+      if (st.type(4) != Stmt::Type::null) h.awaiting_approval = static_cast<int>(st.integer(4));
+    }
+    out.push_back(std::move(h));
+  }
+  st.reset();
+  return out;
+}
+
 ReportTable Reports::courses(const std::vector<JobRef>& jobs) {
   const std::string sql =
       "SELECT ?1 AS course, ?2 AS source, ?3 AS target, ?4 AS hierarchy_id, "

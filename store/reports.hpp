@@ -35,6 +35,17 @@ struct JobRef {
   std::string origin;        // "" for the configuration file, else the registry entry's file:line
 };
 
+// What `rostersync status --check` judges of one job.
+struct JobHealth {
+  std::string job;
+  std::optional<std::int64_t> last_ok_unix;    // end of its newest run that ended ok
+  std::optional<std::int64_t> first_run_unix;  // start of its oldest run on record
+  std::string hold;       // a hold in force on the job, its source or target: "blocked ..." / "breaker open ..."; "" = none
+  bool breaker = false;   // that hold is an open circuit breaker
+  int parked = 0;         // items refused too often (rostersync retry)
+  int awaiting_approval = 0;  // deletions a removal guard held
+};
+
 // Sums over runs, for the demo's summary.
 struct PassTotals {
   int members = 0, created = 0, present = 0, failed = 0, pending = 0;
@@ -68,6 +79,8 @@ class Reports {
 
   // Totals of every run after `after_run`.
   PassTotals totals_since(std::int64_t after_run);
+  // One entry per job, in order, for the health check.
+  std::vector<JobHealth> health(const std::vector<JobRef>& jobs);
   // The newest run id, 0 when there is none.
   std::int64_t latest_run_id();
 
