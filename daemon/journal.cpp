@@ -46,6 +46,7 @@ class JournalSink final : public spdlog::sinks::base_sink<spdlog::details::null_
     const sync::LogFields run = sync::log_fields_of(std::string_view(msg.logger_name.data(), msg.logger_name.size()));
     if (!run.job.empty()) fields.emplace_back("JOB", run.job);
     if (run.run_id != 0) fields.emplace_back("RUN_ID", std::to_string(run.run_id));
+    for (const auto& field : sync::current_record_fields()) fields.push_back(field);
     std::string entry = encode_journal_entry(fields);
     bool sent = fd_ >= 0 && sendto(fd_, entry.data(), entry.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr_),
                                    sizeof addr_) == static_cast<ssize_t>(entry.size());

@@ -7,7 +7,8 @@ dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 cmake --install "$build" --prefix "$dest/usr" >/dev/null
 for f in usr/bin/rostersync usr/lib/systemd/system/rostersync.service usr/lib/sysusers.d/rostersync.conf \
-         usr/lib/tmpfiles.d/rostersync.conf usr/share/doc/rostersync/rostersync.example.yaml; do
+         usr/lib/tmpfiles.d/rostersync.conf usr/lib/systemd/catalog/rostersync.catalog \
+         usr/share/doc/rostersync/rostersync.example.yaml; do
   [ -e "$dest/$f" ] || { echo "check-install: missing $f" >&2; exit 1; }
 done
 grep -q "^ExecStart=$dest/usr/bin/rostersync " "$dest/usr/lib/systemd/system/rostersync.service" \

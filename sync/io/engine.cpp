@@ -929,6 +929,10 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   report.retry_in = run.hold_set_for;
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   auto level = verdict.outcome == RunOutcome::ok ? spdlog::level::info : spdlog::level::warn;
+  ScopedRecordFields summary_fields({{"MESSAGE_ID", kRunSummaryMessageId},
+                                     {"OUTCOME", to_string(verdict.outcome)},
+                                     {"CREATED", std::to_string(run.stats.created)},
+                                     {"FAILED", std::to_string(run.stats.failed)}});
   log->log(level,
               "job {} run {} {}{}: {} pages, {} members ({} new), {} created, {} already present, {} skipped, {} deferred, "
               "{} failed, {} pending in {:.1f}s{}{}{}",

@@ -4,7 +4,16 @@ namespace rostersync::sync {
 
 namespace {
 constexpr std::string_view kPrefix = "run:";
+thread_local RecordFields record_fields;
+}  // namespace
+
+ScopedRecordFields::ScopedRecordFields(RecordFields fields) : saved_(std::move(record_fields)) {
+  record_fields = std::move(fields);
 }
+
+ScopedRecordFields::~ScopedRecordFields() { record_fields = std::move(saved_); }
+
+const RecordFields& current_record_fields() { return record_fields; }
 
 std::string run_logger_name(const std::string& job, std::int64_t run_id) {
   return std::string(kPrefix) + std::to_string(run_id) + ":" + job;

@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace rostersync::sync {
 
@@ -23,5 +25,30 @@ struct LogFields {
 // (empty for any other name).
 std::string run_logger_name(const std::string& job, std::int64_t run_id);
 LogFields log_fields_of(std::string_view logger_name);
+
+// MESSAGE_ID= of a run's summary line, so that `journalctl MESSAGE_ID=...`
+// finds every run's end and `journalctl -x` explains it from the catalog
+// shipped as systemd/rostersync.catalog (a test keeps the two equal).
+inline constexpr const char* kRunSummaryMessageId = "3c1f2b7e9a6d4e58b0d47a2c91e6f5b3";
+
+using RecordFields = std::vector<std::pair<std::string, std::string>>;
+
+// Extra journal fields for the records logged on this thread while it
+// lives: the run summary's MESSAGE_ID=, OUTCOME=, CREATED=, FAILED=.
+// (spdlog's loggers here call their sinks synchronously, on the logging
+// thread, so the sink sees exactly the records logged in its scope.)
+class ScopedRecordFields {
+ public:
+  explicit ScopedRecordFields(RecordFields fields);
+  ~ScopedRecordFields();
+  ScopedRecordFields(const ScopedRecordFields&) = delete;
+  ScopedRecordFields& operator=(const ScopedRecordFields&) = delete;
+
+ private:
+  RecordFields saved_;
+};
+
+// The fields of the innermost ScopedRecordFields on this thread (none outside one).
+const RecordFields& current_record_fields();
 
 }  // namespace rostersync::sync

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "harness.hpp"
+#include "sync/io/log_fields.hpp"
 
 using namespace rostersync::testing;
 using namespace std::chrono_literals;
@@ -119,6 +120,17 @@ TEST(Service, JournalEntriesCarryPriorityJobAndRunId) {
   ASSERT_FALSE(ok_summary.empty()) << ::testing::PrintToString(journal.seen);
   EXPECT_EQ(ok_summary["PRIORITY"], "6");
   EXPECT_EQ(ok_summary["JOB"], "course-1");
+  // The summary is findable by MESSAGE_ID and outcome, with its counts.
+  EXPECT_EQ(ok_summary["MESSAGE_ID"], rostersync::sync::kRunSummaryMessageId);
+  EXPECT_EQ(ok_summary["OUTCOME"], "ok");
+  EXPECT_EQ(ok_summary["CREATED"], std::to_string(ws.count("SELECT created FROM run WHERE job='course-1'")));
+  EXPECT_EQ(ok_summary["FAILED"], "0");
+  EXPECT_EQ(failed_summary["MESSAGE_ID"], rostersync::sync::kRunSummaryMessageId);
+  EXPECT_EQ(failed_summary["OUTCOME"], "failed");
+  EXPECT_EQ(failed_summary["CREATED"], "0");
+  int with_id = 0;  // only the two summaries carry it
+  for (const auto& entry : journal.seen) with_id += has(entry, "MESSAGE_ID=");
+  EXPECT_EQ(with_id, 2);
   EXPECT_EQ(ok_summary["RUN_ID"], runs[0][1]);
   ASSERT_FALSE(failed_summary.empty());
   EXPECT_EQ(failed_summary["PRIORITY"], "4");
