@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
   for (auto* cmd : {status, runs, members, failures, courses}) {
     cmd->add_flag("--json", report.json, "print JSON instead of a table");
     cmd->add_flag("--wide", report.wide, "show every cell whole instead of fitting the terminal");
+    cmd->add_flag("--utc", report.utc, "show times in UTC (ISO 8601, as stored) instead of local time");
     cmd->add_option("--job", report.job, "only this job")->required(cmd == members);
   }
   runs->add_option("--limit", report.limit, "at most this many runs")->check(CLI::Range(1, 1000000));

@@ -1,6 +1,7 @@
 #include "daemon/operator.hpp"
 
 #include "daemon/health.hpp"
+#include "daemon/time_text.hpp"
 
 #include <boost/json.hpp>
 
@@ -69,7 +70,16 @@ void print_records(const Table& t, std::size_t total) {
   if (t.rows.empty()) std::cout << "(none)\n";
 }
 
-void print(const Table& t, bool as_json, bool wide) {
+void print(const Table& shown, bool as_json, bool wide, bool utc) {
+  Table t = shown;
+  if (!as_json && !utc) {  // JSON and --utc keep the database's UTC ISO 8601
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    for (auto& row : t.rows) {
+      for (auto& cell : row) {
+        if (auto* text = std::get_if<std::string>(&cell)) *text = localize_times(*text, now.count());
+      }
+    }
+  }
   if (as_json) {
     json::array out;
     for (const auto& row : t.rows) {
@@ -168,9 +178,10 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
     }
     if (!options.json && !options.job) {
       std::string pass = db.pass_line();
-      if (!pass.empty()) std::cout << pass << "\n";
+      const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+      if (!pass.empty()) std::cout << (options.utc ? pass : localize_times(pass, now.count())) << "\n";
     }
-    print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide);
+    print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide, options.utc);
   });
 }
 
@@ -215,10 +226,10 @@ int cmd_courses(const config::Config& cfg, const ReportOptions& options) {
     store::ReportTable t;
     t.columns = {"course", "source", "target", "hierarchy_id", "defined_in"};
     for (const auto& j : jobs) t.rows.push_back({j.name, j.source, j.target, j.hierarchy_id, j.origin.empty() ? "configuration" : j.origin});
-    print(t, options.json, options.wide);
+    print(t, options.json, options.wide, options.utc);
     return kExitOk;
   }
-  return with_database(cfg, [&](store::Reports& db) { print(db.courses(jobs), options.json, options.wide); });
+  return with_database(cfg, [&](store::Reports& db) { print(db.courses(jobs), options.json, options.wide, options.utc); });
 }
 
 bool refuse_configured_job(const config::Config& cfg, const std::string& job) {
@@ -247,7 +258,7 @@ int cmd_forget(const config::Config& cfg, const std::string& job) {
 
 int cmd_runs(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
-  return with_database(cfg, [&](store::Reports& db) { print(db.runs(options.job, options.limit), options.json, options.wide); });
+  return with_database(cfg, [&](store::Reports& db) { print(db.runs(options.job, options.limit), options.json, options.wide, options.utc); });
 }
 
 int cmd_members(const config::Config& cfg, const ReportOptions& options) {
@@ -256,12 +267,12 @@ int cmd_members(const config::Config& cfg, const ReportOptions& options) {
     return kExitConfig;
   }
   const config::Job& job = *cfg.find_job(*options.job);
-  return with_database(cfg, [&](store::Reports& db) { print(db.members(job_ref(job)), options.json, options.wide); });
+  return with_database(cfg, [&](store::Reports& db) { print(db.members(job_ref(job)), options.json, options.wide, options.utc); });
 }
 
 int cmd_failures(const config::Config& cfg, const ReportOptions& options) {
   if (!known_job(cfg, options.job)) return kExitConfig;
-  return with_database(cfg, [&](store::Reports& db) { print(db.failures(options.job), options.json, options.wide); });
+  return with_database(cfg, [&](store::Reports& db) { print(db.failures(options.job), options.json, options.wide, options.utc); });
 }
 
 int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {

@@ -16,6 +16,7 @@ namespace rostersync::daemon {
 struct ReportOptions {
   bool json = false;
   bool wide = false;  // tables: every cell whole, whatever the terminal width
+  bool utc = false;   // tables: times as the database holds them (UTC ISO 8601), not local
   std::optional<std::string> job;
   int limit = 20;
   // status --check: a monitoring plugin's verdict instead of the table.
