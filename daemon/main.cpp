@@ -15,6 +15,7 @@
 #include "daemon/commands.hpp"
 #include "daemon/demo/demo.hpp"
 #include "daemon/health.hpp"
+#include "daemon/progress.hpp"
 #include "daemon/operator.hpp"
 
 using namespace rostersync;
@@ -140,7 +141,8 @@ int main(int argc, char** argv) {
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
   if (plan->parsed()) plan_output.dry_run = true;
   if (sync->parsed() || plan->parsed()) {
-    return daemon::sync_once(cfg, job, isatty(STDERR_FILENO) && spdlog::get_level() > spdlog::level::info, plan_output);
+    // A terminal gets the pass's progress on its bottom line; a pipe or the journal never does.
+    return daemon::sync_once(cfg, job, daemon::enable_status_line(), plan_output);
   }
   if (run->parsed()) return daemon::run_daemon(cfg, config_path);
   if (status->parsed()) return daemon::cmd_status(cfg, report);

@@ -22,6 +22,7 @@
 #include "daemon/commands.hpp"
 #include "daemon/plan_report.hpp"
 #include "daemon/process.hpp"
+#include "daemon/progress.hpp"
 #include "sync/io/engine.hpp"
 #include "sync/machines/pass.hpp"
 #include "sync/machines/scheduler.hpp"
@@ -33,12 +34,6 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
-
-void print_progress(const PassProgress& pass, const sync::Progress& p) {
-  std::fprintf(stderr, "\r\033[K  %s | %-16s page %-4d members %-6d created %-6d", describe(pass).c_str(), p.job.c_str(),
-               p.pages, p.members, p.created);
-  std::fflush(stderr);
-}
 
 std::int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -103,7 +98,21 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     std::vector<sync::JobReport> reports;
     sync::Scheduler scheduler(walk_limits(cfg), sync::Scheduler::Mode::once);
     sync::PassTracker pass;
-    if (show_progress) engine.on_progress([&pass](const sync::Progress& p) { print_progress(pass.progress(), p); });
+    // The terminal's status line: at most five redraws a second, however
+    // many pages and batches a second go by.
+    std::optional<sync::Progress> current;
+    Clock::time_point last_drawn{};
+    auto redraw = [&](bool now) {
+      if (!show_progress || (!now && Clock::now() - last_drawn < std::chrono::milliseconds(200))) return;
+      last_drawn = Clock::now();
+      set_status_line(progress_line(pass.progress(), current, unix_now()));
+    };
+    if (show_progress) {
+      engine.on_progress([&](const sync::Progress& p) {
+        current = p;
+        redraw(false);
+      });
+    }
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
     asio::steady_timer grace(ioc);
     asio::steady_timer wake(ioc);
@@ -138,6 +147,8 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
                                   scheduler.running_count(),
                                   scheduler.running_count() == 0 ? scheduler.waiting_count(Clock::now()) : 0, unix_now());
                 all_ok = all_ok && report.outcome == RunOutcome::ok && !report.held;
+                if (current && current->job == report.job) current.reset();
+                redraw(true);
                 wake.cancel();
               }, crashed);
               continue;
@@ -149,7 +160,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
             wake.expires_at(Clock::time_point::max());
             co_await wake.async_wait(nothrow);
           }
-          if (show_progress) std::fprintf(stderr, "\r\033[K");
+          if (show_progress) clear_status_line();
           if (ran < selected.jobs.size()) {
             spdlog::warn("stopped: {} of {} job(s) not run", selected.jobs.size() - ran, selected.jobs.size());
             all_ok = false;
