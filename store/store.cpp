@@ -391,26 +391,11 @@ void Store::clear_hold(HoldScope scope, const std::string& name) {
   s.bind(1, std::string(to_string(scope))).bind(2, name).run();
 }
 
-std::vector<Hold> Store::clear_holds() {
-  std::vector<Hold> lifted;
-  Stmt s(db_, "DELETE FROM hold RETURNING scope, name, kind, reason, since, until");
-  while (s.step()) {
-    Hold h;
-    h.scope = parse_hold_scope(s.text(0)).value_or(HoldScope::job);
-    h.name = s.text(1);
-    h.kind = parse_hold_kind(s.text(2)).value_or(HoldKind::blocked);
-    h.reason = s.text(3);
-    h.since = s.text(4);
-    h.until = s.text(5);
-    lifted.push_back(std::move(h));
-  }
-  return lifted;
-}
+namespace {
 
-std::vector<Hold> Store::active_holds() {
+// Every row of a statement that yields scope, name, kind, reason, since, until.
+std::vector<Hold> read_holds(Stmt& s) {
   std::vector<Hold> holds;
-  Stmt s(db_, std::string("SELECT scope, name, kind, reason, since, until FROM hold WHERE until > ") + kSqlNow +
-                  " ORDER BY scope, name");
   while (s.step()) {
     Hold h;
     h.scope = parse_hold_scope(s.text(0)).value_or(HoldScope::job);
@@ -422,6 +407,19 @@ std::vector<Hold> Store::active_holds() {
     holds.push_back(std::move(h));
   }
   return holds;
+}
+
+}  // namespace
+
+std::vector<Hold> Store::clear_holds() {
+  Stmt s(db_, "DELETE FROM hold RETURNING scope, name, kind, reason, since, until");
+  return read_holds(s);
+}
+
+std::vector<Hold> Store::active_holds() {
+  Stmt s(db_, std::string("SELECT scope, name, kind, reason, since, until FROM hold WHERE until > ") + kSqlNow +
+                  " ORDER BY scope, name");
+  return read_holds(s);
 }
 
 std::vector<Store::MembershipCount> Store::membership_counts() {

@@ -182,8 +182,15 @@ TEST_F(StoreTest, ASourceHoldIsKeptApartFromAJobOrTargetOfTheSameName) {
   EXPECT_EQ(found->reason, "invalid_client: unknown kid");
   EXPECT_FALSE(s.find_hold(HoldScope::job, "lms"));
   EXPECT_FALSE(s.find_hold(HoldScope::target, "lms"));
+  Hold lapsed = h;
+  lapsed.scope = HoldScope::target;
+  lapsed.name = "its";
+  s.set_hold(lapsed, std::chrono::seconds(-5));
+  std::vector<Hold> active = s.active_holds();  // what metrics and status --check count
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_EQ(active[0].scope, HoldScope::source);
   std::vector<Hold> lifted = s.clear_holds();
-  ASSERT_EQ(lifted.size(), 1u);
+  ASSERT_EQ(lifted.size(), 2u);
   EXPECT_EQ(lifted[0].scope, HoldScope::source);
 }
 
