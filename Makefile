@@ -8,7 +8,7 @@ BUILD_DIR := build/$(PRESET)
 # Seconds each fuzz target runs under `make fuzz`.
 FUZZ_SECONDS ?= 30
 
-.PHONY: demo test build deps sanitize fuzz bench clean
+.PHONY: demo test build deps sanitize fuzz bench deb clean
 
 demo: build
 	$(BUILD_DIR)/daemon/rostersync demo
@@ -37,6 +37,13 @@ fuzz:
 	cmake --preset fuzz -DROSTERSYNC_FUZZ_SECONDS=$(FUZZ_SECONDS)
 	cmake --build --preset fuzz
 	ctest --preset fuzz
+
+# The Debian package, built with dpkg-buildpackage (debian/), checked by
+# lintian (no errors allowed) and by tests/check-package.sh (layout, modes,
+# maintainer scripts' effects in a scratch root); the .deb lands in build/deb/.
+deb:
+	scripts/install-deps package
+	scripts/build-deb build/deb
 
 clean:
 	rm -rf build
