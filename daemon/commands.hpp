@@ -36,6 +36,15 @@ struct PlanOutput {
 int sync_once(const config::Config& cfg, const std::optional<std::string>& job, bool show_progress,
               PlanOutput plan = {});
 
+// `run` and `sync` handle SIGTERM, SIGINT, SIGHUP and SIGUSR1, but only once
+// their event loop exists; one that came earlier (systemctl stop or kill -s
+// USR1 while the configuration loads) would kill the process outright.
+// main() holds those signals back as soon as it knows the command
+// (sigprocmask), and the command releases them once its handlers are in
+// place: they are delivered then, to the handlers.
+void hold_back_signals();
+void release_signals();
+
 // `rostersync run`: every job on its interval until SIGTERM/SIGINT. SIGUSR1
 // syncs every job now; SIGHUP reloads `config_path` between runs (an invalid
 // file keeps the running configuration). Speaks sd_notify under systemd.

@@ -106,6 +106,8 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : daemon::kExitConfig;
   }
 
+  if (run->parsed() || sync->parsed() || plan->parsed()) daemon::hold_back_signals();
+
   if (demo->parsed()) {
     daemon::setup_logging(log_level.empty() ? "warn" : log_level);
     return daemon::run_demo(demo_options);

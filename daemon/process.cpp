@@ -4,7 +4,30 @@
 
 #include <spdlog/spdlog.h>
 
+#include <signal.h>
+
 namespace rostersync::daemon {
+
+namespace {
+
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int signo : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&set, signo);
+  return set;
+}
+
+}  // namespace
+
+void hold_back_signals() {
+  sigset_t set = handled_signals();
+  sigprocmask(SIG_BLOCK, &set, nullptr);
+}
+
+void release_signals() {
+  sigset_t set = handled_signals();
+  sigprocmask(SIG_UNBLOCK, &set, nullptr);
+}
 
 WriterSession::WriterSession(const std::string& path) : lock(path), db(path) {
   if (int n = db.close_abandoned_runs()) spdlog::warn("marked {} run(s) left running by an earlier process as interrupted", n);

@@ -169,6 +169,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     // SIGHUP: reload the configuration. SIGUSR1: run every job now.
     // Requests are remembered and served at the loop's next decision.
     asio::signal_set control(ioc, SIGHUP, SIGUSR1);
+    release_signals();  // held back since main(): those that came meanwhile are delivered now
     std::function<void(boost::system::error_code, int)> on_control = [&](boost::system::error_code ec, int signo) {
       if (ec) return;
       if (signo == SIGHUP) scheduler.request_reload();

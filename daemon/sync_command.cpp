@@ -114,6 +114,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
       });
     }
     asio::signal_set signals(ioc, SIGINT, SIGTERM);
+    release_signals();  // held back since main(): a stop that came meanwhile is delivered now
     asio::steady_timer grace(ioc);
     asio::steady_timer wake(ioc);
     signals.async_wait([&](auto ec, int signo) {
