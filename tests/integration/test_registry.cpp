@@ -116,10 +116,23 @@ TEST(Concurrency, JobsShareTheTargetBudgetAndNoJobEverRunsTwiceAtOnce) {
   ws.configure(sim, course_jobs(6, "    page_limit: 20\n    interval: 1h\n"),
                "    in_flight_budget: 10\n    batch_size: 5\n", kImsesPassword, "    max_concurrent_walks: 3\n");
   rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
-  for (int i = 0; i < 5; ++i) {
-    std::this_thread::sleep_for(100ms);
-    daemon.signal(SIGUSR1);  // resync everything, again and again, while the first pass runs
+  // A signal that comes before the process reaches main() cannot be held
+  // back (an ASan build takes a quarter of a second to get there): the
+  // storm starts once the daemon listens on its control socket, which it
+  // opens after its signal handlers.
+  const auto until = std::chrono::steady_clock::now() + 30s;
+  while (!std::filesystem::exists(ws.dir() / "control.sock") && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(10ms);
   }
+  ASSERT_TRUE(std::filesystem::exists(ws.dir() / "control.sock"));
+  // Resync everything, again and again, until every job has started its
+  // first run, and once more: each job is asked for again while it runs
+  // (or after it ended), so each runs at least twice.
+  do {
+    daemon.signal(SIGUSR1);
+    std::this_thread::sleep_for(100ms);
+  } while (ws.count("SELECT count(DISTINCT job) FROM run") < 6 && std::chrono::steady_clock::now() < until);
+  daemon.signal(SIGUSR1);
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(DISTINCT job) FROM run WHERE outcome='ok'", 6, 60s));
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 12, 60s));
   daemon.signal(SIGTERM);
