@@ -750,8 +750,12 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
     auth.header = ltiaas_authorization(*source.config, job);
   }
   // Offset paging is no snapshot: a member can come twice when the roster
-  // changes during the walk. The first listing counts.
-  std::unordered_set<std::string> listed;
+  // changes during the walk, shifted across a page boundary. The first
+  // listing counts. Checked against this page and the one before it, so the
+  // memory is a page's worth however large the course (a set of every id
+  // cost 100 MB at a million members); a repeat from further back is planned
+  // again and finds its own id: nothing is sent twice.
+  std::unordered_set<std::string> previous_page_ids, page_ids;
   int repeated_members = 0;
   // A token the platform will not give (a refused client, a bad key) holds
   // the source: every job of it waits for a fix, none asks again in a loop.
@@ -818,11 +822,13 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
       if (*step == WalkStep::done) walk_end();  // nothing more to read: another walk may start
       // Moodle drops `role` from its next links: a platform's filter is applied here too.
       if (platform) apply_role_filter(page, job.role_filter);
+      page_ids.clear();
       std::erase_if(page.members, [&](const Member& m) {
-        bool again = !listed.insert(m.user_id).second;
+        bool again = previous_page_ids.count(m.user_id) > 0 || !page_ids.insert(m.user_id).second;
         repeated_members += again;
         return again;
       });
+      std::swap(previous_page_ids, page_ids);
       if (!hierarchy_known) {
         Result<std::string> hierarchy = resolve_hierarchy(hierarchy_template, page);
         if (!hierarchy) {
