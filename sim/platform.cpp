@@ -212,11 +212,20 @@ Reply Simulator::platform_page(const Request& request, const std::string& fault,
     return {404, "text/plain", "no such context"};
   }
   std::string context = path.substr(prefix.size(), path.size() - prefix.size() - suffix.size());
-  const Roster* roster = nullptr;
-  for (const auto& [key, r] : rosters_) {
+  Roster* roster = nullptr;
+  for (auto& [key, r] : rosters_) {
     if (const json::value* id = r.context.if_contains("id"); id && id->is_string() && id->as_string() == context) roster = &r;
   }
   if (!roster) return {404, "application/json", R"({"errors":[{"message":"The specified resource does not exist."}]})"};
+  // "shift_roster": a student joins at the front just before this page is
+  // served, as when a course changes during a walk: offset paging then
+  // lists the previous page's last member again.
+  if (fault == "shift_roster") {
+    roster->members.insert(roster->members.begin(),
+                           json::object{{"user_id", "joined-mid-walk"},
+                                        {"roles", json::array{"http://purl.imsglobal.org/vocab/lis/v2/membership#Learner"}},
+                                        {"lis_person_sourcedid", "sis-joined-mid-walk"}});
+  }
 
   auto param = [&](const char* name) -> std::string {
     auto params = url->params();

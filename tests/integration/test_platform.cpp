@@ -142,3 +142,22 @@ TEST(PlatformSource, NeitherTokenNorAssertionIsEverLoggedOrStored) {
   EXPECT_FALSE(has(bytes, "sim-token-"));
   EXPECT_FALSE(has(bytes, "eyJ"));
 }
+
+// Offset paging is no snapshot: a student who joins mid-walk shifts the
+// roster, and the next page starts with the previous page's last member.
+// That member counts once; the newcomer is seen by the next walk.
+TEST(PlatformSource, AMemberRepeatedByOffsetPagingCountsOnce) {
+  Simulator sim({"--contexts", "1", "--members", "30", "--link-style", "moodle"});
+  Workspace ws;
+  ws.configure_platform(sim, course_jobs(1, "    page_limit: 10\n"));
+  sim.post("/_sim/faults", R"({"rules":[{"endpoint":"roster","kinds":["shift_roster"],"on_request":2}]})");
+  auto [rc, out] = ws.rostersync_output({"sync"}, true);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_TRUE(has(out, "1 member(s) came twice in this walk")) << out;
+  EXPECT_EQ(ws.count("SELECT members_seen FROM run"), 30) << out;
+  EXPECT_EQ(ws.count("SELECT count(*) FROM roster_member"), 30);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership"), 30);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM roster_member WHERE user_id='joined-mid-walk'"), 0);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE person_key='sis-joined-mid-walk' AND state='created'"), 1);
+}
