@@ -1,5 +1,7 @@
 #include "daemon/metrics.hpp"
 
+#include "config/domain/version.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -167,7 +169,7 @@ DaemonMetrics::DaemonMetrics(const std::map<std::string, std::int64_t>& last_ok)
   r.declare("rostersync_jobs_running", T::gauge, "Jobs running now.");
   r.declare("rostersync_passes_total", T::counter, "Passes ended (all due jobs worked through).");
   r.declare("rostersync_last_pass_duration_seconds", T::gauge, "How long the last ended pass took.");
-  r.set("rostersync_build_info", {{"version", ROSTERSYNC_VERSION}}, 1);
+  r.set("rostersync_build_info", {{"version", kVersion}}, 1);
   for (const auto& [job, at] : last_ok) r.set("rostersync_last_success_timestamp_seconds", {{"job", job}}, static_cast<double>(at));
 }
 

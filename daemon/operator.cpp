@@ -29,6 +29,10 @@ namespace {
 
 using Table = store::ReportTable;
 
+std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 json::value to_json(const Table::Cell& cell) {
   if (const auto* i = std::get_if<std::int64_t>(&cell)) return *i;
   if (const auto* t = std::get_if<std::string>(&cell)) return json::string(*t);
@@ -73,10 +77,10 @@ void print_records(const Table& t, std::size_t total) {
 void print(const Table& shown, bool as_json, bool wide, bool utc) {
   Table t = shown;
   if (!as_json && !utc) {  // JSON and --utc keep the database's UTC ISO 8601
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+    const std::int64_t now = unix_now();
     for (auto& row : t.rows) {
       for (auto& cell : row) {
-        if (auto* text = std::get_if<std::string>(&cell)) *text = localize_times(*text, now.count());
+        if (auto* text = std::get_if<std::string>(&cell)) *text = localize_times(*text, now);
       }
     }
   }
@@ -178,8 +182,7 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
     }
     if (!options.json && !options.job) {
       std::string pass = db.pass_line();
-      const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-      if (!pass.empty()) std::cout << (options.utc ? pass : localize_times(pass, now.count())) << "\n";
+      if (!pass.empty()) std::cout << (options.utc ? pass : localize_times(pass, unix_now())) << "\n";
     }
     print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide, options.utc);
   });
@@ -205,8 +208,7 @@ int check_health(const config::Config& cfg, const ReportOptions& options) {
     std::vector<store::JobHealth> facts = db.health(refs);
     std::vector<JobHealthInput> inputs;
     for (std::size_t i = 0; i < facts.size(); ++i) inputs.push_back({std::move(facts[i]), intervals[i]});
-    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
-    HealthCheck check = judge_health(inputs, {options.warning_intervals, options.critical_intervals}, now.count());
+    HealthCheck check = judge_health(inputs, {options.warning_intervals, options.critical_intervals}, unix_now());
     std::cout << check.line << "\n";
     return static_cast<int>(check.state);
   } catch (const std::exception& e) {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/domain/version.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_exporter.hpp"
 #include "prometheus_format.hpp"
@@ -44,7 +45,7 @@ RunStats stats(int members, int created, int failed) {
 TEST(Metrics, AFreshDaemonRendersValidTextWithItsVersionAndTheRestoredLastSuccess) {
   DaemonMetrics m({{"cps435", 1'700'000'000}});
   PromParse p = parsed(m);
-  EXPECT_EQ(p.value("rostersync_build_info", {{"version", ROSTERSYNC_VERSION}}), 1);
+  EXPECT_EQ(p.value("rostersync_build_info", {{"version", rostersync::kVersion}}), 1);
   EXPECT_EQ(p.value("rostersync_last_success_timestamp_seconds", {{"job", "cps435"}}), 1'700'000'000);
   EXPECT_EQ(p.families.at("rostersync_runs_total").type, "counter");
   EXPECT_EQ(p.families.at("rostersync_http_request_duration_seconds").type, "histogram");
