@@ -60,11 +60,12 @@ int cmd_resync(const config::Config& cfg, const std::optional<std::string>& job)
 // Safe while the daemon runs: one short write transaction.
 int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, const std::optional<std::string>& id);
 
-// `rostersync approve --job NAME`: the deletions a removal guard held go at
-// the job's next complete walk (one shot: those planned when it was held).
-// `rostersync reject --job NAME`: they are dropped. Both: 0 done, 1 no hold.
-int cmd_approve(const config::Config& cfg, const std::string& job);
-int cmd_reject(const config::Config& cfg, const std::string& job);
+// `rostersync approve|reject --job NAME --hold ID [--reason TEXT]`: decides
+// exactly the set of held writes the hold ID names (see store/holds.hpp)
+// and records who, when and why. Without --hold it lists the job's holds
+// with their ids and decides nothing. 0 decided, 1 nothing decided.
+int cmd_decide(const config::Config& cfg, const std::string& job, const std::optional<std::string>& hold_id,
+               bool approve, const std::string& reason);
 
 // `forget`'s precondition: true (and says why on stderr) when `job` is still configured.
 bool refuse_configured_job(const config::Config& cfg, const std::string& job);
@@ -72,7 +73,10 @@ bool refuse_configured_job(const config::Config& cfg, const std::string& job);
 // `rostersync forget --job NAME --delete-memberships`: deletes in
 // itslearning the memberships the (no longer configured) job owns, then
 // forgets it; 0 all deleted and forgotten, 1 some left (nothing forgotten).
-int forget_deleting_memberships(const config::Config& cfg, const std::string& job);
+// Nothing is deleted unless `confirm` equals the count shown (every
+// deletion is listed first); memberships another job of the group still
+// lists are never among them.
+int forget_deleting_memberships(const config::Config& cfg, const std::string& job, std::optional<int> confirm);
 
 // `rostersync adopt --job NAME`: the job's group is read again at its next
 // run and the memberships there adopted (see sync/planning/reconcile.hpp).

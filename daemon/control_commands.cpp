@@ -1,5 +1,9 @@
 // `rostersync resync` and `rostersync retry`: short requests to a running
 // daemon (over its control socket) and to the state database.
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <iostream>
 
 #include "daemon/commands.hpp"
@@ -70,44 +74,80 @@ int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, 
 }
 
 
-int cmd_approve(const config::Config& cfg, const std::string& job) {
-  if (!configured_job(cfg, job)) return kExitConfig;
-  std::optional<int> approved;
-  std::optional<store::Store::RemovalHold> hold;
-  try {
-    store::Store db(cfg.state_db);
-    hold = db.find_removal_hold(job);
-    approved = db.approve_removals(job);
-  } catch (const std::exception& e) {
-    std::cerr << "rostersync: " << e.what() << "\n";
-    return kExitRuntime;
-  }
-  if (!approved || !hold) {
-    std::cerr << "rostersync: job " << job << " has no removals awaiting approval\n";
-    return kExitJobFailed;
-  }
-  std::cout << "approved " << *approved << " deletion(s) for job " << job << " (held: " << hold->reason
-            << "); members seen again before then keep their memberships";
-  nudge_daemon(cfg, job, "they are deleted");
-  return kExitOk;
+namespace {
+
+// The invoking user, and the one behind sudo: what `approve` and `reject` record.
+std::string invoking_user() {
+  std::string who;
+  if (const passwd* pw = getpwuid(getuid())) who = pw->pw_name;
+  else who = "uid " + std::to_string(getuid());
+  if (const char* sudo = std::getenv("SUDO_USER"); sudo && *sudo && who != sudo) who += " (sudo by " + std::string(sudo) + ")";
+  return who;
 }
 
-int cmd_reject(const config::Config& cfg, const std::string& job) {
+void print_hold(std::ostream& out, const store::WriteHold& h, const std::vector<store::HeldWrite>& writes, int max_lines) {
+  out << "hold " << h.id << ": " << (h.kind == "empty_roster" ? "empty roster" : h.kind) << " in group "
+      << h.hierarchy_id << " (target " << h.target << "), since " << h.since << ": " << h.reason << "\n";
+  int shown = 0;
+  for (const auto& w : writes) {
+    if (shown++ < max_lines) out << "  " << w.kind << "  " << w.person_key << "  " << w.reason << "  [" << w.membership_id << "]\n";
+  }
+  if (shown > max_lines) out << "  ... and " << shown - max_lines << " more (`rostersync status --job NAME` lists all)\n";
+}
+
+}  // namespace
+
+int cmd_decide(const config::Config& cfg, const std::string& job, const std::optional<std::string>& hold_id,
+               bool approve, const std::string& reason) {
   if (!configured_job(cfg, job)) return kExitConfig;
-  std::optional<int> rejected;
+  const char* verb = approve ? "approve" : "reject";
   try {
     store::Store db(cfg.state_db);
-    rejected = db.reject_removals(job);
+    if (!hold_id) {
+      std::vector<store::WriteHold> holds = db.write_holds(job);
+      if (holds.empty()) {
+        std::cerr << "rostersync: job " << job << " has no writes awaiting approval\n";
+        return kExitJobFailed;
+      }
+      // A person approves what they were shown, nothing a later run adds: the id names the set.
+      std::cout << "job " << job << ": " << holds.size() << " hold(s) awaiting a decision; nothing was " << verb
+                << "d.\n";
+      for (const auto& h : holds) print_hold(std::cout, h, db.held_writes(h.target, h.hierarchy_id, h.kind), 20);
+      std::cout << "to " << verb << " exactly one of these sets: rostersync " << verb << " --job " << job
+                << " --hold ID [--reason TEXT]\n";
+      return kExitJobFailed;
+    }
+    auto decided = db.decide_hold(job, *hold_id, approve, invoking_user(), reason);
+    if (auto* why = std::get_if<std::string>(&decided)) {
+      std::cerr << "rostersync: nothing " << verb << "d: " << *why << "\n";
+      return kExitJobFailed;
+    }
+    const auto& d = std::get<store::Store::HoldDecision>(decided);
+    const std::string& kind = d.hold.kind;
+    std::cout << verb << "d hold " << d.hold.id << " of job " << job << ": ";
+    if (kind == "empty_roster") {
+      std::cout << (approve ? "the job's empty roster counts from its next walk (departures after departure_grace "
+                              "walks, behind the deletion guards)"
+                            : "the empty walk is not counted; the next empty walk is held again") ;
+    } else if (kind == "delete") {
+      std::cout << d.writes << " deletion(s) "
+                << (approve ? "go at the next run of a job of the group (persons seen again by then keep theirs)"
+                            : "dropped: those memberships stay until their persons are seen again and leave again");
+    } else {
+      std::cout << d.writes << " restore(s) "
+                << (approve ? "are created again at the next run"
+                            : "dropped: those memberships stay removed until their persons leave every roster of the "
+                              "group and come back");
+    }
+    if (!approve) {
+      std::cout << "\n";
+      return kExitOk;
+    }
   } catch (const std::exception& e) {
     std::cerr << "rostersync: " << e.what() << "\n";
     return kExitRuntime;
   }
-  if (!rejected) {
-    std::cerr << "rostersync: job " << job << " has no removals awaiting approval\n";
-    return kExitJobFailed;
-  }
-  std::cout << "rejected " << *rejected << " deletion(s) for job " << job
-            << ": those memberships stay, and are not planned for deletion again until their members are seen again\n";
+  nudge_daemon(cfg, job, "that happens");
   return kExitOk;
 }
 

@@ -40,11 +40,17 @@ int main(int argc, char** argv) {
   auto* plan = app.add_subcommand("plan", "Walk the rosters and print what a sync would do, per job; send no write");
   plan->add_option("--job", job, "only this job");
   plan->add_flag("--json", plan_output.json, "print JSON");
-  auto* approve = app.add_subcommand("approve", "Let the deletions a removal guard held go at the job's next run");
-  auto* reject = app.add_subcommand("reject", "Drop the deletions a removal guard held; the memberships stay");
+  auto* approve = app.add_subcommand("approve", "Let the writes a guard held (deletions, restores, an empty roster) go");
+  auto* reject = app.add_subcommand("reject", "Drop the writes a guard held; the memberships stay as they are");
   auto* adopt = app.add_subcommand("adopt", "Read the job's group at its next run and adopt the memberships there");
   std::string upkeep_job;
   for (auto* cmd : {approve, reject, adopt}) cmd->add_option("--job", upkeep_job, "the job")->required();
+  std::optional<std::string> hold_id;
+  std::string decision_reason;
+  for (auto* cmd : {approve, reject}) {
+    cmd->add_option("--hold", hold_id, "the hold's id, as `status --job` or this command without it shows");
+    cmd->add_option("--reason", decision_reason, "why, recorded with who decided and when");
+  }
   auto* resync = app.add_subcommand("resync", "Ask the running daemon to sync now: every job, or --job NAME");
   std::optional<std::string> resync_job;
   resync->add_option("--job", resync_job, "only this job");
@@ -88,6 +94,10 @@ int main(int argc, char** argv) {
   bool delete_memberships = false;
   forget->add_flag("--delete-memberships", delete_memberships,
                    "first delete in itslearning the memberships the job owns (adopted ones it does not own stay)");
+  std::optional<int> forget_confirm;
+  forget->add_option("--confirm", forget_confirm,
+                     "with --delete-memberships: the exact count of deletions it showed; without it, nothing is deleted")
+      ->check(CLI::Range(0, 100'000'000));
   auto* check = app.add_subcommand("check-config", "Validate a configuration and print it with secrets masked");
   std::string check_path;
   check->add_option("file", check_path, "file to check (default: --config)");
@@ -137,8 +147,8 @@ int main(int argc, char** argv) {
   }
   if (resync->parsed()) return daemon::cmd_resync(cfg, resync_job);
   if (retry->parsed()) return daemon::cmd_retry(cfg, retry_job, retry_id);
-  if (approve->parsed()) return daemon::cmd_approve(cfg, upkeep_job);
-  if (reject->parsed()) return daemon::cmd_reject(cfg, upkeep_job);
+  if (approve->parsed()) return daemon::cmd_decide(cfg, upkeep_job, hold_id, true, decision_reason);
+  if (reject->parsed()) return daemon::cmd_decide(cfg, upkeep_job, hold_id, false, decision_reason);
   if (adopt->parsed()) return daemon::cmd_adopt(cfg, upkeep_job);
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
   if (plan->parsed()) plan_output.dry_run = true;
@@ -152,7 +162,7 @@ int main(int argc, char** argv) {
   if (members->parsed()) return daemon::cmd_members(cfg, report);
   if (failures->parsed()) return daemon::cmd_failures(cfg, report);
   if (courses->parsed()) return daemon::cmd_courses(cfg, report);
-  if (forget->parsed() && delete_memberships) return daemon::forget_deleting_memberships(cfg, forget_job);
+  if (forget->parsed() && delete_memberships) return daemon::forget_deleting_memberships(cfg, forget_job, forget_confirm);
   if (forget->parsed()) return daemon::cmd_forget(cfg, forget_job);
   return daemon::kExitConfig;
 }

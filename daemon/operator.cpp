@@ -185,6 +185,14 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
       if (!pass.empty()) std::cout << (options.utc ? pass : localize_times(pass, unix_now())) << "\n";
     }
     print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide, options.utc);
+    if (options.job && !options.json) {
+      store::ReportTable held = db.held(*options.job);
+      if (!held.rows.empty()) {
+        std::cout << "\nheld for a person to decide (`rostersync approve --job " << *options.job
+                  << " --hold ID`, or `reject`):\n";
+        print(held, false, options.wide, options.utc);
+      }
+    }
   });
 }
 

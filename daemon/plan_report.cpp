@@ -13,7 +13,7 @@ json::object to_json(const PlannedWrite& w) {
   json::object o{{"membership_id", w.membership_id}, {"person_key", w.person_key}, {"role_type", w.role_type}};
   if (w.op == MembershipOp::create) o["new_id"] = w.is_new;
   if (w.op == MembershipOp::update) o["old_role"] = w.old_role;
-  if (w.op == MembershipOp::remove) o["reason"] = w.reason;
+  if (!w.reason.empty()) o["reason"] = w.reason;
   return o;
 }
 
@@ -46,6 +46,9 @@ void print_plan(std::ostream& out, const std::vector<sync::JobReport>& reports, 
                      {"deferred", r.stats.deferred},
                      {"skipped", r.stats.skipped_total()}};
       o["removals_held"] = r.removals_held.empty() ? json::value(nullptr) : json::value(r.removals_held);
+      json::array held;
+      for (const auto& w : r.held_writes) held.push_back(to_json(w));
+      o["held"] = std::move(held);
       jobs.push_back(std::move(o));
     }
     out << json::serialize(json::object{{"dry_run", true}, {"jobs", std::move(jobs)}}) << "\n";
@@ -80,8 +83,16 @@ void print_plan(std::ostream& out, const std::vector<sync::JobReport>& reports, 
       }
     }
     if (!r.removals_held.empty()) {
-      out << "  guard: would hold the deletions, nothing deleted: " << r.removals_held
-          << " (`rostersync approve --job " << r.job << "` lets them go)\n";
+      out << "  guard: would hold, nothing of it sent: " << r.removals_held << "\n";
+    }
+    int shown = 0;
+    for (const auto& w : r.held_writes) {
+      if (shown++ < max_lines) out << "  held " << line(w).substr(2) << "\n";
+    }
+    if (shown > max_lines) out << "  ... and " << shown - max_lines << " more held (--json lists all)\n";
+    if (!r.held_writes.empty()) {
+      out << "  (held writes wait for `rostersync approve --job " << r.job
+          << " --hold ID`; `rostersync status --job " << r.job << "` shows the ids)\n";
     }
   }
 }

@@ -220,20 +220,25 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
         spdlog::warn("pass progress not recorded: {}", e.what());
       }
     };
-    // Jobs whose deletions a removal guard holds: a person must decide.
+    // Jobs whose deletions, restores or empty roster a guard holds: a person must decide.
     std::map<std::string, int> awaiting_approval;
-    try {
-      for (const auto& hold : db.removal_holds()) awaiting_approval[hold.job] = hold.planned;
-    } catch (const std::exception& e) {
-      spdlog::warn("removal holds not read: {}", e.what());
-    }
+    auto read_awaiting = [&] {
+      try {
+        std::map<std::string, int> fresh;
+        for (const auto& hold : db.write_holds()) fresh[hold.job] += hold.planned;
+        awaiting_approval = std::move(fresh);
+      } catch (const std::exception& e) {
+        spdlog::warn("held writes not read: {}", e.what());
+      }
+    };
+    read_awaiting();
     auto approval_note = [&]() -> std::string {
       if (awaiting_approval.empty()) return "";
       int planned = 0;
       for (const auto& [job, n] : awaiting_approval) planned += n;
       return "; " + std::to_string(awaiting_approval.size()) + " job(s) awaiting approval of " + std::to_string(planned) +
-             " deletion(s) (" + awaiting_approval.begin()->first +
-             (awaiting_approval.size() > 1 ? ", ...; rostersync status" : "; rostersync approve/reject --job NAME") + ")";
+             " held write(s) (" + awaiting_approval.begin()->first +
+             (awaiting_approval.size() > 1 ? ", ...; rostersync status" : "; rostersync status --job NAME") + ")";
     };
     auto show_status = [&] {
       std::string text = describe(pass.progress());
@@ -251,7 +256,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       try {
         for (auto& m : db.membership_counts()) stored.memberships.push_back({m.job, m.state, m.count});
         for (const Hold& h : db.active_holds()) stored.holds.push_back({to_string(h.scope), h.name, to_string(h.kind)});
-        for (const auto& hold : db.removal_holds()) stored.removals_awaiting_approval[hold.job] = hold.planned;
+        for (const auto& hold : db.write_holds()) stored.removals_awaiting_approval[hold.job] += hold.planned;
       } catch (const std::exception& e) {
         spdlog::warn("metrics: state database not read: {}", e.what());
       }
@@ -285,15 +290,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     auto on_job_done = [&](const sync::JobReport& report) {
       running_jobs.erase(report.job);
       metrics.run_finished(report.job, report.outcome, report.held, report.stats, report.seconds, unix_now());
-      if (!report.removals_held.empty()) {
-        awaiting_approval[report.job] = report.stats.deletes_held;
-      } else if (report.outcome == RunOutcome::ok) {
-        try {  // approved, rejected or no longer needed
-          if (!db.find_removal_hold(report.job)) awaiting_approval.erase(report.job);
-        } catch (const std::exception& e) {
-          spdlog::warn("job {}: removal hold not read: {}", report.job, e.what());
-        }
-      }
+      // Held, approved, rejected or no longer needed: a run of one job may
+      // set or lift the hold of every job of its group.
+      if (!report.removals_held.empty() || report.stats.restores_held > 0 || !awaiting_approval.empty()) read_awaiting();
       if (report.held || report.retry_in) {
         last_summary = report.job + " " + report.error;  // "blocked: ..." or "circuit breaker open for ..."
       } else {

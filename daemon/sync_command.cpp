@@ -184,11 +184,26 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
   }
 }
 
-int forget_deleting_memberships(const config::Config& cfg, const std::string& job) {
+int forget_deleting_memberships(const config::Config& cfg, const std::string& job, std::optional<int> confirm) {
   if (refuse_configured_job(cfg, job)) return kExitConfig;
   try {
     WriterSession session(cfg.state_db);
     std::map<std::string, std::vector<PlannedWrite>> owned = session.db.owned_memberships(job);
+    // Irreversible: the person sees every deletion and confirms the exact count.
+    int total = 0;
+    for (const auto& [target, writes] : owned) total += static_cast<int>(writes.size());
+    if (!confirm || *confirm != total) {
+      std::cout << "job " << job << ": " << total
+                << " membership(s) rostersync created would be deleted in itslearning (those another job of "
+                   "the group still lists are kept):\n";
+      for (const auto& [target, writes] : owned) {
+        for (const auto& w : writes) std::cout << "  delete  " << target << "  " << w.person_key << "  [" << w.membership_id << "]\n";
+      }
+      if (confirm) std::cout << "--confirm " << *confirm << " does not match the " << total << " shown; ";
+      std::cout << "nothing was deleted; to delete exactly these: rostersync forget --job " << job
+                << " --delete-memberships --confirm " << total << "\n";
+      return kExitJobFailed;
+    }
     for (const auto& [target, writes] : owned) {
       if (!cfg.targets.count(target)) {
         std::cerr << "rostersync: job " << job << " has " << writes.size() << " membership(s) in target " << target

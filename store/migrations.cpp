@@ -231,6 +231,81 @@ CREATE TABLE meta (
   value TEXT NOT NULL
 ) WITHOUT ROWID;
 )sql",
+    R"sql(
+-- One desired state per group. What a group should hold is the union of
+-- what every job feeding it lists: one listing per (group, person, job).
+-- A person leaves only when no listing keeps them (sync/planning/removals.hpp).
+CREATE TABLE listing (
+  target        TEXT NOT NULL,
+  hierarchy_id  TEXT NOT NULL,
+  person_key    TEXT NOT NULL,
+  job           TEXT NOT NULL,
+  role_type     TEXT NOT NULL DEFAULT '',   -- the roleType this job maps the person to; '' = skipped or never listed
+  inactive      INTEGER NOT NULL DEFAULT 0, -- listed with status Inactive
+  absent_walks  INTEGER NOT NULL DEFAULT 0, -- this job's complete, trusted walks in a row without the person
+  absent_since  TEXT,                       -- UTC ISO 8601: the first of those walks
+  PRIMARY KEY (target, hierarchy_id, person_key, job)
+) WITHOUT ROWID;
+CREATE INDEX listing_by_job ON listing (job, target, hierarchy_id);
+-- Each membership was listed by the job that planned it; its absence counts carry over.
+INSERT OR IGNORE INTO listing (target, hierarchy_id, person_key, job, role_type, absent_walks, absent_since)
+  SELECT target, hierarchy_id, person_key, job, role_type, absent_walks, absent_since FROM membership
+  WHERE state <> 'deleted';
+-- Every page is planned once more, so that every listing is written with its role.
+DELETE FROM page_digest;
+
+-- A write a guard held for a person: 'delete' or 'restore' (NULL: none).
+ALTER TABLE membership ADD COLUMN held TEXT CHECK (held IN ('delete', 'restore'));
+ALTER TABLE membership ADD COLUMN held_since TEXT;  -- UTC ISO 8601
+-- A restore an operator rejected (itslearning lost it on purpose): not
+-- created again until the person has left every roster of the group.
+ALTER TABLE membership ADD COLUMN withdrawn INTEGER NOT NULL DEFAULT 0;
+UPDATE membership SET held='delete', held_since=COALESCE(absent_since, updated_at)
+  WHERE departure IS NOT NULL AND state <> 'deleted' AND NOT (op='delete' AND state='pending') AND removal_approved=0
+  AND removal_rejected=0;
+
+-- Holds awaiting a person, per job that feeds the held group: deletions or
+-- restores of a group ('delete', 'restore'), or a job's roster that came
+-- back empty ('empty_roster'; `accepted` once approved: its empty walks count).
+CREATE TABLE write_hold (
+  job          TEXT NOT NULL,
+  kind         TEXT NOT NULL CHECK (kind IN ('delete', 'restore', 'empty_roster')),
+  target       TEXT NOT NULL,
+  hierarchy_id TEXT NOT NULL,
+  planned      INTEGER NOT NULL,   -- writes held (empty_roster: the group's owned memberships)
+  base         INTEGER NOT NULL,   -- the group's owned, confirmed memberships then
+  reason       TEXT NOT NULL,      -- which guard held them
+  run_id       INTEGER NOT NULL,
+  since        TEXT NOT NULL,      -- UTC ISO 8601
+  updated_at   TEXT NOT NULL,
+  accepted     INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (job, kind, target, hierarchy_id)
+) WITHOUT ROWID;
+INSERT INTO write_hold (job, kind, target, hierarchy_id, planned, base, reason, run_id, since, updated_at)
+  SELECT h.job, 'delete', m.target, m.hierarchy_id, h.planned, h.base, h.reason, h.run_id, h.since, h.updated_at
+  FROM removal_hold h JOIN (SELECT DISTINCT job, target, hierarchy_id FROM membership WHERE held='delete') m
+  ON m.job = h.job;
+DROP TABLE removal_hold;
+
+ALTER TABLE run ADD COLUMN restores_held INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE run ADD COLUMN not_owned_role_differs INTEGER NOT NULL DEFAULT 0;  -- reported, not sent
+ALTER TABLE run ADD COLUMN walk_not_counted INTEGER NOT NULL DEFAULT 0;        -- 1: the walk counted for no departure
+
+-- Who approved or rejected which held writes, when and why.
+CREATE TABLE decision (
+  decision_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+  at           TEXT NOT NULL,     -- UTC ISO 8601
+  who          TEXT NOT NULL,     -- the invoking user (and the sudo user behind it)
+  action       TEXT NOT NULL CHECK (action IN ('approve', 'reject')),
+  job          TEXT NOT NULL,
+  kind         TEXT NOT NULL,
+  target       TEXT NOT NULL,
+  hierarchy_id TEXT NOT NULL,
+  hold_id      TEXT NOT NULL,
+  writes       INTEGER NOT NULL,  -- memberships the decision applied to
+  reason       TEXT               -- --reason, if given
+);
+)sql",
 };
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "store/reports.hpp"
 
+#include "store/holds.hpp"
+
 #include "config/domain/run.hpp"
 #include "store/migrations.hpp"
 
@@ -100,8 +102,10 @@ ReportTable Reports::status(const std::vector<JobRef>& jobs, bool writer_running
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='pending' AND NOT " + kNotWaiting + ") AS waiting, "
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed') AS parked, "
       "(SELECT count(*) FROM membership WHERE job=?1 AND origin='adopted' AND state<>'deleted') AS adopted, "
-      "(SELECT 'awaiting approval: ' || planned || ' deletion(s) held since ' || since || ': ' || reason || "
-      "' (rostersync approve --job ' || job || ', or reject)' FROM removal_hold WHERE job=?1) AS removals, "
+      "(SELECT group_concat('awaiting approval: ' || CASE kind WHEN 'delete' THEN planned || ' deletion(s)' WHEN "
+      "'restore' THEN planned || ' restore(s)' ELSE 'an empty roster' END || ' in group ' || hierarchy_id || "
+      "' held since ' || since || ': ' || reason, '; ') || ' (rostersync status --job ' || ?1 || ' lists them; "
+      "approve or reject --job ' || ?1 || ' --hold ID)' FROM write_hold WHERE job=?1 AND accepted=0) AS removals, "
       "(SELECT CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ' until ' || h.until || "
       "': ' || h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
       "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2) OR (h.scope='source' AND h.name=?4)) "
@@ -122,7 +126,7 @@ std::vector<JobHealth> Reports::health(const std::vector<JobRef>& jobs) {
       "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2) OR (h.scope='source' AND h.name=?3)) "
       "AND h.until > " + std::string(kSqlNow) + " ORDER BY h.scope LIMIT 1), "
       "(SELECT count(*) FROM membership WHERE job=?1 AND state='failed'), "
-      "(SELECT planned FROM removal_hold WHERE job=?1)";
+      "(SELECT sum(planned) FROM write_hold WHERE job=?1 AND accepted=0)";
   Stmt st(db_, sql);
   std::vector<JobHealth> out;
   for (const auto& job : jobs) {
@@ -240,6 +244,21 @@ PassTotals Reports::totals_since(std::int64_t after_run) {
 std::int64_t Reports::latest_run_id() {
   Stmt st(db_, "SELECT COALESCE(MAX(run_id), 0) FROM run");
   return st.step() ? st.integer(0) : 0;
+}
+
+ReportTable Reports::held(const std::string& job) {
+  ReportTable t;
+  t.columns = {"hold", "kind", "group", "person_key", "membership_id", "reason", "since"};
+  for (const WriteHold& h : read_write_holds(db_, job)) {
+    if (h.kind == "empty_roster") {
+      t.rows.push_back({h.id, h.kind, h.hierarchy_id, std::monostate{}, std::monostate{}, h.reason, h.since});
+      continue;
+    }
+    for (const HeldWrite& w : read_held_writes(db_, h.target, h.hierarchy_id, h.kind)) {
+      t.rows.push_back({h.id, h.kind, h.hierarchy_id, w.person_key, w.membership_id, w.reason, w.since});
+    }
+  }
+  return t;
 }
 
 }  // namespace rostersync::store

@@ -83,6 +83,10 @@ class Reports {
   std::vector<JobHealth> health(const std::vector<JobRef>& jobs);
   // The newest run id, 0 when there is none.
   std::int64_t latest_run_id();
+  // Every write a guard holds for a person in the groups the job feeds
+  // (hold id, kind, group, person key, membership id, reason, since), and
+  // the job's empty-roster hold: exactly what `approve --hold ID` applies to.
+  ReportTable held(const std::string& job);
 
  private:
   ReportTable query(const std::string& sql, const std::vector<std::string>& binds = {});

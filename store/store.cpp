@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include <algorithm>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -46,6 +47,68 @@ std::optional<PagePlan> parse_counts(const std::string& text) {
 }
 
 }  // namespace
+
+namespace {
+
+constexpr const char* kHoldColumns =
+    "job, kind, target, hierarchy_id, planned, base, reason, run_id, since, accepted FROM write_hold";
+
+WriteHold read_write_hold(Stmt& s) {
+  WriteHold h;
+  h.job = s.text(0);
+  h.kind = s.text(1);
+  h.target = s.text(2);
+  h.hierarchy_id = s.text(3);
+  h.planned = static_cast<int>(s.integer(4));
+  h.base = static_cast<int>(s.integer(5));
+  h.reason = s.text(6);
+  h.run_id = s.integer(7);
+  h.since = s.text(8);
+  h.accepted = s.integer(9) != 0;
+  return h;
+}
+
+std::string hex12(std::uint64_t h) {
+  static const char* digits = "0123456789abcdef";
+  std::string out(12, '0');
+  for (int i = 11; i >= 0; --i, h >>= 4) out[static_cast<std::size_t>(i)] = digits[h & 0xF];
+  return out;
+}
+
+}  // namespace
+
+std::vector<HeldWrite> read_held_writes(Connection& db, const std::string& target, const std::string& hierarchy_id,
+                                        const std::string& kind) {
+  Stmt s(db,
+         "SELECT held, membership_id, person_key, role_type, COALESCE(departure, CASE held WHEN 'restore' THEN "
+         "'missing in itslearning' END, ''), COALESCE(held_since, '') FROM membership WHERE target=? AND hierarchy_id=? "
+         "AND held=? ORDER BY membership_id");
+  s.bind(1, target).bind(2, hierarchy_id).bind(3, kind);
+  std::vector<HeldWrite> out;
+  while (s.step()) out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4), s.text(5)});
+  return out;
+}
+
+std::vector<WriteHold> read_write_holds(Connection& db, const std::optional<std::string>& job) {
+  Stmt s(db, std::string("SELECT ") + kHoldColumns + " WHERE accepted=0 AND (?1 IS NULL OR job=?1) ORDER BY job, kind");
+  if (job) s.bind(1, *job);
+  else s.bind_null(1);
+  std::vector<WriteHold> out;
+  while (s.step()) out.push_back(read_write_hold(s));
+  for (WriteHold& h : out) {
+    std::uint64_t digest = hash64(h.kind);
+    if (h.kind == "empty_roster") {
+      digest = hash64(h.job + "\n" + h.target + "\n" + h.hierarchy_id + "\n" + h.since, digest);
+    } else {
+      digest = hash64(h.target + "\n" + h.hierarchy_id, digest);
+      for (const HeldWrite& w : read_held_writes(db, h.target, h.hierarchy_id, h.kind)) {
+        digest = hash64(w.membership_id, digest);
+      }
+    }
+    h.id = hex12(digest);
+  }
+  return out;
+}
 
 Store::Store(const std::string& path) : db_(path, Connection::Mode::read_write, 5000) {
   db_.exec("PRAGMA journal_mode=WAL");
@@ -115,7 +178,7 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
           "failed=?, pending=?, skipped_inactive=?, skipped_test_user=?, skipped_no_person_key=?, "
           "skipped_invalid_person_key=?, skipped_unmapped_role=?, skipped_malformed=?, error=?, deferred=?, "
           "skipped_role_filter=?, updates_planned=?, updated=?, deletes_planned=?, deleted=?, deletes_held=?, "
-          "adopted=?, restored=?, foreign_memberships=? "
+          "adopted=?, restored=?, foreign_memberships=?, restores_held=?, not_owned_role_differs=?, walk_not_counted=? "
           "WHERE run_id=?");
   using R = SkipReason;
   auto skip = [&](R r) { return static_cast<std::int64_t>(st.skipped[static_cast<std::size_t>(r)]); };
@@ -139,54 +202,59 @@ void Store::finish_run(std::int64_t run_id, const RunStats& st, RunOutcome outco
   s.bind(17, st.deferred).bind(18, skip(R::role_filter));
   s.bind(19, st.updates_planned).bind(20, st.updated).bind(21, st.deletes_planned).bind(22, st.deleted);
   s.bind(23, st.deletes_held).bind(24, st.adopted).bind(25, st.restored).bind(26, st.foreign);
-  s.bind(27, run_id).run();
+  s.bind(27, st.restores_held).bind(28, st.not_owned_role_differs).bind(29, st.walk_not_counted);
+  s.bind(30, run_id).run();
 }
 
 std::optional<StoredMembership> Store::find_membership(const std::string& target, const std::string& hierarchy_id,
-                                                       const std::string& person_key) {
-  static const std::string sql =
-      std::string("SELECT membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") + kSqlNow +
-      ", 0), refusals, role_type, op FROM membership WHERE target=? AND hierarchy_id=? AND person_key=?";
-  Stmt& s = prepared(find_membership_, sql);
-  s.bind(1, target).bind(2, hierarchy_id).bind(3, person_key);
-  std::optional<StoredMembership> found;
-  if (s.step()) {
-    found = StoredMembership{s.text(0),         parse_state(s.text(1)), s.integer(2), s.integer(3) != 0,
-                             static_cast<int>(s.integer(4)), s.text(5), parse_op(s.text(6))};
-  }
-  s.reset();  // ends the read: a statement left mid-result would hold the snapshot open
-  return found;
+                                                       const std::string& person_key, const std::string& job) {
+  return find_memberships(target, hierarchy_id, {person_key}, job).front();
 }
 
 std::vector<std::optional<StoredMembership>> Store::find_memberships(const std::string& target,
                                                                      const std::string& hierarchy_id,
-                                                                     const std::vector<std::string>& person_keys) {
+                                                                     const std::vector<std::string>& person_keys,
+                                                                     const std::string& job) {
+  // ?1 target, ?2 hierarchy, ?3 the asking job, then the keys.
   static const std::string sql = [] {
     std::string q =
-        std::string("SELECT person_key, membership_id, state, COALESCE(queued_run, 0), COALESCE(next_attempt_at > ") +
-        kSqlNow + ", 0), refusals, role_type, op FROM membership WHERE target=?1 AND hierarchy_id=?2 AND person_key IN (";
-    for (int i = 0; i < kLookupChunk; ++i) q += (i ? ", ?" : "?") + std::to_string(i + 3);
+        std::string("SELECT m.person_key, m.membership_id, m.state, COALESCE(m.queued_run, 0), "
+                    "COALESCE(m.next_attempt_at > ") +
+        kSqlNow +
+        ", 0), m.refusals, m.role_type, m.op, m.origin='adopted', m.held IS NOT NULL, m.withdrawn, "
+        "(SELECT COALESCE(group_concat(l.role_type, ' '), '') FROM listing l WHERE l.target=m.target AND "
+        "l.hierarchy_id=m.hierarchy_id AND l.person_key=m.person_key AND l.job<>?3 AND l.absent_walks=0 AND "
+        "l.role_type<>'') FROM membership m WHERE m.target=?1 AND m.hierarchy_id=?2 AND m.person_key IN (";
+    for (int i = 0; i < kLookupChunk; ++i) q += (i ? ", ?" : "?") + std::to_string(i + 4);
     return q + ")";
   }();
+  auto read = [](Stmt& s) {
+    StoredMembership m{s.text(1),         parse_state(s.text(2)), s.integer(3), s.integer(4) != 0,
+                       static_cast<int>(s.integer(5)), s.text(6), parse_op(s.text(7))};
+    m.adopted = s.integer(8) != 0;
+    m.held = s.integer(9) != 0;
+    m.withdrawn = s.integer(10) != 0;
+    m.other_roles = s.text(11);
+    return m;
+  };
   std::vector<std::optional<StoredMembership>> found(person_keys.size());
   std::unordered_map<std::string_view, std::size_t> index;
   for (std::size_t start = 0; start < person_keys.size(); start += kLookupChunk) {
     std::size_t end = std::min(person_keys.size(), start + kLookupChunk);
     Stmt& s = prepared(find_memberships_, sql);
-    s.bind(1, target).bind(2, hierarchy_id);
+    s.bind(1, target).bind(2, hierarchy_id).bind(3, job);
     for (std::size_t i = start; i < start + kLookupChunk; ++i) {
       if (i < end) {
-        s.bind(static_cast<int>(i - start) + 3, person_keys[i]);
+        s.bind(static_cast<int>(i - start) + 4, person_keys[i]);
         index.emplace(person_keys[i], i);
       } else {
-        s.bind_null(static_cast<int>(i - start) + 3);
+        s.bind_null(static_cast<int>(i - start) + 4);
       }
     }
     while (s.step()) {
       auto it = index.find(s.text(0));
       if (it == index.end()) continue;
-      found[it->second] = StoredMembership{s.text(1),         parse_state(s.text(2)), s.integer(3), s.integer(4) != 0,
-                                           static_cast<int>(s.integer(5)), s.text(6), parse_op(s.text(7))};
+      found[it->second] = read(s);
     }
     s.reset();
   }
@@ -256,13 +324,33 @@ int Store::commit_page(std::int64_t run_id, const std::string& job, const std::s
                           "roles=excluded.roles, status=excluded.status, outcome=excluded.outcome, "
                           "last_seen_run=excluded.last_seen_run, last_seen_at=excluded.last_seen_at "
                           "RETURNING first_seen_run");
+    // What this job says of each person: its listing in the group. A change
+    // (a new person, another role, Inactive, back after an absence) makes
+    // the group's other jobs plan their pages again.
+    Stmt& listing = cached(
+        "INSERT INTO listing (target, hierarchy_id, person_key, job, role_type, inactive, absent_walks) VALUES (?, ?, "
+        "?, ?, ?, ?, 0) ON CONFLICT DO UPDATE SET role_type=excluded.role_type, inactive=excluded.inactive, "
+        "absent_walks=0, absent_since=NULL WHERE role_type<>excluded.role_type OR inactive<>excluded.inactive OR "
+        "absent_walks<>0");
+    int listings_changed = 0;
     for (const auto& row : plan.snapshot) {
+      if (!row.person_key.empty() && !hierarchy_id.empty()) {
+        listing.bind(1, target).bind(2, hierarchy_id).bind(3, row.person_key).bind(4, job).bind(5, row.role_type);
+        listing.bind(6, std::int64_t{row.active ? 0 : 1}).run();
+        listings_changed += db_.changes();
+      }
       upsert.bind(1, job).bind(2, row.user_id);
       if (row.person_key.empty()) upsert.bind_null(3);
       else upsert.bind(3, row.person_key);
       upsert.bind(4, row.roles).bind(5, row.status).bind(6, row.outcome).bind(7, run_id).bind(8, run_id);
       if (upsert.step() && upsert.integer(0) == run_id) ++new_members;
       upsert.reset();
+    }
+    if (listings_changed > 0) {
+      Stmt& pages = cached(
+          "DELETE FROM page_digest WHERE job IN (SELECT DISTINCT job FROM listing WHERE target=?1 AND hierarchy_id=?2 "
+          "AND job<>?3)");
+      pages.bind(1, target).bind(2, hierarchy_id).bind(3, job).run();
     }
   }
   Stmt& insert = cached(
@@ -508,7 +596,7 @@ int Store::forget_job(const std::string& job) {
   for (const char* sql :
        {"DELETE FROM run WHERE job=?", "DELETE FROM roster_member WHERE job=?", "DELETE FROM page_digest WHERE job=?",
         "DELETE FROM job_schedule WHERE job=?", "DELETE FROM hold WHERE scope='job' AND name=?",
-        "DELETE FROM removal_hold WHERE job=?"}) {
+        "DELETE FROM write_hold WHERE job=?"}) {
     Stmt s(db_, sql);
     s.bind(1, job).run();
     if (runs == 0 && std::string(sql).find("FROM run ") != std::string::npos) runs = db_.changes();
@@ -523,8 +611,9 @@ namespace rostersync::store {
 
 std::vector<GroupRow> Store::group_rows(const std::string& target, const std::string& hierarchy_id) {
   Stmt& s = cached(
-      "SELECT membership_id, person_key, role_type, job, state, op, owned, origin, absent_walks, "
-      "COALESCE(departure, ''), removal_approved, removal_rejected FROM membership WHERE target=? AND hierarchy_id=?");
+      "SELECT membership_id, person_key, role_type, job, state, op, origin, COALESCE(departure, ''), "
+      "removal_approved, removal_rejected, COALESCE(held, ''), COALESCE(held_since, ''), withdrawn FROM membership "
+      "WHERE target=? AND hierarchy_id=?");
   s.bind(1, target).bind(2, hierarchy_id);
   std::vector<GroupRow> rows;
   while (s.step()) {
@@ -535,37 +624,75 @@ std::vector<GroupRow> Store::group_rows(const std::string& target, const std::st
     r.job = s.text(3);
     r.state = parse_state(s.text(4));
     r.op = parse_op(s.text(5));
-    r.owned = s.integer(6) != 0;
-    r.adopted = s.text(7) == "adopted";
-    r.absent_walks = static_cast<int>(s.integer(8));
-    r.departure = s.text(9);
-    r.removal_approved = s.integer(10) != 0;
-    r.removal_rejected = s.integer(11) != 0;
+    r.adopted = s.text(6) == "adopted";
+    r.departure = s.text(7);
+    r.removal_approved = s.integer(8) != 0;
+    r.removal_rejected = s.integer(9) != 0;
+    r.held = s.text(10);
+    r.held_since = s.text(11);
+    r.withdrawn = s.integer(12) != 0;
     rows.push_back(std::move(r));
   }
   s.reset();
   return rows;
 }
 
-void Store::record_absence(const std::string& target, const std::vector<std::pair<std::string, int>>& absent,
-                           const std::vector<std::string>& back) {
+std::vector<Listing> Store::listings(const std::string& target, const std::string& hierarchy_id) {
+  Stmt& s = cached(
+      "SELECT job, person_key, role_type, inactive, absent_walks FROM listing WHERE target=? AND hierarchy_id=?");
+  s.bind(1, target).bind(2, hierarchy_id);
+  std::vector<Listing> out;
+  while (s.step()) {
+    out.push_back({s.text(0), s.text(1), s.text(2), s.integer(3) != 0, static_cast<int>(s.integer(4))});
+  }
+  s.reset();
+  return out;
+}
+
+std::vector<std::string> Store::group_jobs(const std::string& target, const std::string& hierarchy_id) {
+  Stmt& s = cached("SELECT DISTINCT job FROM listing WHERE target=? AND hierarchy_id=? ORDER BY job");
+  s.bind(1, target).bind(2, hierarchy_id);
+  std::vector<std::string> out;
+  while (s.step()) out.push_back(s.text(0));
+  s.reset();
+  return out;
+}
+
+void Store::record_walk(const std::string& target, const std::string& hierarchy_id, const std::string& job,
+                        const std::vector<std::string>& absent, const std::vector<std::string>& back) {
   durable(false);
   Transaction tx(db_);
-  Stmt& away = cached(std::string("UPDATE membership SET absent_walks=?, absent_since=COALESCE(absent_since, ") +
-                      kSqlNow + ") WHERE target=? AND membership_id=?");
-  for (const auto& [id, walks] : absent) away.bind(1, std::int64_t{walks}).bind(2, target).bind(3, id).run();
+  Stmt& away = cached(std::string("INSERT INTO listing (target, hierarchy_id, person_key, job, absent_walks, "
+                                  "absent_since) VALUES (?1, ?2, ?3, ?4, 1, ") +
+                      kSqlNow + ") ON CONFLICT DO UPDATE SET absent_walks=absent_walks+1, " +
+                      "absent_since=COALESCE(absent_since, excluded.absent_since)");
+  for (const auto& person : absent) away.bind(1, target).bind(2, hierarchy_id).bind(3, person).bind(4, job).run();
   Stmt& seen = cached(
-      "UPDATE membership SET absent_walks=0, absent_since=NULL, departure=NULL, removal_approved=0, "
-      "removal_rejected=0 WHERE target=? AND membership_id=?");
-  for (const auto& id : back) seen.bind(1, target).bind(2, id).run();
+      "UPDATE listing SET absent_walks=0, absent_since=NULL WHERE target=? AND hierarchy_id=? AND person_key=? AND "
+      "job=?");
+  for (const auto& person : back) seen.bind(1, target).bind(2, hierarchy_id).bind(3, person).bind(4, job).run();
+  if (!absent.empty() || !back.empty()) {
+    Stmt& pages = cached(
+        "DELETE FROM page_digest WHERE job IN (SELECT DISTINCT job FROM listing WHERE target=?1 AND hierarchy_id=?2 "
+        "AND job<>?3)");
+    pages.bind(1, target).bind(2, hierarchy_id).bind(3, job).run();
+  }
   tx.commit();
 }
 
-void Store::flag_removals(const std::string& target, const std::vector<PlannedWrite>& removals) {
+void Store::record_group_decision(const std::string& target, const std::vector<std::string>& back,
+                                  const std::vector<std::string>& released, const std::vector<PlannedWrite>& held) {
   durable(false);
   Transaction tx(db_);
-  Stmt& s = cached("UPDATE membership SET departure=? WHERE target=? AND membership_id=?");
-  for (const auto& r : removals) s.bind(1, r.reason).bind(2, target).bind(3, r.membership_id).run();
+  Stmt& reset = cached(
+      "UPDATE membership SET departure=NULL, removal_approved=0, removal_rejected=0, held=NULL, held_since=NULL "
+      "WHERE target=? AND membership_id=? AND (held IS NULL OR held='delete')");
+  for (const auto& id : back) reset.bind(1, target).bind(2, id).run();
+  Stmt& release = cached("UPDATE membership SET withdrawn=0 WHERE target=? AND membership_id=?");
+  for (const auto& id : released) release.bind(1, target).bind(2, id).run();
+  Stmt& flag = cached(std::string("UPDATE membership SET held='delete', departure=?, held_since=COALESCE(held_since, ") +
+                      kSqlNow + ") WHERE target=? AND membership_id=?");
+  for (const auto& w : held) flag.bind(1, w.reason).bind(2, target).bind(3, w.membership_id).run();
   tx.commit();
 }
 
@@ -574,70 +701,111 @@ void Store::queue_removals(const std::string& target, std::int64_t run_id, const
   if (!removals.empty()) ++ids_committed_;
   Transaction tx(db_);
   Stmt& s = cached(std::string("UPDATE membership SET op='delete', state='pending', departure=?, queued_run=?, "
-                               "removal_approved=0, updated_at=") +
+                               "removal_approved=0, held=NULL, held_since=NULL, updated_at=") +
                    kSqlNow + " WHERE target=? AND membership_id=?");
   for (const auto& r : removals) s.bind(1, r.reason).bind(2, run_id).bind(3, target).bind(4, r.membership_id).run();
   tx.commit();
 }
 
-void Store::set_removal_hold(const RemovalHold& h) {
-  Stmt& s = cached(std::string("INSERT INTO removal_hold (job, planned, base, reason, run_id, since, updated_at) VALUES "
-                               "(?, ?, ?, ?, ?, ") +
+void Store::set_write_hold(const WriteHold& h, const std::vector<std::string>& jobs) {
+  durable(false);
+  Transaction tx(db_);
+  Stmt& s = cached(std::string("INSERT INTO write_hold (job, kind, target, hierarchy_id, planned, base, reason, run_id, "
+                               "since, updated_at, accepted) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ") +
                    kSqlNow + ", " + kSqlNow +
-                   ") ON CONFLICT (job) DO UPDATE SET planned=excluded.planned, base=excluded.base, "
-                   "reason=excluded.reason, run_id=excluded.run_id, updated_at=excluded.updated_at");
-  s.bind(1, h.job).bind(2, std::int64_t{h.planned}).bind(3, std::int64_t{h.base}).bind(4, h.reason).bind(5, h.run_id).run();
+                   ", ?) ON CONFLICT (job, kind, target, hierarchy_id) DO UPDATE SET planned=excluded.planned, "
+                   "base=excluded.base, reason=excluded.reason, run_id=excluded.run_id, updated_at=excluded.updated_at, "
+                   "accepted=excluded.accepted");
+  for (const auto& job : jobs) {
+    s.bind(1, job).bind(2, h.kind).bind(3, h.target).bind(4, h.hierarchy_id).bind(5, std::int64_t{h.planned});
+    s.bind(6, std::int64_t{h.base}).bind(7, h.reason).bind(8, h.run_id).bind(9, std::int64_t{h.accepted ? 1 : 0}).run();
+  }
+  tx.commit();
 }
 
-namespace {
-Store::RemovalHold read_removal_hold(Stmt& s) {
-  return {s.text(0), static_cast<int>(s.integer(1)), static_cast<int>(s.integer(2)), s.text(3), s.integer(4), s.text(5)};
+void Store::clear_write_hold(const std::string& kind, const std::string& target, const std::string& hierarchy_id) {
+  Stmt& s = cached("DELETE FROM write_hold WHERE kind=? AND target=? AND hierarchy_id=?");
+  s.bind(1, kind).bind(2, target).bind(3, hierarchy_id).run();
 }
-}  // namespace
 
-std::optional<Store::RemovalHold> Store::find_removal_hold(const std::string& job) {
-  Stmt& s = cached("SELECT job, planned, base, reason, run_id, since FROM removal_hold WHERE job=?");
+std::optional<Store::WriteHold> Store::find_walk_hold(const std::string& job) {
+  Stmt& s = cached(std::string("SELECT ") + kHoldColumns + " WHERE job=? AND kind='empty_roster'");
   s.bind(1, job);
-  std::optional<RemovalHold> found;
-  if (s.step()) found = read_removal_hold(s);
+  std::optional<WriteHold> found;
+  if (s.step()) found = read_write_hold(s);
   s.reset();
   return found;
 }
 
-std::vector<Store::RemovalHold> Store::removal_holds() {
-  Stmt s(db_, "SELECT job, planned, base, reason, run_id, since FROM removal_hold ORDER BY job");
-  std::vector<RemovalHold> out;
-  while (s.step()) out.push_back(read_removal_hold(s));
-  return out;
-}
-
-void Store::clear_removal_hold(const std::string& job) {
-  Stmt& s = cached("DELETE FROM removal_hold WHERE job=?");
+void Store::clear_walk_hold(const std::string& job) {
+  Stmt& s = cached("DELETE FROM write_hold WHERE job=? AND kind='empty_roster'");
   s.bind(1, job).run();
 }
 
-std::optional<int> Store::approve_removals(const std::string& job) {
+std::vector<Store::HeldWrite> Store::held_writes(const std::string& target, const std::string& hierarchy_id,
+                                                 const std::string& kind) {
+  return read_held_writes(db_, target, hierarchy_id, kind);
+}
+
+std::vector<Store::WriteHold> Store::write_holds(const std::optional<std::string>& job) {
+  return read_write_holds(db_, job);
+}
+
+std::variant<Store::HoldDecision, std::string> Store::decide_hold(const std::string& job, const std::string& hold_id,
+                                                                  bool approve, const std::string& who,
+                                                                  const std::string& reason) {
+  durable(true);
   Transaction tx(db_);
-  if (!find_removal_hold(job)) return std::nullopt;
-  Stmt s(db_, "UPDATE membership SET removal_approved=1 WHERE job=? AND departure IS NOT NULL AND state<>'deleted'");
-  s.bind(1, job).run();
-  int n = db_.changes();
-  clear_removal_hold(job);
+  std::vector<WriteHold> holds = write_holds(job);
+  auto it = std::find_if(holds.begin(), holds.end(), [&](const WriteHold& h) { return h.id == hold_id; });
+  if (it == holds.end()) {
+    std::string known;
+    for (const auto& h : holds) known += (known.empty() ? "" : ", ") + h.id + " (" + h.kind + ")";
+    return holds.empty() ? "job " + job + " has no writes awaiting approval"
+                         : "job " + job + " has no hold " + hold_id + " (it changed since it was shown, or never was); "
+                               "holds now: " + known + "; `rostersync status --job " + job + "` lists them";
+  }
+  HoldDecision d{*it, 0};
+  const WriteHold& h = d.hold;
+  auto run_sql = [&](const char* sql) {
+    Stmt s(db_, sql);
+    s.bind(1, h.target).bind(2, h.hierarchy_id).run();
+    d.writes += db_.changes();
+  };
+  if (h.kind == "delete") {
+    run_sql(approve ? "UPDATE membership SET removal_approved=1, held=NULL WHERE target=?1 AND hierarchy_id=?2 AND "
+                      "held='delete'"
+                    : "UPDATE membership SET removal_rejected=1, removal_approved=0, departure=NULL, held=NULL, "
+                      "held_since=NULL WHERE target=?1 AND hierarchy_id=?2 AND held='delete'");
+  } else if (h.kind == "restore") {
+    run_sql(approve ? "UPDATE membership SET state='pending', op='create', queued_run=NULL, held=NULL, held_since=NULL "
+                      "WHERE target=?1 AND hierarchy_id=?2 AND held='restore'"
+                    : "UPDATE membership SET state='deleted', withdrawn=1, held=NULL, held_since=NULL WHERE "
+                      "target=?1 AND hierarchy_id=?2 AND held='restore'");
+    // The group's pages are planned one by one again: the planner sends the restores.
+    Stmt pages(db_, "DELETE FROM page_digest WHERE job IN (SELECT DISTINCT job FROM listing WHERE target=?1 AND "
+                    "hierarchy_id=?2)");
+    pages.bind(1, h.target).bind(2, h.hierarchy_id).run();
+  } else {
+    d.writes = h.planned;
+  }
+  if (h.kind == "empty_roster") {
+    Stmt s(db_, approve ? "UPDATE write_hold SET accepted=1 WHERE job=? AND kind='empty_roster'"
+                        : "DELETE FROM write_hold WHERE job=? AND kind='empty_roster'");
+    s.bind(1, job).run();
+  } else {
+    clear_write_hold(h.kind, h.target, h.hierarchy_id);
+  }
+  Stmt record(db_, std::string("INSERT INTO decision (at, who, action, job, kind, target, hierarchy_id, hold_id, "
+                               "writes, reason) VALUES (") +
+                       kSqlNow + ", ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  record.bind(1, who).bind(2, std::string(approve ? "approve" : "reject")).bind(3, job).bind(4, h.kind);
+  record.bind(5, h.target).bind(6, h.hierarchy_id).bind(7, hold_id).bind(8, std::int64_t{d.writes});
+  if (reason.empty()) record.bind_null(9);
+  else record.bind(9, reason);
+  record.run();
   tx.commit();
-  return n;
-}
-
-std::optional<int> Store::reject_removals(const std::string& job) {
-  Transaction tx(db_);
-  if (!find_removal_hold(job)) return std::nullopt;
-  Stmt s(db_,
-         "UPDATE membership SET removal_rejected=1, removal_approved=0, departure=NULL WHERE job=? AND departure IS NOT "
-         "NULL AND state<>'deleted' AND NOT (op='delete' AND state='pending')");
-  s.bind(1, job).run();
-  int n = db_.changes();
-  clear_removal_hold(job);
-  tx.commit();
-  return n;
+  return d;
 }
 
 std::optional<std::chrono::milliseconds> Store::group_read_age(const std::string& target,
@@ -653,26 +821,39 @@ std::optional<std::chrono::milliseconds> Store::group_read_age(const std::string
 }
 
 void Store::apply_group_read(const std::string& target, const std::string& hierarchy_id, const std::string& job,
-                             bool own_adopted, std::int64_t run_id, int listed, const ReconcilePlan& plan) {
+                             std::int64_t run_id, int listed, const ReconcilePlan& plan,
+                             const std::vector<std::string>& held_restores) {
   durable(false);
   Transaction tx(db_);
+  // Whether rostersync owns an adopted membership is decided from the
+  // configuration when a write is planned (origin 'adopted'), never stored.
   Stmt& rekey = cached(std::string("UPDATE membership SET membership_id=?, role_type=?, state='created', op='create', "
-                                   "origin='adopted', owned=?, queued_run=NULL, refusals=0, next_attempt_at=NULL, "
-                                   "last_error=NULL, departure=NULL, updated_at=") +
+                                   "origin='adopted', queued_run=NULL, refusals=0, next_attempt_at=NULL, "
+                                   "last_error=NULL, departure=NULL, held=NULL, held_since=NULL, updated_at=") +
                        kSqlNow + " WHERE target=? AND membership_id=?");
   Stmt& insert = cached(std::string("INSERT OR IGNORE INTO membership (target, membership_id, hierarchy_id, person_key, "
-                                    "role_type, job, state, op, origin, owned, created_at, updated_at) VALUES (?, ?, ?, "
-                                    "?, ?, ?, 'created', 'create', 'adopted', ?, ") +
+                                    "role_type, job, state, op, origin, created_at, updated_at) VALUES (?, ?, ?, "
+                                    "?, ?, ?, 'created', 'create', 'adopted', ") +
                         kSqlNow + ", " + kSqlNow + ")");
   for (const auto& a : plan.adopt) {
     if (a.replaces) {
-      rekey.bind(1, a.found.membership_id).bind(2, a.found.role_type).bind(3, std::int64_t{own_adopted ? 1 : 0});
-      rekey.bind(4, target).bind(5, *a.replaces).run();
+      rekey.bind(1, a.found.membership_id).bind(2, a.found.role_type);
+      rekey.bind(3, target).bind(4, *a.replaces).run();
     } else {
       insert.bind(1, target).bind(2, a.found.membership_id).bind(3, hierarchy_id).bind(4, a.found.person_key);
-      insert.bind(5, a.found.role_type).bind(6, job).bind(7, std::int64_t{own_adopted ? 1 : 0}).run();
+      insert.bind(5, a.found.role_type).bind(6, job).run();
     }
   }
+  // Restores held by an earlier read are judged again by this one.
+  Stmt& unhold = cached("UPDATE membership SET held=NULL, held_since=NULL WHERE target=? AND hierarchy_id=? AND "
+                        "held='restore'");
+  unhold.bind(1, target).bind(2, hierarchy_id).run();
+  Stmt& hold = cached(std::string("UPDATE membership SET held='restore', held_since=COALESCE(held_since, ") + kSqlNow +
+                      ") WHERE target=? AND membership_id=?");
+  for (const auto& id : held_restores) hold.bind(1, target).bind(2, id).run();
+  Stmt& lost = cached(std::string("UPDATE membership SET state='deleted', withdrawn=1, updated_at=") + kSqlNow +
+                      " WHERE target=? AND membership_id=?");
+  for (const auto& id : plan.lost_foreign) lost.bind(1, target).bind(2, id).run();
   Stmt& confirm = cached(std::string("UPDATE membership SET state='created', op='create', role_type=?, refusals=0, "
                                      "next_attempt_at=NULL, last_error=NULL, updated_at=") +
                          kSqlNow + " WHERE target=? AND membership_id=?");
@@ -692,19 +873,25 @@ void Store::apply_group_read(const std::string& target, const std::string& hiera
   read.bind(1, target).bind(2, hierarchy_id).bind(3, run_id).bind(4, std::int64_t{listed});
   read.bind(5, static_cast<std::int64_t>(plan.adopt.size())).bind(6, static_cast<std::int64_t>(plan.restore.size()));
   read.bind(7, static_cast<std::int64_t>(plan.duplicates.size())).run();
-  // Anything stored changed: the job's pages are planned one by one again.
+  // Anything stored changed: the pages of every job of the group are planned one by one again.
   if (plan.changes()) {
-    Stmt& pages = cached("DELETE FROM page_digest WHERE job=?");
-    pages.bind(1, job).run();
+    Stmt& pages = cached(
+        "DELETE FROM page_digest WHERE job=?1 OR job IN (SELECT DISTINCT job FROM listing WHERE target=?2 AND "
+        "hierarchy_id=?3)");
+    pages.bind(1, job).bind(2, target).bind(3, hierarchy_id).run();
   }
   tx.commit();
 }
 
 std::map<std::string, std::vector<PlannedWrite>> Store::owned_memberships(const std::string& job) {
   Stmt s(db_,
-         "SELECT target, membership_id, person_key, role_type FROM membership WHERE job=? AND owned=1 AND "
-         "(state='created' OR (state IN ('pending', 'failed') AND (op<>'create' OR attempts > 0))) ORDER BY target, "
-         "membership_id");
+         "SELECT m.target, m.membership_id, m.person_key, m.role_type FROM membership m WHERE m.origin='created' AND "
+         "(m.job=?1 OR EXISTS (SELECT 1 FROM listing l WHERE l.target=m.target AND l.hierarchy_id=m.hierarchy_id AND "
+         "l.person_key=m.person_key AND l.job=?1 AND l.role_type<>'')) AND "
+         "NOT EXISTS (SELECT 1 FROM listing o WHERE o.target=m.target AND o.hierarchy_id=m.hierarchy_id AND "
+         "o.person_key=m.person_key AND o.job<>?1 AND o.absent_walks=0) AND "
+         "(m.state='created' OR (m.state IN ('pending', 'failed') AND (m.op<>'create' OR m.attempts > 0))) "
+         "ORDER BY m.target, m.membership_id");
   s.bind(1, job);
   std::map<std::string, std::vector<PlannedWrite>> out;
   while (s.step()) {

@@ -20,12 +20,14 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "config/domain/digest.hpp"
 #include "config/domain/group.hpp"
 #include "config/domain/roster.hpp"
 #include "config/domain/run.hpp"
+#include "store/holds.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite.hpp"
 
@@ -57,15 +59,18 @@ class Store {
   void set_run_hierarchy(std::int64_t run_id, const std::string& hierarchy_id);
   void finish_run(std::int64_t run_id, const RunStats& stats, RunOutcome outcome, const std::string& error);
 
+  // `job`: the job asking; other_roles holds what the other jobs of the group list.
   std::optional<StoredMembership> find_membership(const std::string& target, const std::string& hierarchy_id,
-                                                  const std::string& person_key);
+                                                  const std::string& person_key, const std::string& job = "");
   // The same for many person keys at once (one query per few hundred keys);
   // the answer is in the order of `person_keys`.
   std::vector<std::optional<StoredMembership>> find_memberships(const std::string& target,
                                                                 const std::string& hierarchy_id,
-                                                                const std::vector<std::string>& person_keys);
+                                                                const std::vector<std::string>& person_keys,
+                                                                const std::string& job = "");
 
-  // Records one planned page: snapshot rows, new pending memberships (their ids
+  // Records one planned page: snapshot rows, the job's listings in the group
+  // (each member with a person key, with its role), new pending memberships (their ids
   // are committed here, before any request carries them), and resends marked
   // queued. `page_number` (1-based) and `digest` remember a settled page, or
   // one that settles once this run's creates are confirmed (see
@@ -148,53 +153,82 @@ class Store {
 
   // Every membership stored for a group, of every job.
   std::vector<GroupRow> group_rows(const std::string& target, const std::string& hierarchy_id);
-  // After a complete walk: memberships absent from it (id -> walks in a row)
-  // and those seen again (counters and approve/reject flags reset).
-  void record_absence(const std::string& target, const std::vector<std::pair<std::string, int>>& absent,
-                      const std::vector<std::string>& back);
-  // Deletions a guard held: flagged with their reason (what `approve` approves).
-  void flag_removals(const std::string& target, const std::vector<PlannedWrite>& removals);
+  // What every job says of the group's persons (sync/planning/removals.hpp).
+  std::vector<Listing> listings(const std::string& target, const std::string& hierarchy_id);
+  // The jobs with listings in the group.
+  std::vector<std::string> group_jobs(const std::string& target, const std::string& hierarchy_id);
+  // After a trusted complete walk of `job`: one more absent walk for the
+  // persons in `absent` (a new listing starts at 1), none for `back`. When
+  // anything changed, the pages of the group's other jobs are planned one
+  // by one again (the group's role for a person may have changed).
+  void record_walk(const std::string& target, const std::string& hierarchy_id, const std::string& job,
+                   const std::vector<std::string>& absent, const std::vector<std::string>& back);
+  // The group decision (sync/planning/removals.hpp): departure flags reset
+  // for `back`, withdrawn lifted for `released`, `held` flagged for approval
+  // (only the held set is flagged; what was flagged before and is not held
+  // now, because its person came back, was reset through `back`).
+  void record_group_decision(const std::string& target, const std::vector<std::string>& back,
+                             const std::vector<std::string>& released, const std::vector<PlannedWrite>& held);
   // Deletions about to be sent: the intent is committed (op delete, pending)
   // and made durable by the next mark_attempt(), before any request carries it.
   void queue_removals(const std::string& target, std::int64_t run_id, const std::vector<PlannedWrite>& removals);
 
-  struct RemovalHold {
-    std::string job;
-    int planned = 0;  // deletions held
-    int base = 0;     // the job's memberships then
-    std::string reason;
-    std::int64_t run_id = 0;
-    std::string since;  // UTC ISO 8601
+  using WriteHold = store::WriteHold;
+  using HeldWrite = store::HeldWrite;
+  // Sets (or updates) the hold for each of `jobs`.
+  void set_write_hold(const WriteHold& hold, const std::vector<std::string>& jobs);
+  // Lifts a group's hold of `kind` for every job (the guard no longer holds).
+  void clear_write_hold(const std::string& kind, const std::string& target, const std::string& hierarchy_id);
+  // The job's empty_roster hold, if any (accepted or not).
+  std::optional<WriteHold> find_walk_hold(const std::string& job);
+  void clear_walk_hold(const std::string& job);
+  // Holds awaiting a person (accepted empty rosters are not), of one job or all, with their ids.
+  std::vector<WriteHold> write_holds(const std::optional<std::string>& job = std::nullopt);
+
+  std::vector<HeldWrite> held_writes(const std::string& target, const std::string& hierarchy_id,
+                                     const std::string& kind);
+
+  // `rostersync approve` / `reject`: applies the decision to exactly the
+  // set the hold `hold_id` of `job` names, records who decided, when and
+  // why, and lifts the hold. Approved deletions go at the next run of a job
+  // of the group (those whose persons are still gone then); approved
+  // restores are created again; an approved empty roster counts from its
+  // next walk. Rejected deletions stay until their persons are seen again
+  // and leave again; rejected restores stay removed (withdrawn); a rejected
+  // empty roster is held again at its next empty walk. Returns the hold and
+  // how many memberships the decision applied to, or why nothing was done.
+  struct HoldDecision {
+    WriteHold hold;
+    int writes = 0;
   };
-  void set_removal_hold(const RemovalHold& hold);
-  std::optional<RemovalHold> find_removal_hold(const std::string& job);
-  std::vector<RemovalHold> removal_holds();
-  void clear_removal_hold(const std::string& job);
-  // `rostersync approve`: the held deletions go at the job's next complete
-  // walk (those whose members are still gone then). Returns how many were
-  // approved, nullopt when the job has no hold.
-  std::optional<int> approve_removals(const std::string& job);
-  // `rostersync reject`: the held deletions are dropped; those memberships are
-  // not planned for deletion again until their members are seen again.
-  std::optional<int> reject_removals(const std::string& job);
+  std::variant<HoldDecision, std::string> decide_hold(const std::string& job, const std::string& hold_id, bool approve,
+                                                      const std::string& who, const std::string& reason);
 
   // The last readMembershipsForGroup of a group: how long ago (nullopt: never read).
   std::optional<std::chrono::milliseconds> group_read_age(const std::string& target, const std::string& hierarchy_id);
-  // Applies a read's plan to the group's rows and records the read, in one transaction.
+  // Applies a read's plan to the group's rows and records the read, in one
+  // transaction. `held_restores`: restores a guard holds (flagged, not
+  // restored); the plan's `restore` holds only those that go now.
   void apply_group_read(const std::string& target, const std::string& hierarchy_id, const std::string& job,
-                        bool own_adopted, std::int64_t run_id, int listed, const ReconcilePlan& plan);
+                        std::int64_t run_id, int listed, const ReconcilePlan& plan,
+                        const std::vector<std::string>& held_restores = {});
   // Deletions in the group sent at least once and not confirmed (a crash
   // after the send, or a refusal: perhaps it was gone already). A read of
   // the group settles them.
   bool deletes_in_doubt(const std::string& target, const std::string& hierarchy_id);
-  // What `forget --delete-memberships` deletes: the job's owned memberships
-  // that exist in itslearning (or may: a write not confirmed), by target.
+  // What `forget --delete-memberships` deletes: memberships rostersync
+  // created for the persons the job lists (or planned), that exist in
+  // itslearning (or may: a write not confirmed), and that no other job of
+  // the group lists: a membership is one (person, group) pair, and another
+  // job's roster still asks for it. By target.
   std::map<std::string, std::vector<PlannedWrite>> owned_memberships(const std::string& job);
   // `rostersync adopt`: the job's groups are read again at its next run. Returns how many records were dropped.
   int forget_group_reads(const std::string& job, const std::string& target);
 
-  // `rostersync forget`: a job's runs, snapshot, settled pages, schedule and
-  // hold. Its memberships stay: they are what rostersync created in
+  // `rostersync forget`: a job's runs, snapshot, settled pages, schedule
+  // and holds. Its listings stay: in a group that other jobs feed, what it
+  // listed last keeps those persons' memberships (nothing is deleted
+  // because a job was forgotten). Its memberships stay: they are what rostersync created in
   // itslearning (their ids are shown nowhere else). Returns the runs deleted.
   int forget_job(const std::string& job);
 
@@ -213,7 +247,6 @@ class Store {
 
   Connection db_;
   // Declared after db_: finalized before it closes.
-  std::unique_ptr<Stmt> find_membership_;
   std::unique_ptr<Stmt> find_memberships_;  // for kLookupChunk keys
   std::unique_ptr<Stmt> settled_page_;
   std::unique_ptr<Stmt> begin_run_, finish_run_, find_hold_, settle_pages_[2], forget_pages_;

@@ -68,6 +68,12 @@ struct StoredMembership {
   int refusals = 0;             // how often itslearning refused it since it was last put back
   std::string role_type;        // the role it has in itslearning (or is being given)
   MembershipOp op = MembershipOp::create;  // the write `state` is about
+  bool adopted = false;         // found in itslearning (owned only while own_adopted says so)
+  bool held = false;            // a guard holds a write of it for approval: nothing is sent
+  bool withdrawn = false;       // a rejected restore: not created again while listed
+  // The roleTypes other jobs feeding the same group list the person with,
+  // space-separated ("" when no other job lists them).
+  std::string other_roles;
 };
 
 // One write to send: a create, an update (a new role under the stored id) or
@@ -89,6 +95,8 @@ struct SnapshotRow {
   std::string roles;    // space-separated, as received
   std::string status;   // Active / Inactive / as received
   std::string outcome;  // "eligible" or a SkipReason name
+  std::string role_type;  // the mapped roleType when eligible, else ""
+  bool active = true;     // false: listed with status Inactive
 };
 
 struct PagePlan {
@@ -96,7 +104,8 @@ struct PagePlan {
   std::vector<PlannedWrite> writes;  // creates and updates (deletes are decided after the walk)
   std::array<int, kSkipReasonCount> skipped{};
   int already_present = 0;  // eligible, and created earlier with the right role (or queued in this run)
-  int deferred = 0;         // eligible, but parked (failed) or waiting for its next attempt
+  int deferred = 0;         // eligible, but parked (failed), waiting for its next attempt, or held for approval
+  int not_owned_role_differs = 0;  // adopted memberships rostersync does not own whose role differs: reported, not sent
   int members = 0;          // members on the page, malformed ones included
   // Every eligible member's membership is confirmed created and nothing is
   // to be sent: the page may be recognised by its digest next time and

@@ -34,6 +34,9 @@ struct RunStats {
   int adopted = 0;          // memberships found in itslearning and taken over (readMembershipsForGroup)
   int restored = 0;         // memberships itslearning no longer had, queued to be created again
   int foreign = 0;          // memberships in the group that rostersync did not make and keeps its hands off
+  int restores_held = 0;    // memberships itslearning lost that a restore guard held for approval
+  int not_owned_role_differs = 0;  // memberships rostersync does not own whose role differs from the roster's: reported, not sent
+  int walk_not_counted = 0;  // 1 when the complete walk counted towards no departure (empty and held, or the roster moved)
   int failed = 0;           // items itslearning refused
   int pending = 0;          // items whose outcome is not known yet
   int deferred = 0;         // items not sent: waiting for their next attempt, or parked

@@ -57,6 +57,7 @@ void RunStats::add_page(const PagePlan& plan) {
   members_seen += plan.members;
   already_present += plan.already_present;
   deferred += plan.deferred;
+  not_owned_role_differs += plan.not_owned_role_differs;
   for (const PlannedWrite& w : plan.writes) {
     if (w.op == MembershipOp::update) ++updates_planned;
     else if (w.op == MembershipOp::remove) ++deletes_planned;

@@ -38,6 +38,7 @@
 #include "sync/planning/roles.hpp"
 #include "sync/planning/reconcile.hpp"
 #include "sync/planning/removals.hpp"
+#include "store/store.hpp"
 #include "sync/policy/retry_policy.hpp"
 
 namespace rostersync::sync {
@@ -255,6 +256,7 @@ struct RunState {
   bool probing = false;         // the breaker was open: one batch at a time until one succeeds
   std::optional<Millis> hold_set_for;  // a hold was set during this run, for this long
   std::vector<PlannedWrite> would_send;  // dry run: what was not sent
+  std::vector<PlannedWrite> held_restores;  // restores a guard held in this run's group read
 
   void report() {
     progress.created = stats.created;
@@ -447,6 +449,46 @@ class BatchSender {
   int sequence_ = 0;
 };
 
+// The jobs feeding the run's group, as the configuration in force and the
+// state database know them: configured jobs of the same target whose
+// hierarchy_id is the group (templates resolve only by walking: those
+// count once they have listings), and every job with listings there.
+std::vector<FeedingJob> feeding_jobs(RunState& run, const config::Job& job) {
+  const std::string& target = run.target.config->name;
+  std::vector<FeedingJob> out;
+  std::set<std::string> names;
+  auto add = [&](const std::string& name) {
+    if (!names.insert(name).second) return;
+    const config::Job* found = name == job.name ? &job : nullptr;
+    for (const config::Job& j : run.engine.config.jobs) {
+      if (!found && j.name == name && j.target == target) found = &j;
+    }
+    FeedingJob f;
+    f.name = name;
+    f.configured = found != nullptr;
+    if (found) {
+      f.remove_departed = found->remove_departed;
+      f.remove_inactive = found->remove_inactive;
+      f.grace_walks = found->departure_grace;
+      f.own_adopted = found->own_adopted;
+      f.limits = {found->max_deletes, found->max_delete_percent};
+    }
+    out.push_back(std::move(f));
+  };
+  add(job.name);
+  for (const config::Job& j : run.engine.config.jobs) {
+    if (j.target == target && j.hierarchy_id == job.hierarchy_id) add(j.name);
+  }
+  for (const std::string& name : run.store.group_jobs(target, job.hierarchy_id)) add(name);
+  return out;
+}
+
+std::vector<std::string> names_of(const std::vector<FeedingJob>& jobs) {
+  std::vector<std::string> out;
+  for (const FeedingJob& j : jobs) out.push_back(j.name);
+  return out;
+}
+
 // Reads the group (readMembershipsForGroup) when adoption or reconcile is
 // due, and applies what it finds. Returns "" or why the walk must stop: a
 // create into a group that could not be read might give someone a second
@@ -499,17 +541,50 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
         " failed: " + read.failure.describe();
   }
   std::vector<GroupRow> rows = run.store.group_rows(target.name, job.hierarchy_id);
-  ReconcilePlan plan = plan_reconcile(rows, read.memberships);
-  run.store.apply_group_read(target.name, job.hierarchy_id, job.name, job.own_adopted, run.run_id,
-                             static_cast<int>(read.memberships.size()), plan);
+  const std::vector<FeedingJob> jobs = feeding_jobs(run, job);
+  const GroupPolicy policy = group_policy(jobs);
+  ReconcilePlan plan = plan_reconcile(rows, read.memberships, policy.own_adopted);
+  // Restores: a mass removal in itslearning is usually deliberate, and an
+  // empty read may be an outage: beyond the limits a person decides.
+  int base = 0;
+  for (const GroupRow& r : rows) base += owned_now(r, policy.own_adopted) && confirmed(r);
+  RestoreVerdict restores = judge_restores(static_cast<int>(plan.restore.size()), base,
+                                           static_cast<int>(read.memberships.size()), policy.limits);
+  std::vector<std::string> held_restores;
+  if (restores.hold) held_restores = std::exchange(plan.restore, {});
+  run.store.apply_group_read(target.name, job.hierarchy_id, job.name, run.run_id,
+                             static_cast<int>(read.memberships.size()), plan, held_restores);
+  if (restores.hold) {
+    store::Store::WriteHold hold;
+    hold.kind = "restore";
+    hold.target = target.name;
+    hold.hierarchy_id = job.hierarchy_id;
+    hold.planned = static_cast<int>(held_restores.size());
+    hold.base = base;
+    hold.reason = restores.reason;
+    hold.run_id = run.run_id;
+    run.store.set_write_hold(hold, names_of(jobs));
+    run.stats.restores_held += hold.planned;
+    for (const GroupRow& r : rows) {
+      if (std::find(held_restores.begin(), held_restores.end(), r.membership_id) == held_restores.end()) continue;
+      PlannedWrite w{r.membership_id, r.person_key, r.role_type, false, 0, MembershipOp::create};
+      w.reason = "restore: missing in itslearning";
+      run.held_restores.push_back(std::move(w));
+    }
+    run.log->warn("job {}: restores held, nothing restored: {}; `rostersync status --job {}` lists them, `rostersync "
+                  "approve --job {} --hold ID` restores them, `rostersync reject` leaves them removed",
+                  job.name, restores.reason, job.name, job.name);
+  } else {
+    run.store.clear_write_hold("restore", target.name, job.hierarchy_id);
+  }
   // Not rostersync's: duplicates, and adopted memberships it does not own.
   int foreign = static_cast<int>(plan.duplicates.size());
   std::unordered_set<std::string> not_owned;
   for (const GroupRow& r : rows) {
-    if (r.adopted && !r.owned) not_owned.insert(r.membership_id);
+    if (!owned_now(r, policy.own_adopted)) not_owned.insert(r.membership_id);
   }
   for (const auto& a : plan.adopt) {
-    if (!job.own_adopted) not_owned.insert(a.found.membership_id);
+    if (!policy.own_adopted) not_owned.insert(a.found.membership_id);
   }
   for (const RemoteMembership& m : read.memberships) foreign += static_cast<int>(not_owned.count(m.membership_id));
   run.stats.adopted += static_cast<int>(plan.adopt.size());
@@ -539,49 +614,98 @@ struct WalkPresence {
   }
 };
 
-// After a complete walk: absent counters, then the deletions, sent only if
-// the removal guard lets them go. Returns the writes to send.
-std::vector<PlannedWrite> decide_removals(RunState& run, const config::Job& job, const WalkPresence& presence,
-                                          std::string& held_because) {
+// After a complete walk: whether it counts (an empty roster is held, a
+// roster that moved under the walk counts for nobody), the job's listings,
+// then the group's decision: deletions sent only if the guard lets them go.
+// Returns the writes to send.
+std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, const WalkPresence& presence,
+                                       int repeated_members, JobReport& report, bool& walk_counted) {
+  std::string& held_because = report.removals_held;
   const std::string& target = run.target.config->name;
-  std::vector<GroupRow> rows;
-  for (GroupRow& r : run.store.group_rows(target, job.hierarchy_id)) {
-    if (r.job == job.name) rows.push_back(std::move(r));
+  std::vector<FeedingJob> jobs = feeding_jobs(run, job);
+  const GroupPolicy policy = group_policy(jobs);
+  std::vector<GroupRow> rows = run.store.group_rows(target, job.hierarchy_id);
+  int owned_in_group = 0;
+  for (const GroupRow& r : rows) owned_in_group += owned_now(r, policy.own_adopted) && confirmed(r);
+  std::optional<store::Store::WriteHold> empty_hold = run.store.find_walk_hold(job.name);
+  const int listed = static_cast<int>(presence.seen.size());
+  WalkTrust trust = judge_walk({listed, owned_in_group, repeated_members, empty_hold && empty_hold->accepted});
+  if (listed > 0 && empty_hold) {
+    run.store.clear_walk_hold(job.name);
+    run.log->info("job {}: the roster lists members again; its empty-roster hold is lifted", job.name);
   }
-  DeparturePlan plan =
-      plan_departures(rows, presence.seen, presence.inactive, {job.departure_grace, job.remove_inactive});
-  run.store.record_absence(target, plan.absent, plan.back);
-  const int undecided = static_cast<int>(plan.removals.size()) - plan.decided;
-  const int snapshot_members = run.store.snapshot_digest(job.name).count;
-  RemovalVerdict verdict = judge_removals(undecided, plan.owned, run.stats.members_seen, snapshot_members,
-                                          {job.max_deletes, job.max_delete_percent});
-  if (verdict.hold) {
-    run.store.flag_removals(target, plan.removals);
-    run.store.set_removal_hold({job.name, undecided, plan.owned, verdict.reason, run.run_id, ""});
-    run.stats.deletes_held = undecided;
-    held_because = verdict.reason;
-    run.log->warn("job {}: removals held, nothing deleted: {}; `rostersync approve --job {}` deletes them, "
-                  "`rostersync reject --job {}` keeps them",
-                  job.name, verdict.reason, job.name, job.name);
+  walk_counted = trust == WalkTrust::counts;
+  if (trust == WalkTrust::empty_held) {
+    store::Store::WriteHold hold;
+    hold.kind = "empty_roster";
+    hold.target = target;
+    hold.hierarchy_id = job.hierarchy_id;
+    hold.planned = owned_in_group;
+    hold.base = owned_in_group;
+    hold.reason = "the roster listed nobody where the group holds " + std::to_string(owned_in_group) +
+                  " memberships rostersync owns; an empty roster never counts as departures without approval";
+    hold.run_id = run.run_id;
+    run.store.set_write_hold(hold, {job.name});
+    held_because = hold.reason;
+    run.log->warn("job {}: {}; `rostersync approve --job {} --hold ID` lets its empty walks count, `rostersync "
+                  "status --job {}` shows the hold", job.name, hold.reason, job.name, job.name);
     return {};
   }
-  if (run.store.find_removal_hold(job.name)) {
-    run.store.clear_removal_hold(job.name);
+  if (trust == WalkTrust::moved) {
+    run.log->info("job {}: the roster moved while it was paged ({} member(s) came twice); this walk counts towards "
+                  "nobody's departure", job.name, repeated_members);
+    return {};
+  }
+  // A roster read over several pages is no snapshot: one walk may miss a
+  // member who never left, so such a walk never decides alone.
+  if (run.stats.pages > 1) {
+    for (FeedingJob& f : jobs) {
+      if (f.name == job.name) f.grace_walks = std::max(f.grace_walks, 2);
+    }
+  }
+  ListingChanges changes = walk_absences(job.name, run.store.listings(target, job.hierarchy_id), rows, presence.seen);
+  run.store.record_walk(target, job.hierarchy_id, job.name, changes.absent, changes.back);
+  GroupDecision decision = decide_group(rows, run.store.listings(target, job.hierarchy_id), jobs);
+  run.store.record_group_decision(target, decision.back, decision.released, decision.held);
+  if (!decision.held.empty()) {
+    store::Store::WriteHold hold;
+    hold.kind = "delete";
+    hold.target = target;
+    hold.hierarchy_id = job.hierarchy_id;
+    hold.planned = static_cast<int>(decision.held.size());
+    hold.base = decision.base;
+    hold.reason = decision.held_because;
+    hold.run_id = run.run_id;
+    run.store.set_write_hold(hold, names_of(jobs));
+    run.stats.deletes_held = hold.planned;
+    held_because = decision.held_because;
+    report.held_writes = decision.held;
+    run.log->warn("job {}: removals held, nothing held deleted: {}; `rostersync status --job {}` lists them, "
+                  "`rostersync approve --job {} --hold ID` deletes them, `rostersync reject` keeps them",
+                  job.name, decision.held_because, job.name, job.name);
+  } else if (std::any_of(rows.begin(), rows.end(), [](const GroupRow& r) { return r.held == "delete"; })) {
+    run.store.clear_write_hold("delete", target, job.hierarchy_id);
     run.log->info("job {}: the held removals no longer need approval", job.name);
   }
-  if (!plan.removals.empty()) {
-    run.store.queue_removals(target, run.run_id, plan.removals);
-    run.stats.deletes_planned += static_cast<int>(plan.removals.size());
+  if (!decision.removals.empty()) {
+    run.store.queue_removals(target, run.run_id, decision.removals);
+    run.stats.deletes_planned += static_cast<int>(decision.removals.size());
   }
-  return std::move(plan.removals);
+  return std::move(decision.removals);
 }
 
 // ", 2 updated, 1 deleted, 3 adopted" for the counts that are not zero.
 std::string describe_upkeep(const RunStats& st) {
   std::string out;
-  const std::pair<const char*, int> counts[] = {{"updated", st.updated},         {"deleted", st.deleted},
-                                                {"deletions held", st.deletes_held}, {"adopted", st.adopted},
-                                                {"restored", st.restored},       {"not rostersync's", st.foreign}};
+  const std::pair<const char*, int> counts[] = {{"updated", st.updated},
+                                                {"deleted", st.deleted},
+                                                {"deletions held", st.deletes_held},
+                                                {"adopted", st.adopted},
+                                                {"restored", st.restored},
+                                                {"restores held", st.restores_held},
+                                                {"not rostersync's", st.foreign},
+                                                {"role differences on memberships not rostersync's (not sent)",
+                                                 st.not_owned_role_differs}};
   for (const auto& [what, n] : counts) {
     if (n > 0) out += ", " + std::to_string(n) + " " + what;
   }
@@ -774,7 +898,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   bool hierarchy_known = !config::is_hierarchy_template(job.hierarchy_id);
   PlanOptions plan_opts = plan_options(job);
   auto lookup = [&](const std::vector<std::string>& person_keys) {
-    return store.find_memberships(target.config->name, job.hierarchy_id, person_keys);
+    return store.find_memberships(target.config->name, job.hierarchy_id, person_keys, job.name);
   };
   // The no-change pass: a page equal to one found settled before is counted
   // from its digest. Members that left show only in the set digest; then the
@@ -783,7 +907,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   std::uint64_t options_digest = sync::options_digest(plan_opts, target.config->name);
   MemberSetDigest seen;
   bool every_page_planned = true;
-  WalkPresence presence;        // only with remove_departed
+  WalkPresence presence;        // every person key the walk listed: the job's listings in the group
   bool group_checked = false;   // adoption / reconcile read, before the first page is planned
 
   try {
@@ -844,6 +968,9 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
       }
       if (!group_checked) {
         group_checked = true;
+        // Adopted memberships are rostersync's only while every job of the group says own_adopted.
+        plan_opts.own_adopted = group_policy(feeding_jobs(run, job)).own_adopted;
+        options_digest = sync::options_digest(plan_opts, target.config->name);
         std::string read_error = co_await read_group_if_due(run, job);
         if (!read_error.empty()) {
           walk_error = "roster walk stopped before planning: " + read_error;
@@ -852,7 +979,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
         if (stopping) break;  // a stop during the read: interrupted, nothing planned unread
       }
       for (const Member& m : page.members) seen.add(m.user_id);
-      if (job.remove_departed) presence.add(page, plan_opts);
+      presence.add(page, plan_opts);
       const int page_number = pager->pages();
       const std::uint64_t digest = page_digest(page, options_digest);
       PagePlan plan;
@@ -892,16 +1019,22 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
               job.name, repeated_members);
   }
 
-  // Removals: only after a complete walk whose every page was accepted, and
-  // while the target still takes writes.
-  if (job.remove_departed && walk_complete && walk_error.empty() && !stopping && !run.target_stopped) {
+  // The group's state: only after a complete walk whose every page was
+  // accepted. Deletions are sent only while the target still takes writes.
+  bool walk_counted = false;
+  if (walk_complete && walk_error.empty() && !stopping) {
     try {
-      for (auto& w : decide_removals(run, job, presence, report.removals_held)) sender.enqueue(std::move(w));
+      std::vector<PlannedWrite> removals =
+          settle_group(run, job, presence, repeated_members, report, walk_counted);
+      if (!run.target_stopped) {
+        for (auto& w : removals) sender.enqueue(std::move(w));
+      }
     } catch (const std::exception& e) {
-      walk_error = std::string("deciding removals failed: ") + e.what();
+      walk_error = std::string("deciding the group's state failed: ") + e.what();
     }
     co_await sender.finish();
   }
+  run.stats.walk_not_counted = walk_complete && walk_error.empty() && !stopping && !walk_counted ? 1 : 0;
 
   run.stats.pending = dry_run ? 0 : run.stats.writes_planned() - run.stats.writes_confirmed() - run.stats.failed;
   RunVerdict verdict = decide_outcome({walk_complete, walk_error, run.target_error, stopping, run.stats.pending,
@@ -911,7 +1044,9 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
       store.settle_pages(job.name, report.run_id,
                          verdict.outcome == RunOutcome::ok && run.stats.pending == 0 && run.stats.failed == 0 &&
                              run.stats.deferred == 0);
-      if (verdict.prune_snapshot) {
+      // A walk that counted for nobody (an empty roster held, a roster that
+      // moved) keeps the snapshot the next walk compares with.
+      if (verdict.prune_snapshot && walk_counted) {
         store.forget_pages(job.name, run.stats.pages);
         if (every_page_planned) {
           store.prune_snapshot(job.name, report.run_id);
@@ -931,6 +1066,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   report.outcome = verdict.outcome;
   report.stats = run.stats;
   report.would_send = std::move(run.would_send);
+  for (auto& w : run.held_restores) report.held_writes.push_back(std::move(w));
   report.error = verdict.error;
   report.retry_in = run.hold_set_for;
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();

@@ -51,6 +51,9 @@ struct JobReport {
   std::optional<std::chrono::milliseconds> retry_in;
   // A removal guard held this run's deletions (nothing deleted): which, and why.
   std::string removals_held;
+  // Every write a guard holds for a person after this run (deletions with
+  // their reason, restores): what `plan` lists and `approve` would apply.
+  std::vector<PlannedWrite> held_writes;
   // Dry run only: every write the run would have sent (creates, updates with
   // their old role, deletes with their reason), in planning order.
   std::vector<PlannedWrite> would_send;

@@ -6,12 +6,14 @@
 #include "config/domain/digest.hpp"
 #include "config/domain/text.hpp"
 #include "sync/imses/membership_id.hpp"
+#include "sync/planning/removals.hpp"
 #include "sync/planning/roles.hpp"
 
 namespace rostersync::sync {
 
 PlanOptions plan_options(const config::Job& job) {
-  return {job.person_key, job.person_key_prefix, job.role_map, job.skip_test_users, job.hierarchy_id, job.role_filter};
+  return {job.person_key, job.person_key_prefix, job.role_map, job.skip_test_users, job.hierarchy_id, job.role_filter,
+          job.own_adopted};
 }
 
 Result<std::string> resolve_hierarchy(const std::string& hierarchy_id, const RosterPage& page) {
@@ -99,6 +101,8 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
     for (const auto& r : m.roles) row.roles += (row.roles.empty() ? "" : " ") + r;
     row.status = m.status.empty() ? "Active" : m.status;
     row.outcome = c.eligible ? "eligible" : to_string(c.reason);
+    if (c.eligible) row.role_type = c.role_type;
+    row.active = m.active;
     plan.snapshot.push_back(std::move(row));
 
     if (!c.eligible) {
@@ -123,7 +127,19 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
     if (!stored) {
       plan.writes.push_back({membership_id(e.person_key, job.hierarchy_id), std::move(e.person_key),
                              std::move(e.role_type), true, 0});
-    } else if (stored->state == MembershipState::created && stored->role_type == e.role_type) {
+      continue;
+    }
+    // The group's role: when another job of the group lists the person
+    // with another role, the first-ranking one wins, whichever job runs.
+    std::string role = group_role(e.role_type, stored->other_roles);
+    const bool owned = !stored->adopted || job.own_adopted;
+    if (stored->held || stored->withdrawn) {
+      ++plan.deferred;  // a person decides first (approve/reject), or itslearning removed it on purpose
+    } else if (!owned) {
+      // Not rostersync's: whatever manages it keeps it; a role difference is reported, never sent.
+      ++plan.already_present;
+      if (stored->state == MembershipState::created && stored->role_type != role) ++plan.not_owned_role_differs;
+    } else if (stored->state == MembershipState::created && stored->role_type == role) {
       ++plan.already_present;
     } else if (stored->queued_run == run_id) {
       ++plan.already_present;  // queued earlier in this run (offset paging repeated it)
@@ -132,7 +148,7 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
       ++plan.deferred;
     } else if (stored->state == MembershipState::created) {
       // The mapped role changed: the same membership gets the new role.
-      PlannedWrite w{stored->membership_id, std::move(e.person_key), std::move(e.role_type), false, stored->refusals,
+      PlannedWrite w{stored->membership_id, std::move(e.person_key), std::move(role), false, stored->refusals,
                      MembershipOp::update, stored->role_type};
       plan.writes.push_back(std::move(w));
     } else {
@@ -142,7 +158,7 @@ PagePlan plan_page(const RosterPage& page, const PlanOptions& job, std::int64_t 
       MembershipOp op = stored->state == MembershipState::pending && stored->op == MembershipOp::update
                             ? MembershipOp::update
                             : MembershipOp::create;
-      PlannedWrite w{stored->membership_id, std::move(e.person_key), std::move(e.role_type), false, stored->refusals, op};
+      PlannedWrite w{stored->membership_id, std::move(e.person_key), std::move(role), false, stored->refusals, op};
       if (op == MembershipOp::update && stored->role_type != w.role_type) w.old_role = stored->role_type;
       plan.writes.push_back(std::move(w));
     }
@@ -159,6 +175,7 @@ std::uint64_t options_digest(const PlanOptions& job, const std::string& target) 
   for (const auto& rule : job.role_map) h = hash_combine(hash_combine(h, hash64(rule.lti)), hash64(rule.role_type));
   h = hash_combine(h, job.skip_test_users ? 1 : 2);
   h = hash_combine(h, hash64(job.hierarchy_id));
+  h = hash_combine(h, job.own_adopted ? 3 : 4);
   return hash_combine(h, hash64(job.role_filter));
 }
 

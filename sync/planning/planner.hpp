@@ -6,7 +6,8 @@
 // applies that to one page and, given what the state database already holds
 // for each (person, hierarchy) pair, decides between a new create, a resend of
 // a stored id (pending), an update (created, but its mapped role changed:
-// the stored id gets the new role), or nothing: already created, already queued in this
+// the stored id gets the new role; the group's role when several jobs list
+// the person, see group_role()), or nothing: already created, already queued in this
 // run (offset paging repeated a member), parked after too many refusals, or
 // refused recently and not due for another try yet.
 #pragma once
@@ -40,6 +41,9 @@ struct PlanOptions {
   bool skip_test_users = true;
   std::string hierarchy_id;
   std::string role_filter;  // "" = everyone; else only members holding a matching role
+  // The group's own_adopted now (every job feeding it says so): adopted
+  // memberships are rostersync's to update only then.
+  bool own_adopted = false;
 };
 PlanOptions plan_options(const config::Job& job);
 

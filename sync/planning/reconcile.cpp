@@ -1,11 +1,14 @@
 #include "sync/planning/reconcile.hpp"
 
+#include "sync/planning/removals.hpp"
+
 #include <unordered_map>
 #include <unordered_set>
 
 namespace rostersync::sync {
 
-ReconcilePlan plan_reconcile(const std::vector<GroupRow>& rows, const std::vector<RemoteMembership>& found) {
+ReconcilePlan plan_reconcile(const std::vector<GroupRow>& rows, const std::vector<RemoteMembership>& found,
+                             bool own_adopted) {
   ReconcilePlan plan;
   std::unordered_map<std::string, const GroupRow*> by_id, by_person;
   for (const GroupRow& r : rows) {
@@ -47,7 +50,10 @@ ReconcilePlan plan_reconcile(const std::vector<GroupRow>& rows, const std::vecto
     if (found_ids.count(row.membership_id) || replaced.count(row.membership_id)) continue;
     const bool was_confirmed = row.state == MembershipState::created ||
                                (row.state == MembershipState::pending && row.op == MembershipOp::update);
-    if (was_confirmed) plan.restore.push_back(row.membership_id);
+    // What rostersync does not own (an adopted membership whose owner
+    // deleted it) is not rostersync's to bring back.
+    if (was_confirmed && owned_now(row, own_adopted)) plan.restore.push_back(row.membership_id);
+    else if (was_confirmed) plan.lost_foreign.push_back(row.membership_id);
     const bool delete_unconfirmed =
         row.op == MembershipOp::remove && (row.state == MembershipState::pending || row.state == MembershipState::failed);
     if (delete_unconfirmed) plan.gone.push_back(row.membership_id);

@@ -17,7 +17,11 @@
 
 namespace rostersync::sync {
 
-// `rows`: every membership stored for the group; `found`: the group as read.
-ReconcilePlan plan_reconcile(const std::vector<GroupRow>& rows, const std::vector<RemoteMembership>& found);
+// `rows`: every membership stored for the group; `found`: the group as read;
+// `own_adopted`: the group's own_adopted now (sync/planning/removals.hpp).
+// Only memberships rostersync owns and itslearning had confirmed are
+// restored; whether the restores may go without a person is judge_restores'.
+ReconcilePlan plan_reconcile(const std::vector<GroupRow>& rows, const std::vector<RemoteMembership>& found,
+                             bool own_adopted);
 
 }  // namespace rostersync::sync

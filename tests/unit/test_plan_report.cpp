@@ -43,16 +43,26 @@ TEST(PlanReport, LongListsAreCutAndAHeldGuardIsNamed) {
   sync::JobReport r = report_with_changes();
   for (int i = 0; i < 30; ++i) r.would_send.push_back({"id-" + std::to_string(i), "p", "Learner", true, 0});
   r.removals_held = "600 deletion(s) planned, more than max_deletes (500)";
+  for (int i = 0; i < 25; ++i) {
+    PlannedWrite held{"rs:" + std::to_string(i), "sis-h" + std::to_string(i), "Learner", false, 0, MembershipOp::remove};
+    held.reason = "departed";
+    r.held_writes.push_back(held);
+  }
   std::ostringstream out;
   daemon::print_plan(out, {r}, false, 20);
   EXPECT_NE(out.str().find("... and 11 more create(s)"), std::string::npos) << out.str();
-  EXPECT_NE(out.str().find("guard: would hold the deletions, nothing deleted: 600 deletion(s)"), std::string::npos);
-  EXPECT_NE(out.str().find("rostersync approve --job cps435"), std::string::npos);
+  EXPECT_NE(out.str().find("guard: would hold, nothing of it sent: 600 deletion(s)"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("held delete  sis-h3  departed  [rs:3]"), std::string::npos) << "every held deletion by name";
+  EXPECT_NE(out.str().find("... and 5 more held"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("rostersync approve --job cps435 --hold ID"), std::string::npos);
 }
 
 TEST(PlanReport, JsonListsEveryItemByOperation) {
   sync::JobReport r = report_with_changes();
   r.removals_held = "held";
+  PlannedWrite held{"rs:9", "sis-9", "Learner", false, 0, MembershipOp::remove};
+  held.reason = "departed";
+  r.held_writes.push_back(held);
   std::ostringstream out;
   daemon::print_plan(out, {r}, true);
   boost::json::object doc = boost::json::parse(out.str()).as_object();
@@ -63,4 +73,8 @@ TEST(PlanReport, JsonListsEveryItemByOperation) {
   EXPECT_EQ(job.at("deletes").as_array().at(1).as_object().at("reason").as_string(), "inactive");
   EXPECT_EQ(job.at("adopted").as_int64(), 2);
   EXPECT_EQ(job.at("removals_held").as_string(), "held");
+  const auto& held_json = job.at("held").as_array().at(0).as_object();
+  EXPECT_EQ(held_json.at("person_key").as_string(), "sis-9");
+  EXPECT_EQ(held_json.at("membership_id").as_string(), "rs:9");
+  EXPECT_EQ(held_json.at("reason").as_string(), "departed");
 }

@@ -327,7 +327,7 @@ TEST_F(StoreTest, AVersion5DatabaseKeepsItsMembershipsThroughTheRebuild) {
        "last_error, queued_run, created_at, updated_at, refusals, next_attempt_at FROM membership");
   text("DROP TABLE membership");
   text("ALTER TABLE m5 RENAME TO membership");
-  for (const char* t : {"removal_hold", "group_read", "meta"}) text(std::string("DROP TABLE ") + t);
+  for (const char* t : {"write_hold", "decision", "listing", "group_read", "meta"}) text(std::string("DROP TABLE ") + t);
   text("PRAGMA user_version=5");
   text("CREATE TABLE run_v5 AS SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, "
        "already_present, creates_planned, created, failed, pending, skipped_inactive, skipped_test_user, "
@@ -375,33 +375,87 @@ TEST_F(StoreTest, ARoleChangeKeepsTheOldRoleAndADeleteEndsDeleted) {
   EXPECT_FALSE(s.deletes_in_doubt("t", "h"));
 }
 
-TEST_F(StoreTest, ApproveAndRejectDecideTheFlaggedRemovalsOnce) {
+TEST_F(StoreTest, ApproveAppliesExactlyTheListedSetAndRecordsWhoDecided) {
   store::Store s(path_);
   auto run = s.begin_run("j");
-  s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}));
-  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}, {"id-p2", ItemResult::Fate::created, ""}});
-  EXPECT_FALSE(s.approve_removals("j"));  // nothing held
+  s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}, {"u3", "p3"}}));
+  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}, {"id-p2", ItemResult::Fate::created, ""},
+                         {"id-p3", ItemResult::Fate::created, ""}});
+  EXPECT_TRUE(s.write_holds("j").empty());
   PlannedWrite r1{"id-p1", "p1", "Learner", false, 0, MembershipOp::remove, "", "departed"};
-  s.flag_removals("t", {r1});
-  s.set_removal_hold({"j", 1, 2, "1 deletion(s) planned, ...", run, ""});
-  ASSERT_TRUE(s.find_removal_hold("j"));
-  EXPECT_EQ(s.approve_removals("j"), 1);
-  EXPECT_FALSE(s.find_removal_hold("j"));
-  EXPECT_FALSE(s.approve_removals("j"));  // one shot
-  auto rows = s.group_rows("t", "h");
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_TRUE(rows[0].removal_approved);
-  EXPECT_FALSE(rows[1].removal_approved);
+  s.record_group_decision("t", {}, {}, {r1});
+  store::WriteHold hold;
+  hold.kind = "delete";
+  hold.target = "t";
+  hold.hierarchy_id = "h";
+  hold.planned = 1;
+  hold.reason = "1 deletion(s) planned, ...";
+  hold.run_id = run;
+  s.set_write_hold(hold, {"j", "k"});  // both jobs of the group see it
+  auto shown = s.write_holds("j");
+  ASSERT_EQ(shown.size(), 1u);
+  ASSERT_EQ(s.write_holds("k").size(), 1u);
+  EXPECT_EQ(s.write_holds("k")[0].id, shown[0].id);
+  ASSERT_EQ(s.held_writes("t", "h", "delete").size(), 1u);
+  EXPECT_EQ(s.held_writes("t", "h", "delete")[0].person_key, "p1");
 
+  // A later run holds one more: the id shown before no longer names the set.
   PlannedWrite r2{"id-p2", "p2", "Learner", false, 0, MembershipOp::remove, "", "departed"};
-  s.flag_removals("t", {r2});
-  s.set_removal_hold({"j", 1, 2, "held", run, ""});
-  EXPECT_EQ(s.reject_removals("j"), 2);  // both flagged ones are kept now
+  s.record_group_decision("t", {}, {}, {r2});
+  auto stale = s.decide_hold("j", shown[0].id, true, "alice", "");
+  ASSERT_TRUE(std::holds_alternative<std::string>(stale));
+  EXPECT_NE(std::get<std::string>(stale).find("no hold " + shown[0].id), std::string::npos);
+  EXPECT_FALSE(s.group_rows("t", "h")[0].removal_approved);
+
+  auto now = s.write_holds("j");
+  ASSERT_EQ(now.size(), 1u);
+  auto decided = s.decide_hold("k", now[0].id, true, "alice (sudo by bob)", "end of term");
+  ASSERT_TRUE(std::holds_alternative<store::Store::HoldDecision>(decided));
+  EXPECT_EQ(std::get<store::Store::HoldDecision>(decided).writes, 2);
+  EXPECT_TRUE(s.write_holds("j").empty()) << "settled for every job of the group";
+  auto rows = s.group_rows("t", "h");
+  EXPECT_TRUE(rows[0].removal_approved);
+  EXPECT_TRUE(rows[1].removal_approved);
+  EXPECT_FALSE(rows[2].removal_approved);
+  EXPECT_EQ(text("SELECT who || '|' || action || '|' || job || '|' || writes || '|' || reason FROM decision"),
+            "alice (sudo by bob)|approve|k|2|end of term");
+  EXPECT_TRUE(std::holds_alternative<std::string>(s.decide_hold("j", now[0].id, true, "alice", "")))  // one shot
+      << "nothing is held now";
+
+  // Reject: kept, not planned again until seen again.
+  PlannedWrite r3{"id-p3", "p3", "Learner", false, 0, MembershipOp::remove, "", "departed"};
+  s.record_group_decision("t", {}, {}, {r3});
+  s.set_write_hold(hold, {"j"});
+  auto rejected = s.decide_hold("j", s.write_holds("j")[0].id, false, "alice", "");
+  ASSERT_TRUE(std::holds_alternative<store::Store::HoldDecision>(rejected));
   rows = s.group_rows("t", "h");
-  EXPECT_TRUE(rows[1].removal_rejected);
-  EXPECT_EQ(rows[1].departure, "");
-  s.record_absence("t", {}, {"id-p2"});  // seen again: the rejection is forgotten
-  EXPECT_FALSE(s.group_rows("t", "h")[1].removal_rejected);
+  EXPECT_TRUE(rows[2].removal_rejected);
+  EXPECT_EQ(rows[2].held, "");
+  s.record_group_decision("t", {"id-p3"}, {}, {});  // seen again: the rejection is forgotten
+  EXPECT_FALSE(s.group_rows("t", "h")[2].removal_rejected);
+}
+
+TEST_F(StoreTest, ListingsCarryEachJobsWordAndOtherJobsRolesReachThePlanner) {
+  store::Store s(path_);
+  auto run = s.begin_run("a");
+  PagePlan pa = plan({{"u1", "p1"}});
+  pa.snapshot[0].role_type = "Learner";
+  s.commit_page(run, "a", "t", "h", pa, 1, 7);
+  PagePlan pb = plan({{"v1", "p1"}});
+  pb.writes.clear();  // the membership exists already
+  pb.snapshot[0].role_type = "Instructor";
+  s.commit_page(s.begin_run("b"), "b", "t", "h", pb);
+  EXPECT_EQ(text("SELECT count(*) FROM page_digest WHERE job='a'"), "0") << "b's listing changed the group: a replans";
+  EXPECT_EQ(s.find_membership("t", "h", "p1", "a")->other_roles, "Instructor");
+  EXPECT_EQ(s.find_membership("t", "h", "p1", "b")->other_roles, "Learner");
+  EXPECT_EQ(s.group_jobs("t", "h"), (std::vector<std::string>{"a", "b"}));
+  s.record_walk("t", "h", "b", {"p1", "p9"}, {});
+  auto ls = s.listings("t", "h");
+  ASSERT_EQ(ls.size(), 3u);
+  EXPECT_EQ(s.find_membership("t", "h", "p1", "a")->other_roles, "") << "b no longer lists p1";
+  s.record_walk("t", "h", "b", {"p9"}, {"p1"});
+  EXPECT_EQ(s.find_membership("t", "h", "p1", "a")->other_roles, "Instructor");
+  EXPECT_EQ(text("SELECT absent_walks FROM listing WHERE job='b' AND person_key='p9'"), "2");
 }
 
 TEST_F(StoreTest, AGroupReadAdoptsRestoresAndForgetsTheSettledPages) {
@@ -414,13 +468,13 @@ TEST_F(StoreTest, AGroupReadAdoptsRestoresAndForgetsTheSettledPages) {
   p.adopt.push_back({{"itsla-9", "h", "p2", "Learner"}, std::string("id-p2")});  // theirs replaces our unconfirmed id
   p.adopt.push_back({{"itsla-7", "h", "p7", "Instructor"}, std::nullopt});
   p.restore.push_back("id-p1");
-  s.apply_group_read("t", "h", "j", false, run, 3, p);
+  s.apply_group_read("t", "h", "j", run, 3, p);
   ASSERT_TRUE(s.group_read_age("t", "h"));
   EXPECT_LT(s.group_read_age("t", "h")->count(), 60'000);
   EXPECT_EQ(s.find_membership("t", "h", "p2")->membership_id, "itsla-9");
   EXPECT_EQ(s.find_membership("t", "h", "p2")->state, MembershipState::created);
   EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::pending);  // to be created again
-  EXPECT_EQ(text("SELECT origin || owned || role_type FROM membership WHERE membership_id='itsla-7'"), "adopted0Instructor");
+  EXPECT_EQ(text("SELECT origin || role_type FROM membership WHERE membership_id='itsla-7'"), "adoptedInstructor");
   EXPECT_EQ(text("SELECT count(*) FROM page_digest"), "0");
   EXPECT_EQ(s.forget_group_reads("j", "t"), 1);
   EXPECT_FALSE(s.group_read_age("t", "h"));
