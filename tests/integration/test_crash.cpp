@@ -119,6 +119,9 @@ TEST(Crash, KillsDuringUpdatesAndDeletesLeaveEachPairOnceWithTheRightRole) {
   while (ws.rostersync({"sync"}) != 0 && ++runs < 5) {
   }
   ASSERT_LT(runs, 5);
+  // A roster read over several pages never decides a departure in one walk
+  // (offset paging may skip a member who never left): one more walk.
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
   expect_exact_state(sim, ws, kCourses);  // the promoted as Instructor, the departed gone, each pair once
   EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='deleted'"), kCourses * 80);
   EXPECT_EQ(ws.rows("PRAGMA integrity_check")[0][0], "ok");

@@ -155,12 +155,15 @@ TEST(DaemonControl, HeldRemovalsShowInStatusUntilApproved) {
   // A sync now: its 5 deletions (25 %) are held.
   daemon.signal(SIGUSR1);
   ASSERT_TRUE(notify.wait_for(
-      [](const std::string& m) { return has(m, "1 job(s) awaiting approval of 5 deletion(s) (course-1;"); }, 30s))
+      [](const std::string& m) { return has(m, "1 job(s) awaiting approval of 5 held write(s) (course-1;"); }, 30s))
       << ::testing::PrintToString(notify.seen);
   EXPECT_EQ(sim.state().at("memberships").as_array().size(), 20u);
 
   // approve asks the daemon for a run now; the deletions go and the note goes away.
-  auto [rc, out] = ws.rostersync_output({"approve", "--job", "course-1"});
+  auto [lrc, listed] = ws.rostersync_output({"approve", "--job", "course-1"});
+  ASSERT_NE(listed.find("hold "), std::string::npos) << listed;
+  const std::string id = listed.substr(listed.find("hold ") + 5, 12);
+  auto [rc, out] = ws.rostersync_output({"approve", "--job", "course-1", "--hold", id});
   EXPECT_EQ(rc, 0) << out;
   EXPECT_TRUE(has(out, "the daemon resyncs now")) << out;
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE state='deleted'", 5, 30s));

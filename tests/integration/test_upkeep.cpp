@@ -17,6 +17,12 @@ const std::string kKey = "course-1-key";
 
 // Member j of course-1 (the simulator generates user ids "u<hex>" and
 // person keys sis-<100000 + j> there; members from 2 on are Learners).
+// The hold id `approve` or `reject` without --hold shows ("hold 0123456789ab: ...").
+std::string hold_id_in(const std::string& out) {
+  std::size_t at = out.find("hold ");
+  return at == std::string::npos ? std::string() : out.substr(at + 5, 12);
+}
+
 std::string user_of(const Simulator& sim, int j) {
   boost::json::object rosters = sim.rosters();
   return std::string(rosters.at(kKey).as_object().at("members").as_array().at(j).as_object().at("user_id").as_string());
@@ -78,11 +84,13 @@ TEST(Upkeep, ADepartureIsDeletedOnlyWhenEnabledAndOnlyAfterTheGraceWalks) {
   EXPECT_EQ(sim_pairs_of(sim, person(7)).size(), 1u) << "remove_departed is off: nothing is deleted";
 
   ws.configure(sim, course_jobs(1, "    remove_departed: true\n"));  // departure_grace 2
+  sim.remove_member(kKey, user_of(sim, 3));
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
-  EXPECT_EQ(sim_pairs_of(sim, person(7)).size(), 1u) << "one complete walk without the member is not enough";
-  EXPECT_EQ(ws.count("SELECT absent_walks FROM membership WHERE person_key='" + person(7) + "'"), 1);
+  EXPECT_TRUE(sim_pairs_of(sim, person(7)).empty()) << "absent from the two walks before removals were switched on";
+  EXPECT_EQ(sim_pairs_of(sim, person(3)).size(), 1u) << "one complete walk without the member is not enough";
+  EXPECT_EQ(ws.count("SELECT absent_walks FROM listing WHERE person_key='" + person(3) + "'"), 1);
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
-  EXPECT_TRUE(sim_pairs_of(sim, person(7)).empty());
+  EXPECT_TRUE(sim_pairs_of(sim, person(3)).empty());
   EXPECT_EQ(ws.rows("SELECT state, departure FROM membership WHERE person_key='" + person(7) + "'")[0],
             (std::vector<std::string>{"deleted", "departed"}));
   EXPECT_EQ(ws.count("SELECT deleted FROM run ORDER BY run_id DESC LIMIT 1"), 1);
@@ -111,15 +119,20 @@ TEST(Upkeep, AFailedWalkAndAnEmptyWalkDeleteNothing) {
   for (const auto& m : rosters.at(kKey).as_object().at("members").as_array()) {
     sim.remove_member(kKey, std::string(m.as_object().at("user_id").as_string()));
   }
-  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  // Several empty walks in a row, at grace 1: each is held, none counts.
+  for (int walk = 0; walk < 3; ++walk) ASSERT_EQ(ws.rostersync({"sync"}), 0);
   EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
   std::size_t still = 0;
   sim_memberships(sim, &still);
   EXPECT_EQ(still, held);
-  auto hold = ws.rows("SELECT planned, reason FROM removal_hold WHERE job='course-1'");
+  auto hold = ws.rows("SELECT planned, reason FROM write_hold WHERE job='course-1' AND kind='empty_roster'");
   ASSERT_EQ(hold.size(), 1u);
   EXPECT_EQ(hold[0][0], std::to_string(held));
-  EXPECT_TRUE(has(hold[0][1], "came back empty")) << hold[0][1];
+  EXPECT_TRUE(has(hold[0][1], "listed nobody")) << hold[0][1];
+  EXPECT_EQ(ws.count("SELECT count(*) FROM listing WHERE absent_walks > 0 AND person_key<>'" + person(3) + "'"), 0)
+      << "the empty walks erased nothing the next walk compares with";
+  EXPECT_EQ(ws.count("SELECT count(*) FROM roster_member"), static_cast<long long>(held))
+      << "nor the snapshot";
   auto [rc, status] = ws.rostersync_output({"status", "--wide"});
   EXPECT_EQ(rc, 0);
   EXPECT_TRUE(has(status, "awaiting approval")) << status;
@@ -138,31 +151,44 @@ TEST(Upkeep, AThresholdHoldDeletesNothingUntilApproveAndRejectClearsIt) {
   EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
   for (int j = 10; j < 14; ++j) EXPECT_EQ(sim_pairs_of(sim, person(j)).size(), 1u);
   EXPECT_EQ(ws.count("SELECT deletes_held FROM run ORDER BY run_id DESC LIMIT 1"), 4);
-  EXPECT_TRUE(has(ws.rows("SELECT reason FROM removal_hold")[0][0], "max_delete_percent"));
+  EXPECT_TRUE(has(ws.rows("SELECT reason FROM write_hold")[0][0], "max_delete_percent"));
   // Held again, not deleted, on the next run too.
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
   EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
 
-  auto [rc, out] = ws.rostersync_output({"approve", "--job", "course-1"});
+  // Shown by name before anything is approved; approve without the hold's id decides nothing.
+  auto [src, status] = ws.rostersync_output({"status", "--job", "course-1", "--wide"});
+  EXPECT_EQ(src, 0);
+  for (int j = 10; j < 14; ++j) EXPECT_TRUE(has(status, person(j))) << status;
+  auto [lrc, listed] = ws.rostersync_output({"approve", "--job", "course-1"});
+  EXPECT_NE(lrc, 0);
+  EXPECT_TRUE(has(listed, "nothing was approved")) << listed;
+  const std::string id = hold_id_in(listed);
+  ASSERT_EQ(id.size(), 12u) << listed;
+  EXPECT_TRUE(has(status, id)) << "status shows the same id";
+  EXPECT_NE(ws.rostersync({"approve", "--job", "course-1", "--hold", "000000000000"}), 0);
+  auto [rc, out] = ws.rostersync_output({"approve", "--job", "course-1", "--hold", id, "--reason", "left the school"});
   EXPECT_EQ(rc, 0) << out;
-  EXPECT_TRUE(has(out, "approved 4 deletion(s)")) << out;
-  EXPECT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 0);
+  EXPECT_TRUE(has(out, "4 deletion(s) go")) << out;
+  EXPECT_EQ(ws.count("SELECT count(*) FROM write_hold"), 0);
+  EXPECT_EQ(ws.rows("SELECT action || ' ' || writes || ' ' || reason FROM decision")[0][0], "approve 4 left the school");
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
   for (int j = 10; j < 14; ++j) EXPECT_TRUE(sim_pairs_of(sim, person(j)).empty()) << person(j);
   expect_exact_state(sim, ws, 1);
-  EXPECT_NE(ws.rostersync({"approve", "--job", "course-1"}), 0) << "approve is one shot: nothing is held now";
+  EXPECT_NE(ws.rostersync({"approve", "--job", "course-1", "--hold", id}), 0) << "one shot: nothing is held now";
 
   // Four more leave; this time the operator says no.
   for (int j = 14; j < 18; ++j) sim.remove_member(kKey, user_of(sim, 10));  // the list shifted by four
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
-  ASSERT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 1);
-  auto [rrc, rout] = ws.rostersync_output({"reject", "--job", "course-1"});
+  ASSERT_EQ(ws.count("SELECT count(*) FROM write_hold"), 1);
+  auto [lrc2, listed2] = ws.rostersync_output({"reject", "--job", "course-1"});
+  auto [rrc, rout] = ws.rostersync_output({"reject", "--job", "course-1", "--hold", hold_id_in(listed2)});
   EXPECT_EQ(rrc, 0) << rout;
-  EXPECT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM write_hold"), 0);
   long long deletes_before = calls(sim, "deleteMemberships");
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
   EXPECT_EQ(calls(sim, "deleteMemberships"), deletes_before);
-  EXPECT_EQ(ws.count("SELECT count(*) FROM removal_hold"), 0) << "rejected deletions are not planned again";
+  EXPECT_EQ(ws.count("SELECT count(*) FROM write_hold"), 0) << "rejected deletions are not planned again";
   for (int j = 14; j < 18; ++j) EXPECT_EQ(sim_pairs_of(sim, person(j)).size(), 1u) << person(j);
 }
 
@@ -180,15 +206,18 @@ TEST(Upkeep, APreloadedGroupGetsNoSecondMembership) {
   EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 1);
   EXPECT_EQ(sim_pairs_of(sim, "sis-100004"),
             (std::vector<std::pair<std::string, std::string>>{{"itsla-6F1D0B2A-0001", "Learner"}}));
-  // The adopted membership with the wrong role is updated, not duplicated.
+  // The adopted membership with another role is neither duplicated nor
+  // updated: it is not rostersync's (own_adopted is off); the difference is reported.
   EXPECT_EQ(sim_pairs_of(sim, "sis-100005"),
-            (std::vector<std::pair<std::string, std::string>>{{"itsla-6F1D0B2A-0002", "Learner"}}));
+            (std::vector<std::pair<std::string, std::string>>{{"itsla-6F1D0B2A-0002", "Instructor"}}));
+  EXPECT_EQ(calls(sim, "updateMemberships"), 0);
+  EXPECT_EQ(ws.count("SELECT not_owned_role_differs FROM run ORDER BY run_id ASC LIMIT 1"), 1);
   // Not in the roster, not rostersync's: never deleted.
   EXPECT_EQ(sim_pairs_of(sim, "sis-999999").size(), 1u);
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
   EXPECT_EQ(sim_pairs_of(sim, "sis-999999").size(), 1u);
   EXPECT_EQ(calls(sim, "readMembershipsForGroup"), 1) << "the group is read once, before the first create";
-  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE origin='adopted' AND owned=0"), 3);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE origin='adopted'"), 3);
   EXPECT_EQ(ws.count("SELECT adopted FROM run ORDER BY run_id ASC LIMIT 1"), 3);
   // Each person once in the group.
   EXPECT_EQ(ws.count("SELECT count(*) FROM (SELECT person_key FROM membership GROUP BY hierarchy_id, person_key "
@@ -286,7 +315,15 @@ TEST(Upkeep, ForgettingAJobDeletesItsMembershipsOnlyWhenAsked) {
   EXPECT_NE(still_rc, 0);
   EXPECT_TRUE(has(still, "still configured")) << still;
 
-  auto [rc, out] = ws.rostersync_output({"forget", "--job", "course-2", "--delete-memberships"});
+  // Irreversible: every deletion is shown, and nothing goes without the exact count confirmed.
+  auto [lrc, listed] = ws.rostersync_output({"forget", "--job", "course-2", "--delete-memberships"});
+  EXPECT_NE(lrc, 0);
+  EXPECT_TRUE(has(listed, "--confirm " + std::to_string(course2 - 1))) << listed;
+  EXPECT_TRUE(has(listed, "delete  its  sis-")) << listed;
+  EXPECT_NE(ws.rostersync({"forget", "--job", "course-2", "--delete-memberships", "--confirm", "3"}), 0);
+  EXPECT_EQ(in_group("h-2"), course2) << "nothing deleted before the count is confirmed";
+  auto [rc, out] = ws.rostersync_output(
+      {"forget", "--job", "course-2", "--delete-memberships", "--confirm", std::to_string(course2 - 1)});
   EXPECT_EQ(rc, 0) << out;
   EXPECT_TRUE(has(out, std::to_string(course2 - 1) + " of " + std::to_string(course2 - 1) + " membership(s) deleted")) << out;
   EXPECT_EQ(in_group("h-2"), 1) << "the adopted membership rostersync does not own stays";
