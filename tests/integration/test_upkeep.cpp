@@ -5,6 +5,7 @@
 // show they are wired to the wire.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 
 #include "harness.hpp"
@@ -329,4 +330,53 @@ TEST(Upkeep, ForgettingAJobDeletesItsMembershipsOnlyWhenAsked) {
   EXPECT_EQ(in_group("h-2"), 1) << "the adopted membership rostersync does not own stays";
   EXPECT_GT(in_group("h-1"), 10);
   EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='course-2'"), 0);
+}
+
+// Two jobs feed one group (cross-listed sections): the group holds the union
+// of their rosters, in either run order, with one role per person.
+TEST(Upkeep, TwoJobsOfOneGroupNeverUndoEachOtherInEitherRunOrder) {
+  for (bool first_course_first : {true, false}) {
+    Simulator sim({"--contexts", "2", "--members", "12"});
+    Workspace ws;
+    const std::string opts = "    remove_departed: true\n    max_delete_percent: 100\n";
+    auto jobs = course_jobs(2, opts);
+    jobs[1].hierarchy = "h-1";  // section 2 feeds the same itslearning group
+    ws.configure(sim, jobs);
+    const std::string key2 = "course-2-key";
+    // s is in both sections: a learner in one, a teaching assistant's role (Instructor) in the other.
+    sim.post("/_sim/rosters/" + kKey + "/members",
+             R"([{"user_id": "u-s1", "lis_person_sourcedid": "sis-s", "roles": ["Learner"]}])");
+    sim.post("/_sim/rosters/" + key2 + "/members",
+             R"([{"user_id": "u-s2", "lis_person_sourcedid": "sis-s", "roles": ["Instructor"]}])");
+    auto both = [&] {
+      for (const char* job : first_course_first ? std::array{"course-1", "course-2"} : std::array{"course-2", "course-1"}) {
+        ASSERT_EQ(ws.rostersync({"sync", "--job", job}), 0) << job;
+      }
+    };
+    both();
+    both();
+    EXPECT_EQ(sim_pairs_of(sim, "sis-s").size(), 1u) << "one membership for the pair";
+    EXPECT_EQ(sim_pairs_of(sim, "sis-s")[0].second, "Instructor") << "the first-ranking role wins";
+    const long long updates = calls(sim, "updateMemberships");
+    both();
+    EXPECT_EQ(calls(sim, "updateMemberships"), updates) << "no flapping between the jobs' roles";
+
+    // s leaves section 1 and stays in section 2: never deleted, whatever the order and the number of walks.
+    sim.remove_member(kKey, "u-s1");
+    for (int i = 0; i < 3; ++i) both();
+    ASSERT_EQ(sim_pairs_of(sim, "sis-s").size(), 1u) << (first_course_first ? "course-1 first" : "course-2 first");
+    EXPECT_EQ(calls(sim, "deleteMemberships"), 0);
+    EXPECT_EQ(sim_pairs_of(sim, "sis-s")[0].second, "Instructor");
+
+    // s leaves section 2 too: deleted once both have walked their grace without s.
+    sim.remove_member(key2, "u-s2");
+    both();
+    EXPECT_EQ(sim_pairs_of(sim, "sis-s").size(), 1u) << "one walk of each without s is not enough";
+    both();
+    EXPECT_TRUE(sim_pairs_of(sim, "sis-s").empty());
+    EXPECT_EQ(calls(sim, "deleteMemberships"), 1);
+    both();
+    EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE person_key='sis-s' AND state='deleted'"), 1)
+        << "deleted once, not re-created";
+  }
 }
