@@ -111,8 +111,9 @@ std::string let_go(const std::vector<const Listing*>& mine, const std::map<std::
     if (configured && l->absent_walks < job->grace_walks) return "";
   }
   // Every configured job of the group must have had its say since.
-  for (const auto& [name, job] : jobs) {
-    if (!job->configured) continue;
+  for (const auto& entry : jobs) {
+    if (!entry.second->configured) continue;
+    const std::string& name = entry.first;
     bool has = std::any_of(mine.begin(), mine.end(), [&](const Listing* l) { return l->job == name; });
     if (!has) return "";
   }
@@ -144,7 +145,11 @@ GroupDecision decide_group(const std::vector<GroupRow>& rows, const std::vector<
     by_person[l.person_key].push_back(&l);
     // A job with listings in the group feeds it, configured or not.
     if (!by_name.count(l.job)) {
-      static const FeedingJob kGone{"", false};
+      static const FeedingJob kGone = [] {
+        FeedingJob gone;
+        gone.configured = false;
+        return gone;
+      }();
       by_name.emplace(l.job, &kGone);
     }
   }
