@@ -449,6 +449,19 @@ class BatchSender {
   int sequence_ = 0;
 };
 
+store::Store::WriteHold write_hold(std::string kind, const std::string& target, const std::string& hierarchy_id,
+                                   int planned, int base, std::string reason, std::int64_t run_id) {
+  store::Store::WriteHold h;
+  h.kind = std::move(kind);
+  h.target = target;
+  h.hierarchy_id = hierarchy_id;
+  h.planned = planned;
+  h.base = base;
+  h.reason = std::move(reason);
+  h.run_id = run_id;
+  return h;
+}
+
 // The jobs feeding the run's group, as the configuration in force and the
 // state database know them: configured jobs of the same target whose
 // hierarchy_id is the group (templates resolve only by walking: those
@@ -555,14 +568,8 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   run.store.apply_group_read(target.name, job.hierarchy_id, job.name, run.run_id,
                              static_cast<int>(read.memberships.size()), plan, held_restores);
   if (restores.hold) {
-    store::Store::WriteHold hold;
-    hold.kind = "restore";
-    hold.target = target.name;
-    hold.hierarchy_id = job.hierarchy_id;
-    hold.planned = static_cast<int>(held_restores.size());
-    hold.base = base;
-    hold.reason = restores.reason;
-    hold.run_id = run.run_id;
+    store::Store::WriteHold hold = write_hold("restore", target.name, job.hierarchy_id,
+                                              static_cast<int>(held_restores.size()), base, restores.reason, run.run_id);
     run.store.set_write_hold(hold, names_of(jobs));
     run.stats.restores_held += hold.planned;
     for (const GroupRow& r : rows) {
@@ -636,15 +643,11 @@ std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, co
   }
   walk_counted = trust == WalkTrust::counts;
   if (trust == WalkTrust::empty_held) {
-    store::Store::WriteHold hold;
-    hold.kind = "empty_roster";
-    hold.target = target;
-    hold.hierarchy_id = job.hierarchy_id;
-    hold.planned = owned_in_group;
-    hold.base = owned_in_group;
-    hold.reason = "the roster listed nobody where the group holds " + std::to_string(owned_in_group) +
-                  " memberships rostersync owns; an empty roster never counts as departures without approval";
-    hold.run_id = run.run_id;
+    store::Store::WriteHold hold = write_hold(
+        "empty_roster", target, job.hierarchy_id, owned_in_group, owned_in_group,
+        "the roster listed nobody where the group holds " + std::to_string(owned_in_group) +
+            " memberships rostersync owns; an empty roster never counts as departures without approval",
+        run.run_id);
     run.store.set_write_hold(hold, {job.name});
     held_because = hold.reason;
     run.log->warn("job {}: {}; `rostersync approve --job {} --hold ID` lets its empty walks count, `rostersync "
@@ -668,14 +671,8 @@ std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, co
   GroupDecision decision = decide_group(rows, run.store.listings(target, job.hierarchy_id), jobs);
   run.store.record_group_decision(target, decision.back, decision.released, decision.held);
   if (!decision.held.empty()) {
-    store::Store::WriteHold hold;
-    hold.kind = "delete";
-    hold.target = target;
-    hold.hierarchy_id = job.hierarchy_id;
-    hold.planned = static_cast<int>(decision.held.size());
-    hold.base = decision.base;
-    hold.reason = decision.held_because;
-    hold.run_id = run.run_id;
+    store::Store::WriteHold hold = write_hold("delete", target, job.hierarchy_id, static_cast<int>(decision.held.size()),
+                                              decision.base, decision.held_because, run.run_id);
     run.store.set_write_hold(hold, names_of(jobs));
     run.stats.deletes_held = hold.planned;
     held_because = decision.held_because;
