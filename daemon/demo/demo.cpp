@@ -144,7 +144,7 @@ int run_demo(const DemoOptions& options) {
         yaml += "  - name: course-" + n + "\n    source: ltiaas\n    target: itslearning\n"
                 "    service_key_file: " + key_file + "\n";
       }
-      yaml += "    hierarchy_id: demo-course-" + n + "\n    page_limit: 50\n    remove_departed: true\n    departure_grace: 1\n";
+      yaml += "    hierarchy_id: demo-course-" + n + "\n    page_limit: 500\n    remove_departed: true\n    departure_grace: 1\n";
     }
     write_file(work / "rostersync.yaml", yaml);
     config::Config cfg = config::load_file((work / "rostersync.yaml").string());
