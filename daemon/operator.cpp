@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include "config/config_json.hpp"
 #include "config/domain/text.hpp"
@@ -316,6 +317,28 @@ int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {
     std::cout << json::serialize(out) << "\n";
   } else {
     std::cout << "configuration OK: " << cfg.path << " (" << cfg.jobs.size() << " job(s))\n";
+    // Several jobs feeding one itslearning group: one desired state, decided together.
+    std::map<std::pair<std::string, std::string>, std::vector<const config::Job*>> groups;
+    for (const auto& job : cfg.jobs) {
+      if (!config::is_hierarchy_template(job.hierarchy_id)) groups[{job.target, job.hierarchy_id}].push_back(&job);
+    }
+    for (const auto& [group, jobs] : groups) {
+      if (jobs.size() < 2) continue;
+      std::string names;
+      bool all_remove = true, any_remove = false, all_own = true, any_own = false;
+      for (const auto* j : jobs) {
+        names += (names.empty() ? "" : ", ") + j->name;
+        all_remove = all_remove && j->remove_departed;
+        any_remove = any_remove || j->remove_departed;
+        all_own = all_own && j->own_adopted;
+        any_own = any_own || j->own_adopted;
+      }
+      std::cout << "group '" << group.second << "' (target " << group.first << ") is fed by " << jobs.size()
+                << " jobs: " << names << "; a person leaves it only when none of them lists the person";
+      if (any_remove && !all_remove) std::cout << "; remove_departed is not on for all of them: nothing is deleted there";
+      if (any_own && !all_own) std::cout << "; own_adopted is not on for all of them: adopted memberships are not rostersync's";
+      std::cout << "\n";
+    }
     std::function<void(const json::value&, const std::string&)> dump = [&](const json::value& v, const std::string& indent) {
       if (v.is_object()) {
         for (const auto& [k, child] : v.as_object()) {

@@ -355,6 +355,13 @@ TEST(Upkeep, TwoJobsOfOneGroupNeverUndoEachOtherInEitherRunOrder) {
     };
     both();
     both();
+    if (first_course_first) {
+      auto [crc, checked] = ws.rostersync_output({"check-config"});
+      EXPECT_EQ(crc, 0) << checked;
+      EXPECT_TRUE(has(checked, "group 'h-1' (target its) is fed by 2 jobs: course-1, course-2")) << checked;
+      auto [src, status] = ws.rostersync_output({"status", "--job", "course-1", "--wide"});
+      EXPECT_TRUE(has(status, "course-2")) << "status names the jobs sharing the group\n" << status;
+    }
     EXPECT_EQ(sim_pairs_of(sim, "sis-s").size(), 1u) << "one membership for the pair";
     EXPECT_EQ(sim_pairs_of(sim, "sis-s")[0].second, "Instructor") << "the first-ranking role wins";
     const long long updates = calls(sim, "updateMemberships");
@@ -379,4 +386,70 @@ TEST(Upkeep, TwoJobsOfOneGroupNeverUndoEachOtherInEitherRunOrder) {
     EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE person_key='sis-s' AND state='deleted'"), 1)
         << "deleted once, not re-created";
   }
+}
+
+// Reconcile restores only what rostersync owns, and a mass removal in
+// itslearning waits for a person; own_adopted is read at every decision.
+TEST(Upkeep, AMassRemovalInItslearningIsHeldAndAForeignMembershipIsNeverRestored) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  sim.post("/_sim/memberships", R"([{"id": "itsla-0001-0001", "group": "h-1", "person": "sis-100004", "role": "Learner"}])");
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    adopt_existing: true\n    reconcile_interval: 1h\n"));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  const std::size_t all = sim_memberships(sim).size();
+  ASSERT_GT(all, 10u);
+  // The adopted one's owner removes it: not rostersync's to bring back.
+  sim.delete_membership("itsla-0001-0001");
+  ws.exec("UPDATE group_read SET read_at='2000-01-01T00:00:00.000Z'");
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_TRUE(sim_pairs_of(sim, "sis-100004").empty()) << "not restored, not re-created";
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_TRUE(sim_pairs_of(sim, "sis-100004").empty());
+
+  // End of term: someone removes most of the group in itslearning on purpose.
+  for (const auto& [id, person] : [&] {
+         std::vector<std::pair<std::string, std::string>> out;
+         for (int j = 0; j < 12; ++j) {
+           auto pairs = sim_pairs_of(sim, person(j));
+           if (!pairs.empty()) out.push_back({pairs[0].first, person(j)});
+         }
+         return out;
+       }()) {
+    sim.delete_membership(id);
+  }
+  const std::size_t left = sim_memberships(sim).size();
+  ws.exec("UPDATE group_read SET read_at='2000-01-01T00:00:00.000Z'");
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_memberships(sim).size(), left) << "over the limits: nothing restored";
+  EXPECT_EQ(ws.count("SELECT restores_held FROM run ORDER BY run_id DESC LIMIT 1"), 11);
+  auto [lrc, listed] = ws.rostersync_output({"reject", "--job", "course-1"});
+  EXPECT_TRUE(has(listed, "restore")) << listed;
+  auto [rc, out] = ws.rostersync_output({"reject", "--job", "course-1", "--hold", hold_id_in(listed)});
+  EXPECT_EQ(rc, 0) << out;
+  ws.exec("UPDATE group_read SET read_at='2000-01-01T00:00:00.000Z'");
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_memberships(sim).size(), left) << "a rejected restore stays removed while the person stays listed";
+}
+
+TEST(Upkeep, OwnAdoptedSwitchedOffProtectsWhatWasAdoptedWhileItWasOn) {
+  Simulator sim({"--contexts", "1", "--members", "20"});
+  sim.post("/_sim/memberships", R"([{"id": "itsla-0001-0001", "group": "h-1", "person": "sis-100004", "role": "Instructor"}])");
+  Workspace ws;
+  const std::string on = "    adopt_existing: true\n    own_adopted: true\n    remove_departed: true\n"
+                         "    departure_grace: 1\n    max_delete_percent: 100\n";
+  ws.configure(sim, course_jobs(1, on));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_pairs_of(sim, "sis-100004")[0].second, "Learner") << "owned: its role follows the roster";
+  // Switched off; the person then leaves the course.
+  ws.configure(sim, course_jobs(1, "    adopt_existing: true\n    own_adopted: false\n    remove_departed: true\n"
+                                   "    departure_grace: 1\n    max_delete_percent: 100\n"));
+  sim.remove_member(kKey, user_of(sim, 4));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_EQ(sim_pairs_of(sim, "sis-100004").size(), 1u) << "adopted while own_adopted was on, not owned now";
+  // And on again: now it goes.
+  ws.configure(sim, course_jobs(1, on));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  EXPECT_TRUE(sim_pairs_of(sim, "sis-100004").empty());
 }
