@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <iterator>
 #include "harness.hpp"
 
 #include "sync/platform/client_assertion.hpp"
@@ -246,9 +248,27 @@ std::map<std::string, std::string> course_hierarchies(int n) {
 }
 
 void expect_exact_state(const Simulator& sim, const Workspace& ws, int courses) {
-  auto expected = expected_memberships(sim.rosters(), course_hierarchies(courses));
+  expect_exact_state(sim, ws, course_hierarchies(courses));
+}
+
+void expect_exact_state(const Simulator& sim, const Workspace& ws, const std::map<std::string, std::string>& groups) {
+  auto expected = expected_memberships(sim.rosters(), groups);
   std::size_t ids = 0;
-  EXPECT_EQ(sim_memberships(sim, &ids), expected);
+  auto found = sim_memberships(sim, &ids);
+  EXPECT_EQ(found, expected);
+  if (found != expected) {
+    std::vector<std::tuple<std::string, std::string, std::string>> extra, missing;
+    std::set_difference(found.begin(), found.end(), expected.begin(), expected.end(), std::back_inserter(extra));
+    std::set_difference(expected.begin(), expected.end(), found.begin(), found.end(), std::back_inserter(missing));
+    auto show = [](const auto& v) {
+      std::string out;
+      for (std::size_t i = 0; i < v.size() && i < 8; ++i) {
+        out += " (" + std::get<0>(v[i]) + ", " + std::get<1>(v[i]) + ", " + std::get<2>(v[i]) + ")";
+      }
+      return std::to_string(v.size()) + ":" + out;
+    };
+    ADD_FAILURE() << "in itslearning, not expected: " << show(extra) << "\nexpected, not in itslearning: " << show(missing);
+  }
   EXPECT_EQ(ids, expected.size()) << "a pair got a second id";
   EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='created'"), static_cast<long long>(expected.size()));
   EXPECT_EQ(ws.count("SELECT count(*) FROM (SELECT hierarchy_id, person_key FROM membership "
@@ -267,7 +287,10 @@ std::set<std::tuple<std::string, std::string, std::string>> expected_memberships
   auto ends_with = [](const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
   };
-  std::set<std::tuple<std::string, std::string, std::string>> out;
+  // One membership per (group, person): where several rosters feed a group,
+  // the first-ranking role wins (Instructor, TeachingAssistant, Learner).
+  std::map<std::pair<std::string, std::string>, std::string> merged;
+  auto rank = [](const std::string& r) { return r == "Instructor" ? 0 : r == "TeachingAssistant" ? 1 : 2; };
   for (const auto& [key, hierarchy] : hierarchy_of_key) {
     for (const auto& v : rosters.at(key).as_object().at("members").as_array()) {
       const auto& m = v.as_object();
@@ -288,9 +311,12 @@ std::set<std::tuple<std::string, std::string, std::string>> expected_memberships
       if (test_user) continue;
       std::string role = ta ? "TeachingAssistant" : instructor ? "Instructor" : learner ? "Learner" : "";
       if (role.empty()) continue;
-      out.emplace(hierarchy, person, role);
+      auto [it, fresh] = merged.emplace(std::pair{hierarchy, person}, role);
+      if (!fresh && rank(role) < rank(it->second)) it->second = role;
     }
   }
+  std::set<std::tuple<std::string, std::string, std::string>> out;
+  for (const auto& [pair, role] : merged) out.emplace(pair.first, pair.second, role);
   return out;
 }
 

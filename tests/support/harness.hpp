@@ -131,5 +131,7 @@ std::map<std::string, std::string> course_hierarchies(int n);
 // itslearning holds exactly the expected memberships, no pair has a second id
 // (in the simulator or the database), and every id it holds is stored as created.
 void expect_exact_state(const Simulator& sim, const Workspace& ws, int courses);
+// The same where rosters (service keys) feed the groups `groups` maps them to, several to one group.
+void expect_exact_state(const Simulator& sim, const Workspace& ws, const std::map<std::string, std::string>& groups);
 
 }  // namespace rostersync::testing
