@@ -28,6 +28,7 @@
 #include "sync/ltiaas/request.hpp"
 #include "sync/machines/batch_send.hpp"
 #include "sync/machines/page_fetch.hpp"
+#include "sync/machines/run.hpp"
 #include "sync/machines/run_outcome.hpp"
 #include "sync/machines/token_fetch.hpp"
 #include "sync/platform/client_assertion.hpp"
@@ -607,26 +608,13 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   co_return "";
 }
 
-// What the walk saw of each member, for departures.
-struct WalkPresence {
-  std::unordered_set<std::string> seen;      // person keys listed
-  std::unordered_set<std::string> inactive;  // of those, listed Inactive
-  void add(const RosterPage& page, const PlanOptions& options) {
-    for (const Member& m : page.members) {
-      std::string key = person_key(m, options);
-      if (key.empty()) continue;
-      if (!m.active) inactive.insert(key);
-      seen.insert(std::move(key));
-    }
-  }
-};
-
 // After a complete walk: whether it counts (an empty roster is held, a
 // roster that moved under the walk counts for nobody), the job's listings,
 // then the group's decision: deletions sent only if the guard lets them go.
 // Returns the writes to send.
-std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, const WalkPresence& presence,
-                                       int repeated_members, JobReport& report, bool& walk_counted) {
+std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, const RunMachine& walk,
+                                       JobReport& report, bool& walk_counted) {
+  const int repeated_members = walk.repeated_members();
   std::string& held_because = report.removals_held;
   const std::string& target = run.target.config->name;
   std::vector<FeedingJob> jobs = feeding_jobs(run, job);
@@ -635,7 +623,7 @@ std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, co
   int owned_in_group = 0;
   for (const GroupRow& r : rows) owned_in_group += owned_now(r, policy.own_adopted) && confirmed(r);
   std::optional<store::Store::WriteHold> empty_hold = run.store.find_walk_hold(job.name);
-  const int listed = static_cast<int>(presence.seen.size());
+  const int listed = static_cast<int>(walk.seen().size());
   WalkTrust trust = judge_walk({listed, owned_in_group, repeated_members, empty_hold && empty_hold->accepted});
   if (listed > 0 && empty_hold) {
     run.store.clear_walk_hold(job.name);
@@ -666,7 +654,7 @@ std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, co
       if (f.name == job.name) f.grace_walks = std::max(f.grace_walks, 2);
     }
   }
-  ListingChanges changes = walk_absences(job.name, run.store.listings(target, job.hierarchy_id), rows, presence.seen);
+  ListingChanges changes = walk_absences(job.name, run.store.listings(target, job.hierarchy_id), rows, walk.seen());
   run.store.record_walk(target, job.hierarchy_id, job.name, changes.absent, changes.back);
   GroupDecision decision = decide_group(rows, run.store.listings(target, job.hierarchy_id), jobs);
   run.store.record_group_decision(target, decision.back, decision.released, decision.held);
@@ -709,9 +697,6 @@ std::string describe_upkeep(const RunStats& st) {
   return out;
 }
 
-std::string page_error(int page_number, const std::string& what) {
-  return "roster walk failed at page " + std::to_string(page_number) + ": " + what;
-}
 
 }  // namespace
 
@@ -855,8 +840,6 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   if (run.probing) log->info("job {}: circuit breaker for target {} half-open: one probe batch first", job.name, target.config->name);
   log->debug("job {}: run {} started", job.name, report.run_id);
 
-  std::string walk_error;
-  bool walk_complete = false;
   BatchSender sender(executor, run);
   const bool platform = source.config->kind == config::SourceKind::lti_platform;
   std::unique_ptr<RosterPager> pager;
@@ -870,14 +853,8 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
                                                         job.page_limit, job.max_pages, job.max_members});
     auth.header = ltiaas_authorization(*source.config, job);
   }
-  // Offset paging is no snapshot: a member can come twice when the roster
-  // changes during the walk, shifted across a page boundary. The first
-  // listing counts. Checked against this page and the one before it, so the
-  // memory is a page's worth however large the course (a set of every id
-  // cost 100 MB at a million members); a repeat from further back is planned
-  // again and finds its own id: nothing is sent twice.
-  std::unordered_set<std::string> previous_page_ids, page_ids;
-  int repeated_members = 0;
+  PlanOptions plan_opts = plan_options(job);
+  RunMachine machine(RunSettings{platform, platform, plan_opts}, std::move(pager));
   // A token the platform will not give (a refused client, a bad key) holds
   // the source: every job of it waits for a fix, none asks again in a loop.
   auto token_failed = [&](const TokenTrouble& trouble) {
@@ -891,9 +868,6 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
     }
     return error;
   };
-  const std::string hierarchy_template = job.hierarchy_id;
-  bool hierarchy_known = !config::is_hierarchy_template(job.hierarchy_id);
-  PlanOptions plan_opts = plan_options(job);
   auto lookup = [&](const std::vector<std::string>& person_keys) {
     return store.find_memberships(target.config->name, job.hierarchy_id, person_keys, job.name);
   };
@@ -904,133 +878,125 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   std::uint64_t options_digest = sync::options_digest(plan_opts, target.config->name);
   MemberSetDigest seen;
   bool every_page_planned = true;
-  WalkPresence presence;        // every person key the walk listed: the job's listings in the group
-  bool group_checked = false;   // adoption / reconcile read, before the first page is planned
+  bool walk_counted = false;
 
-  try {
-    if (platform && !stopping) {
-      auto token = co_await bearer_token(source, "", *log);
-      if (auto* trouble = std::get_if<TokenTrouble>(&token)) walk_error = token_failed(*trouble);
-      else auth.token = std::get<std::string>(token);
-    }
-    while (!stopping && !run.target_stopped && walk_error.empty()) {
-      std::string url = pager->next_url();
-      auto page_started = Clock::now();
-      PageFetchMachine fetch(source.config->retry, redact_url(url), PagePaging{platform, platform, url});
-      std::optional<TokenTrouble> trouble;
-      co_await fetch_page(source, url, auth, fetch, trouble, *log);
-      if (trouble) {
-        walk_error = token_failed(*trouble);
-        break;
-      }
-      if (fetch.stopped()) break;
-      if (!fetch.page_ready()) {
-        walk_error = page_error(pager->pages() + 1, fetch.error());
-        if (auto hold_for = fetch.hold_for()) {  // a configuration error: hold the job
-          Hold hold = make_hold(HoldScope::job, job.name, HoldKind::blocked, walk_error);
-          store.set_hold(hold, whole_seconds(*hold_for));
-          run.hold_set_for = *hold_for;
-          walk_error = describe(hold);
-        }
-        break;
-      }
-      RosterPage page = std::move(fetch.page());
-      Result<WalkStep> step = pager->on_page(page);
-      if (!step) {
-        walk_error = "roster walk failed: " + step.failure().message;
-        break;
-      }
-      if (*step == WalkStep::done) walk_end();  // nothing more to read: another walk may start
-      // Moodle drops `role` from its next links: a platform's filter is applied here too.
-      if (platform) apply_role_filter(page, job.role_filter);
-      page_ids.clear();
-      std::erase_if(page.members, [&](const Member& m) {
-        bool again = previous_page_ids.count(m.user_id) > 0 || !page_ids.insert(m.user_id).second;
-        repeated_members += again;
-        return again;
-      });
-      std::swap(previous_page_ids, page_ids);
-      if (!hierarchy_known) {
-        Result<std::string> hierarchy = resolve_hierarchy(hierarchy_template, page);
-        if (!hierarchy) {
-          walk_error = "roster walk failed: " + hierarchy.failure().message;
+  // Drives the run machine: each action performed, its result reported back.
+  RunAction action = machine.resume({stopping, run.target_stopped});
+  while (action.kind != RunAction::Kind::finish) {
+    if (action.walk_read) walk_end();  // nothing more to read: another walk may start
+    RunMachine::Event ev;
+    try {
+      switch (action.kind) {
+        case RunAction::Kind::get_token: {
+          auto token = co_await bearer_token(source, "", *log);
+          if (auto* trouble = std::get_if<TokenTrouble>(&token)) {
+            ev.error = token_failed(*trouble);
+            ev.stopped = trouble->stopped;
+          } else {
+            auth.token = std::get<std::string>(token);
+          }
           break;
         }
-        job.hierarchy_id = *hierarchy;
-        plan_opts.hierarchy_id = job.hierarchy_id;
-        options_digest = sync::options_digest(plan_opts, target.config->name);
-        hierarchy_known = true;
-        store.set_run_hierarchy(report.run_id, job.hierarchy_id);
-        log->debug("job {}: hierarchy_id '{}' is '{}' for this roster", job.name, hierarchy_template, job.hierarchy_id);
-      }
-      if (!group_checked) {
-        group_checked = true;
-        // Adopted memberships are rostersync's only while every job of the group says own_adopted.
-        plan_opts.own_adopted = group_policy(feeding_jobs(run, job)).own_adopted;
-        options_digest = sync::options_digest(plan_opts, target.config->name);
-        std::string read_error = co_await read_group_if_due(run, job);
-        if (!read_error.empty()) {
-          walk_error = "roster walk stopped before planning: " + read_error;
+        case RunAction::Kind::fetch_page: {
+          auto page_started = Clock::now();
+          PageFetchMachine fetch(source.config->retry, redact_url(action.url),
+                                 PagePaging{platform, platform, action.url});
+          std::optional<TokenTrouble> trouble;
+          co_await fetch_page(source, action.url, auth, fetch, trouble, *log);
+          if (trouble) {
+            ev.error = token_failed(*trouble);
+            ev.stopped = trouble->stopped || ev.error.empty();
+          } else if (fetch.stopped()) {
+            ev.stopped = true;
+          } else if (!fetch.page_ready()) {
+            ev.error = fetch.error();
+            ev.hold_for = fetch.hold_for();
+          } else {
+            ev.page = std::move(fetch.page());
+          }
+          log->trace("job {}: page {} fetched in {} ms", job.name, action.page_number,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - page_started).count());
           break;
         }
-        if (stopping) break;  // a stop during the read: interrupted, nothing planned unread
+        case RunAction::Kind::hold_job: {
+          Hold hold = make_hold(HoldScope::job, job.name, HoldKind::blocked, action.error);
+          store.set_hold(hold, whole_seconds(action.hold_for));
+          run.hold_set_for = action.hold_for;
+          ev.error = describe(hold);
+          break;
+        }
+        case RunAction::Kind::use_hierarchy:
+          log->debug("job {}: hierarchy_id '{}' is '{}' for this roster", job.name, job.hierarchy_id,
+                     action.hierarchy_id);
+          job.hierarchy_id = action.hierarchy_id;
+          plan_opts.hierarchy_id = job.hierarchy_id;
+          store.set_run_hierarchy(report.run_id, job.hierarchy_id);
+          break;
+        case RunAction::Kind::read_group:
+          // Adopted memberships are rostersync's only while every job of the group says own_adopted.
+          plan_opts.own_adopted = group_policy(feeding_jobs(run, job)).own_adopted;
+          options_digest = sync::options_digest(plan_opts, target.config->name);
+          ev.error = co_await read_group_if_due(run, job);
+          break;
+        case RunAction::Kind::plan_page: {
+          RosterPage& page = machine.page();
+          for (const Member& m : page.members) seen.add(m.user_id);
+          const int page_number = action.page_number;
+          const std::uint64_t digest = page_digest(page, options_digest);
+          PagePlan plan;
+          if (std::optional<PagePlan> settled = store.settled_page(job.name, page_number, digest)) {
+            plan = std::move(*settled);
+            every_page_planned = false;
+          } else {
+            plan = plan_page(page, plan_opts, report.run_id, lookup);
+            run.stats.new_members += store.commit_page(report.run_id, job.name, target.config->name, job.hierarchy_id,
+                                                       plan, page_number,
+                                                       plan.settles_when_sent ? std::optional(digest) : std::nullopt);
+          }
+          run.stats.pages = page_number;
+          run.stats.add_page(plan);
+          log->debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped", job.name,
+                     page_number, plan.members, plan.writes.size(), plan.already_present, plan.deferred,
+                     plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.writes.size()));
+          run.progress.pages = run.stats.pages;
+          run.progress.members = run.stats.members_seen;
+          run.progress.queued = run.stats.creates_planned;
+          run.report();
+          for (auto& c : plan.writes) sender.enqueue(std::move(c));
+          break;
+        }
+        case RunAction::Kind::wait_for_room:
+          co_await sender.wait_for_room();
+          break;
+        case RunAction::Kind::drain:
+          co_await sender.finish();
+          break;
+        case RunAction::Kind::settle_group: {
+          std::vector<PlannedWrite> removals = settle_group(run, job, machine, report, walk_counted);
+          // Deletions are sent only while the target still takes writes.
+          if (!run.target_stopped) {
+            for (auto& w : removals) sender.enqueue(std::move(w));
+          }
+          break;
+        }
+        case RunAction::Kind::finish:
+          break;
       }
-      for (const Member& m : page.members) seen.add(m.user_id);
-      presence.add(page, plan_opts);
-      const int page_number = pager->pages();
-      const std::uint64_t digest = page_digest(page, options_digest);
-      PagePlan plan;
-      if (std::optional<PagePlan> settled = store.settled_page(job.name, page_number, digest)) {
-        plan = std::move(*settled);
-        every_page_planned = false;
-      } else {
-        plan = plan_page(page, plan_opts, report.run_id, lookup);
-        run.stats.new_members += store.commit_page(report.run_id, job.name, target.config->name, job.hierarchy_id, plan,
-                                                   page_number,
-                                                   plan.settles_when_sent ? std::optional(digest) : std::nullopt);
-      }
-      run.stats.pages = pager->pages();
-      run.stats.add_page(plan);
-      log->debug("job {} page {}: {} members, {} to create, {} present, {} deferred, {} skipped in {} ms", job.name,
-                    pager->pages(), plan.members, plan.writes.size(), plan.already_present, plan.deferred,
-                    plan.members - plan.already_present - plan.deferred - static_cast<int>(plan.writes.size()),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - page_started).count());
-      run.progress.pages = run.stats.pages;
-      run.progress.members = run.stats.members_seen;
-      run.progress.queued = run.stats.creates_planned;
-      run.report();
-      for (auto& c : plan.writes) sender.enqueue(std::move(c));
-      if (*step == WalkStep::done) {
-        walk_complete = true;
-        break;
-      }
-      co_await sender.wait_for_room();
+    } catch (const std::exception& e) {  // StoreError; batches in flight are still drained
+      action = machine.fail(e.what());
+      continue;
     }
-  } catch (const std::exception& e) {  // StoreError; batches in flight are still drained below
-    walk_error = e.what();
+    ev.stopping = stopping;
+    ev.target_stopped = run.target_stopped;
+    action = machine.resume(std::move(ev));
   }
   walk_end();
-  co_await sender.finish();
-  if (repeated_members > 0) {
+  if (machine.repeated_members() > 0) {
     log->info("job {}: {} member(s) came twice in this walk (the roster changed while it was paged); counted once",
-              job.name, repeated_members);
+              job.name, machine.repeated_members());
   }
-
-  // The group's state: only after a complete walk whose every page was
-  // accepted. Deletions are sent only while the target still takes writes.
-  bool walk_counted = false;
-  if (walk_complete && walk_error.empty() && !stopping) {
-    try {
-      std::vector<PlannedWrite> removals =
-          settle_group(run, job, presence, repeated_members, report, walk_counted);
-      if (!run.target_stopped) {
-        for (auto& w : removals) sender.enqueue(std::move(w));
-      }
-    } catch (const std::exception& e) {
-      walk_error = std::string("deciding the group's state failed: ") + e.what();
-    }
-    co_await sender.finish();
-  }
+  const bool walk_complete = machine.walk_complete();
+  const std::string walk_error = machine.walk_error();
   run.stats.walk_not_counted = walk_complete && walk_error.empty() && !stopping && !walk_counted ? 1 : 0;
 
   run.stats.pending = dry_run ? 0 : run.stats.writes_planned() - run.stats.writes_confirmed() - run.stats.failed;
