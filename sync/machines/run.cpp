@@ -121,6 +121,8 @@ RunAction RunMachine::resume(Event ev) {
         walk_complete_ = true;
         return end_walk();
       }
+      // No waiting for room that a stop or a stopped target will not make.
+      if (ev.stopping || ev.target_stopped) return end_walk();
       state_ = State::room;
       return action(RunAction::Kind::wait_for_room);
 
