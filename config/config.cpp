@@ -223,8 +223,12 @@ class MapReader {
 };
 
 void check_url(MapReader& r, const std::string& key, const std::string& url, bool allow_insecure) {
-  auto parsed = boost::urls::parse_uri(url);
   YAML::Node n = r.node(key);
+  // Credentials go where the URL says, exactly as written, or nowhere.
+  if (std::string problem = url_problem(url); !problem.empty()) {
+    r.ctx().error(n, r.child_path(key), "'" + clip_for_message(url, 200) + "' " + problem);
+  }
+  auto parsed = boost::urls::parse_uri(url);
   if (!parsed) r.ctx().error(n, r.child_path(key), "'" + url + "' is not an absolute URL");
   std::string scheme(parsed->scheme());
   if (scheme != "https" && scheme != "http") {
@@ -454,6 +458,10 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
     }
     j.service_key = Secret();
     j.memberships_url = r.required_string("memberships_url");
+    if (std::string problem = url_problem(j.memberships_url); !problem.empty()) {
+      ctx.error(r.node("memberships_url"), r.child_path("memberships_url"),
+                "'" + clip_for_message(j.memberships_url, 200) + "' " + problem);
+    }
     auto url = boost::urls::parse_uri(j.memberships_url);
     if (!url || !url->has_authority() || url->host().empty()) {
       ctx.error(r.node("memberships_url"), r.child_path("memberships_url"), "'" + j.memberships_url + "' is not an absolute URL");

@@ -152,7 +152,68 @@ std::string url_encode_component(std::string_view text) {
   return boost::urls::encode(text, boost::urls::unreserved_chars);
 }
 
+std::string url_problem(std::string_view url) {
+  auto lower = [](std::string_view text) {
+    std::string out(text);
+    for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+  };
+  const std::size_t sep = url.find("://");
+  if (sep == std::string_view::npos) return "is not an absolute http(s) URL";
+  const std::string scheme = lower(url.substr(0, sep));
+  if (scheme != "http" && scheme != "https") return "scheme must be https (or http), got '" + scheme + "'";
+  std::string_view rest = url.substr(sep + 3);
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (authority.find('@') != std::string_view::npos) return "must not hold user information (user@host)";
+  if (authority.find('%') != std::string_view::npos) return "has a percent-encoded character in its host";
+  std::string_view host = authority, port;
+  if (!authority.empty() && authority.front() == '[') {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return "has an unclosed [IPv6] host";
+    host = authority.substr(0, close + 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && after.front() != ':') return "has characters after its [IPv6] host";
+    if (!after.empty()) port = after.substr(1);
+    for (char c : host.substr(1, host.size() - 2)) {
+      if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return "has an invalid [IPv6] host";
+    }
+  } else {
+    const std::size_t colon = authority.find(':');
+    if (colon != std::string_view::npos) {
+      host = authority.substr(0, colon);
+      port = authority.substr(colon + 1);
+    }
+    for (char c : host) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_') {
+        return "has an invalid character '" + std::string(1, c) + "' in its host";
+      }
+    }
+  }
+  if (host.empty()) return "has no host";
+  if (authority.find(':') != std::string_view::npos && (host.front() != '[' || authority.size() > host.size())) {
+    if (port.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return "has an invalid port '" + std::string(port) + "'";
+    }
+    const long n = std::stol(std::string(port));
+    if (n < 1 || n > 65535) return "has port " + std::string(port) + ", outside 1..65535";
+  }
+  const std::string_view after_authority = rest.substr(authority.size());
+  if (!after_authority.empty() && after_authority.front() != '/' && after_authority.front() != '?' &&
+      after_authority.front() != '#') {
+    return "has a path that does not start with '/'";
+  }
+  // The parser every request goes through must read the same host and port.
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u || !u->has_authority()) return "is not an absolute URL";
+  if (lower(u->encoded_host()) != lower(host) || std::string_view(u->port()) != port) {
+    return "is read with host '" + std::string(u->encoded_host()) + "' and port '" + std::string(u->port()) +
+           "', not as written";
+  }
+  return "";
+}
+
 std::string url_origin(std::string_view url) {
+  if (!url_problem(url).empty()) return "";
   auto u = boost::urls::parse_absolute_uri(url);
   if (!u || !u->has_authority() || u->encoded_host().empty()) return "";
   auto lower = [](std::string text) {

@@ -16,9 +16,17 @@ namespace rostersync {
 // inside a nested, percent-encoded `url=` parameter.
 std::string redact_url(std::string_view url);
 
+// Why `url` is no URL rostersync may send a credential to ("" when it is
+// one): an http or https URL whose authority is exactly as written (a host
+// of letters, digits, '.', '-', '_' or an [IPv6] literal, no user
+// information, no percent-encoding, a port of 1 to 65535) and whose path is
+// empty or starts with '/'. Checked by hand and against Boost.URL, which
+// (1.81) reads http://127.0.0.1.nip.io:8099 as host 127.0.0.1.
+std::string url_problem(std::string_view url);
+
 // "https://lms.example.edu:443" for any URL on that origin (scheme and host
 // lower-cased, the port made explicit); "" if it is not an absolute URL with
-// a host. Origins decide where credentials may be sent.
+// a host, or one url_problem() refuses. Origins decide where credentials may be sent.
 std::string url_origin(std::string_view url);
 
 // Percent-encodes everything but RFC 3986 unreserved characters (query

@@ -109,6 +109,10 @@ struct HttpClient::Impl {
   }
 
   Result<Endpoint> parse(const std::string& url) {
+    // Nothing is sent to a URL whose host or port the parser reads otherwise than written.
+    if (std::string problem = url_problem(url); !problem.empty()) {
+      return fail(FailureKind::config, "refusing " + redact_url(url) + ": it " + problem);
+    }
     auto u = boost::urls::parse_uri(url);
     if (!u) return fail(FailureKind::config, "invalid URL " + redact_url(url));
     Endpoint e;

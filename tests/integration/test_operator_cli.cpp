@@ -189,6 +189,23 @@ TEST_F(OperatorCli, CheckConfigMasksSecretsAndRejectsBadFiles) {
   EXPECT_EQ(human.find(kImsesPassword), std::string::npos);
   ws_->write("broken.yaml", "state_db: [\n");
   EXPECT_EQ(ws_->rostersync({"check-config", (ws_->dir() / "broken.yaml").string()}), 2);
+
+  // A URL whose host or port would be read otherwise than written: refused, naming the key and why.
+  std::ifstream in(ws_->config_path());
+  const std::string good((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const auto& [bad, why] : std::vector<std::pair<std::string, std::string>>{
+           {"http://127.0.0.1.nip.io:8099", "not as written"},
+           {"http://127.0.0.1%2eevil.example:8080", "percent-encoded"},
+           {"http://127.0.0.1:70000", "outside 1..65535"}}) {
+    std::string yaml = good;
+    const std::size_t at = yaml.find("endpoint: ") + 10;
+    yaml.replace(at, yaml.find('\n', at) - at, bad);
+    ws_->write("bad-url.yaml", yaml);
+    auto [brc, bout] = ws_->rostersync_output({"check-config", (ws_->dir() / "bad-url.yaml").string()}, true);
+    EXPECT_EQ(brc, 2) << bad;
+    EXPECT_NE(bout.find("targets.its.endpoint"), std::string::npos) << bout;
+    EXPECT_NE(bout.find(why), std::string::npos) << bout;
+  }
 }
 
 // The shipped example configuration, laid out as the README's "Run as a

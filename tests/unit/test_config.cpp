@@ -2,6 +2,8 @@
 // line, column and key path; secrets come from files and never show.
 #include <gtest/gtest.h>
 
+#include "config/domain/text.hpp"
+
 #include <boost/json/serialize.hpp>
 
 #include <cstdlib>
@@ -122,6 +124,42 @@ TEST_F(ConfigTest, MissingAndDanglingReferences) {
   std::string no_hierarchy = minimal();
   no_hierarchy.replace(no_hierarchy.find("    hierarchy_id: h1\n"), 21, "");
   expect_error(no_hierarchy, {"jobs[0].hierarchy_id", "is required"});
+}
+
+TEST_F(ConfigTest, AUrlWhoseHostOrPortIsReadOtherwiseThanWrittenIsRefused) {
+  auto with_base = [&](const std::string& url) {
+    std::string yaml = minimal();
+    yaml.replace(yaml.find("https://school.ltiaas.com/"), 26, url);
+    return yaml;
+  };
+  // Boost.URL 1.81 reads these as host 127.0.0.1 with a path: credentials would go to port 80.
+  expect_error(with_base("http://127.0.0.1.nip.io:8099"), {"sources.lt.base_url", "not as written"});
+  expect_error(with_base("http://127.0.0.1%2eevil.example:8080"), {"sources.lt.base_url", "percent-encoded"});
+  // Ports wrap in the resolver: refused where they are read.
+  expect_error(with_base("http://127.0.0.1:99999"), {"sources.lt.base_url", "port 99999, outside 1..65535"});
+  expect_error(with_base("http://127.0.0.1:70000"), {"sources.lt.base_url", "port 70000, outside 1..65535"});
+  expect_error(with_base("http://127.0.0.1:0"), {"sources.lt.base_url", "outside 1..65535"});
+  expect_error(with_base("https://user:pw@school.ltiaas.com"), {"sources.lt.base_url", "user information"});
+  EXPECT_NO_THROW(load(with_base("http://127.0.0.1:65535")));
+  std::string endpoint = minimal();
+  endpoint.replace(endpoint.find("https://its.example/"), 20, "https://its.example:443x/");
+  expect_error(endpoint, {"targets.its.endpoint", "invalid port '443x'"});
+}
+
+TEST(UrlProblem, OnlyAnAuthorityExactlyAsWrittenPasses) {
+  using rostersync::url_origin;
+  using rostersync::url_problem;
+  EXPECT_EQ(url_problem("https://school.instructure.com/api/lti/courses/1/names_and_roles?page=2"), "");
+  EXPECT_EQ(url_problem("http://[::1]:8080/x"), "");
+  EXPECT_EQ(url_problem("https://lms.example.edu"), "");
+  EXPECT_NE(url_problem("http://127.0.0.1.nip.io:8099"), "");
+  EXPECT_NE(url_problem("http://127.0.0.1%2eevil.example:8080"), "");
+  EXPECT_NE(url_problem("http://127.0.0.1:99999"), "");
+  EXPECT_NE(url_problem("ftp://x.example"), "");
+  EXPECT_NE(url_problem("https:///path"), "");
+  EXPECT_NE(url_problem("https://[::1"), "");
+  EXPECT_NE(url_problem("https://a.example:"), "");
+  EXPECT_EQ(url_origin("http://127.0.0.1.nip.io:8099"), "") << "no origin for a URL read otherwise than written";
 }
 
 TEST_F(ConfigTest, PlainHttpOnlyForLoopbackUnlessAllowed) {
