@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <memory>
 
 #include "daemon/process.hpp"
 
@@ -50,10 +51,17 @@ std::optional<local::acceptor> open_control_socket(asio::io_context& ioc, const 
 
 // One request line, one reply line. A client that sends nothing is dropped
 // after a few seconds so it cannot hold the daemon's attention.
-asio::awaitable<void> serve_control_client(local::socket socket, const ControlHandler& handle) {
-  asio::steady_timer deadline(socket.get_executor(), std::chrono::seconds(5));
-  deadline.async_wait([&socket](boost::system::error_code ec) {
-    if (!ec) socket.cancel();
+asio::awaitable<void> serve_control_client(local::socket client, const ControlHandler& handle,
+                                           std::chrono::milliseconds limit) {
+  // The deadline's handler may already be queued when the request ends (the
+  // loop was busy when it expired: cancel() cannot recall it), and then runs
+  // after this frame is gone: it holds the socket weakly, never by reference.
+  auto socket_ptr = std::make_shared<local::socket>(std::move(client));
+  local::socket& socket = *socket_ptr;
+  asio::steady_timer deadline(socket.get_executor(), limit);
+  deadline.async_wait([weak = std::weak_ptr<local::socket>(socket_ptr)](boost::system::error_code ec) {
+    if (ec) return;
+    if (auto alive = weak.lock()) alive->cancel();
   });
   asio::streambuf buffer(kMaxControlLine + 2);
   auto [ec, n] = co_await asio::async_read_until(socket, buffer, '\n', nothrow);
@@ -70,23 +78,25 @@ asio::awaitable<void> serve_control_client(local::socket socket, const ControlHa
   deadline.cancel();
 }
 
-asio::awaitable<void> accept_control_clients(local::acceptor& acceptor, const ControlHandler& handle, bool& crashed) {
+asio::awaitable<void> accept_control_clients(local::acceptor& acceptor, const ControlHandler& handle, bool& crashed,
+                                             std::chrono::milliseconds limit) {
   while (acceptor.is_open()) {
     auto [ec, socket] = co_await acceptor.async_accept(nothrow);
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
     if (ec) continue;
     auto& ioc = static_cast<asio::io_context&>(acceptor.get_executor().context());
-    asio::co_spawn(ioc, serve_control_client(std::move(socket), handle),
+    asio::co_spawn(ioc, serve_control_client(std::move(socket), handle, limit),
                    stop_on_exception(ioc, "a control request", crashed));
   }
 }
 
 }  // namespace
 
-ControlServer::ControlServer(asio::io_context& ioc, const std::string& path, const ControlHandler& handle, bool& crashed)
+ControlServer::ControlServer(asio::io_context& ioc, const std::string& path, const ControlHandler& handle, bool& crashed,
+                             std::chrono::milliseconds client_limit)
     : acceptor_(open_control_socket(ioc, path)), path_(path) {
   if (acceptor_) {
-    asio::co_spawn(ioc, accept_control_clients(*acceptor_, handle, crashed),
+    asio::co_spawn(ioc, accept_control_clients(*acceptor_, handle, crashed, client_limit),
                    stop_on_exception(ioc, "the control socket", crashed));
   }
 }

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -23,7 +24,10 @@ class ControlServer {
   // a warning, not an error: SIGUSR1 still works. `handle` and `crashed`
   // must outlive the server; an exception escaping a client's coroutine sets
   // `crashed` and stops `ioc` (see stop_on_exception).
-  ControlServer(boost::asio::io_context& ioc, const std::string& path, const ControlHandler& handle, bool& crashed);
+  // A client gets `client_limit` to send its request and read the reply.
+  ControlServer(boost::asio::io_context& ioc, const std::string& path, const ControlHandler& handle, bool& crashed,
+                std::chrono::milliseconds client_limit = std::chrono::seconds(5));
+  bool listening() const { return acceptor_.has_value(); }
   // Stops accepting and removes the socket file.
   void close();
 

@@ -327,6 +327,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     // Applies an accepted configuration (reload or registry): jobs now, or
     // after the running ones end when sources or targets changed.
     auto apply = [&](std::shared_ptr<const config::Config> fresh, std::set<std::string> changed) {
+      // Stopping: nothing new runs, and the engine the grace timer will cut off must stay the one in use.
+      if (stopping) return;
       if (fresh->sources != engine_cfg->sources || fresh->targets != engine_cfg->targets) {
         if (scheduler.running_count() > 0) {
           spdlog::info("reload: sources or targets changed; applied when the {} running job(s) end",

@@ -613,7 +613,7 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
 // then the group's decision: deletions sent only if the guard lets them go.
 // Returns the writes to send.
 std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, const RunMachine& walk,
-                                       JobReport& report, bool& walk_counted) {
+                                       JobReport& report, bool& walk_not_counted) {
   const int repeated_members = walk.repeated_members();
   std::string& held_because = report.removals_held;
   const std::string& target = run.target.config->name;
@@ -629,7 +629,7 @@ std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, co
     run.store.clear_walk_hold(job.name);
     run.log->info("job {}: the roster lists members again; its empty-roster hold is lifted", job.name);
   }
-  walk_counted = trust == WalkTrust::counts;
+  walk_not_counted = trust != WalkTrust::counts;
   if (trust == WalkTrust::empty_held) {
     store::Store::WriteHold hold = write_hold(
         "empty_roster", target, job.hierarchy_id, owned_in_group, owned_in_group,
@@ -654,9 +654,11 @@ std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, co
       if (f.name == job.name) f.grace_walks = std::max(f.grace_walks, 2);
     }
   }
-  ListingChanges changes = walk_absences(job.name, run.store.listings(target, job.hierarchy_id), rows, walk.seen());
+  std::vector<Listing> listings = run.store.listings(target, job.hierarchy_id);
+  ListingChanges changes = walk_absences(job.name, listings, rows, walk.seen());
   run.store.record_walk(target, job.hierarchy_id, job.name, changes.absent, changes.back);
-  GroupDecision decision = decide_group(rows, run.store.listings(target, job.hierarchy_id), jobs);
+  apply_absences(listings, job.name, changes);  // as recorded: no second read
+  GroupDecision decision = decide_group(rows, listings, jobs);
   run.store.record_group_decision(target, decision.back, decision.released, decision.held);
   if (!decision.held.empty()) {
     store::Store::WriteHold hold = write_hold("delete", target, job.hierarchy_id, static_cast<int>(decision.held.size()),
@@ -878,7 +880,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   std::uint64_t options_digest = sync::options_digest(plan_opts, target.config->name);
   MemberSetDigest seen;
   bool every_page_planned = true;
-  bool walk_counted = false;
+  bool walk_not_counted = false;  // the group decision found the walk held (empty) or moved
 
   // Drives the run machine: each action performed, its result reported back.
   RunAction action = machine.resume({stopping, run.target_stopped});
@@ -932,12 +934,18 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
           plan_opts.hierarchy_id = job.hierarchy_id;
           store.set_run_hierarchy(report.run_id, job.hierarchy_id);
           break;
-        case RunAction::Kind::read_group:
+        case RunAction::Kind::read_group: {
           // Adopted memberships are rostersync's only while every job of the group says own_adopted.
-          plan_opts.own_adopted = group_policy(feeding_jobs(run, job)).own_adopted;
+          const std::vector<FeedingJob> jobs = feeding_jobs(run, job);
+          const GroupPolicy policy = group_policy(jobs);
+          plan_opts.own_adopted = policy.own_adopted;
+          // What the walk saw matters to a group with removals on, or fed by several jobs
+          // (one job's absence must not hide another's role); else it costs memory for nothing.
+          machine.track_presence(job.remove_departed || policy.remove || jobs.size() > 1);
           options_digest = sync::options_digest(plan_opts, target.config->name);
           ev.error = co_await read_group_if_due(run, job);
           break;
+        }
         case RunAction::Kind::plan_page: {
           RosterPage& page = machine.page();
           for (const Member& m : page.members) seen.add(m.user_id);
@@ -972,7 +980,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
           co_await sender.finish();
           break;
         case RunAction::Kind::settle_group: {
-          std::vector<PlannedWrite> removals = settle_group(run, job, machine, report, walk_counted);
+          std::vector<PlannedWrite> removals = settle_group(run, job, machine, report, walk_not_counted);
           // Deletions are sent only while the target still takes writes.
           if (!run.target_stopped) {
             for (auto& w : removals) sender.enqueue(std::move(w));
@@ -997,7 +1005,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   }
   const bool walk_complete = machine.walk_complete();
   const std::string walk_error = machine.walk_error();
-  run.stats.walk_not_counted = walk_complete && walk_error.empty() && !stopping && !walk_counted ? 1 : 0;
+  run.stats.walk_not_counted = walk_not_counted ? 1 : 0;
 
   run.stats.pending = dry_run ? 0 : run.stats.writes_planned() - run.stats.writes_confirmed() - run.stats.failed;
   RunVerdict verdict = decide_outcome({walk_complete, walk_error, run.target_error, stopping, run.stats.pending,
@@ -1009,7 +1017,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
                              run.stats.deferred == 0);
       // A walk that counted for nobody (an empty roster held, a roster that
       // moved) keeps the snapshot the next walk compares with.
-      if (verdict.prune_snapshot && walk_counted) {
+      if (verdict.prune_snapshot && !walk_not_counted && machine.repeated_members() == 0) {
         store.forget_pages(job.name, run.stats.pages);
         if (every_page_planned) {
           store.prune_snapshot(job.name, report.run_id);

@@ -130,7 +130,7 @@ RunAction RunMachine::resume(Event ev) {
       return next_page(ev);
 
     case State::draining:
-      if (walk_complete_ && walk_error_.empty() && !ev.stopping && !settled_) {
+      if (walk_complete_ && walk_error_.empty() && !ev.stopping && !settled_ && track_presence_) {
         settled_ = true;
         state_ = State::settling;
         return action(RunAction::Kind::settle_group);
@@ -172,6 +172,7 @@ RunAction RunMachine::after_page() {
 
 RunAction RunMachine::plan() {
   for (const Member& m : page_.members) {
+    if (!track_presence_) break;
     std::string key = person_key(m, settings_.plan);
     if (key.empty()) continue;
     if (!m.active) inactive_.insert(key);

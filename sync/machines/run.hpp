@@ -79,6 +79,12 @@ class RunMachine {
   // the walk ends with `what`, the writes out are drained, nothing is decided.
   RunAction fail(const std::string& what);
 
+  // Whether the walk's persons are kept for the group decision (a group fed
+  // by several jobs, or with removals on): decided by the driver when it
+  // reads the group, before the first page is planned. Without it, the run
+  // ends without settle_group (nothing is decided on absence).
+  void track_presence(bool on) { track_presence_ = on; }
+
   // During plan_page: the page to plan (deduplicated, filtered).
   RosterPage& page() { return page_; }
   bool walk_complete() const { return walk_complete_; }
@@ -109,6 +115,7 @@ class RunMachine {
   bool group_checked_ = false;
   bool walk_complete_ = false;
   bool settled_ = false;
+  bool track_presence_ = true;
   std::string walk_error_;
   // Offset paging is no snapshot: a member can come twice when the roster
   // changes during the walk. Checked against this page and the one before,

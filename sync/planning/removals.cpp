@@ -88,6 +88,22 @@ ListingChanges walk_absences(const std::string& job, const std::vector<Listing>&
   return out;
 }
 
+void apply_absences(std::vector<Listing>& listings, const std::string& job, const ListingChanges& changes) {
+  std::unordered_map<std::string, Listing*> mine;
+  for (Listing& l : listings) {
+    if (l.job == job) mine.emplace(l.person_key, &l);
+  }
+  std::vector<Listing> added;
+  for (const auto& person : changes.absent) {
+    if (auto it = mine.find(person); it != mine.end()) ++it->second->absent_walks;
+    else added.push_back({job, person, "", false, 1});
+  }
+  for (const auto& person : changes.back) {
+    if (auto it = mine.find(person); it != mine.end()) it->second->absent_walks = 0;
+  }
+  for (auto& l : added) listings.push_back(std::move(l));
+}
+
 namespace {
 
 // Why the person's listings let them go ("departed", "inactive"), or "" when one keeps them.

@@ -89,6 +89,9 @@ struct ListingChanges {
 ListingChanges walk_absences(const std::string& job, const std::vector<Listing>& listings,
                              const std::vector<GroupRow>& rows, const std::unordered_set<std::string>& seen);
 
+// The same changes applied to listings in memory, as Store::record_walk stores them.
+void apply_absences(std::vector<Listing>& listings, const std::string& job, const ListingChanges& changes);
+
 // The group's departures. A person leaves only when no listing keeps them:
 // every job that ever listed them (or walked since their membership
 // existed) has, for its own departure_grace, completed walks without them,

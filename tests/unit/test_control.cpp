@@ -1,7 +1,15 @@
 // The control-socket protocol between `rostersync resync` and the daemon.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
 #include "daemon/control.hpp"
+#include "daemon/control_server.hpp"
 
 using namespace rostersync::daemon;
 
@@ -37,4 +45,40 @@ TEST(ControlProtocol, RepliesKeepToOneLine) {
   ControlReply garbage = parse_control_reply("HTTP/1.1 400 Bad Request\n");
   EXPECT_FALSE(garbage.ok);
   EXPECT_NE(garbage.text.find("unexpected reply"), std::string::npos);
+}
+
+// A request whose handling keeps the event loop busy past the client's
+// deadline: the deadline's handler is queued before the request ends and runs
+// after the request's coroutine is gone. It must touch nothing of it (a
+// use-after-free that crashed the daemon; the sanitizer build sees it).
+TEST(ControlServer, ADeadlineThatFiresWhileTheLoopIsBusyTouchesNothingOfAFinishedRequest) {
+  namespace fs = std::filesystem;
+  boost::asio::io_context ioc;
+  const fs::path socket_path = fs::temp_directory_path() / ("rs-control-" + std::to_string(::getpid()) + ".sock");
+  bool crashed = false;
+  int served = 0;
+  ControlHandler busy = [&](const ControlRequest&) {
+    // The loop is busy (a store call waiting on a lock): well past the 20 ms limit.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    ++served;
+    return ControlReply{true, "queued"};
+  };
+  ControlServer server(ioc, socket_path.string(), busy, crashed, std::chrono::milliseconds(20));
+  ASSERT_TRUE(server.listening());
+  std::optional<rostersync::Result<ControlReply>> reply;
+  std::atomic<bool> answered{false};
+  std::thread client([&] {
+    reply = send_control_request(socket_path.string(), ControlRequest{}, std::chrono::seconds(10));
+    answered = true;
+  });
+  while (served == 0 || !answered) ioc.run_one_for(std::chrono::milliseconds(50));
+  client.join();
+  ioc.poll();  // whatever the request left queued runs now
+  server.close();
+  ioc.poll();
+  EXPECT_FALSE(crashed);
+  ASSERT_TRUE(reply && *reply);
+  EXPECT_TRUE((*reply)->ok);
 }

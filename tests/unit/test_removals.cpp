@@ -83,13 +83,7 @@ struct Group {
         if (j.name == job) j.grace_walks = std::max(j.grace_walks, 2);
       }
     }
-    ListingChanges changes = walk_absences(job, listings, rows, seen);
-    for (const auto& p : changes.absent) {
-      auto it = std::find_if(listings.begin(), listings.end(),
-                             [&](const Listing& l) { return l.job == job && l.person_key == p; });
-      if (it == listings.end()) listings.push_back({job, p, "", false, 1});
-      else ++it->absent_walks;
-    }
+    apply_absences(listings, job, walk_absences(job, listings, rows, seen));
     GroupDecision d = decide_group(rows, listings, js);
     held = d.held;
     held_because = d.held_because;
