@@ -289,6 +289,16 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     // A run ended: schedule the next one, count it into the pass.
     auto on_job_done = [&](const sync::JobReport& report) {
       running_jobs.erase(report.job);
+      // A corrupt database, or a disk that fails: nothing more can be trusted
+      // to it. Stop visibly (exit 3, systemd restarts and the start says why)
+      // rather than fail run after run while creates never happen.
+      if (!db.unusable().empty()) {
+        spdlog::critical("state database unusable: {}; stopping (exit 3). Check the disk, then restore a backup "
+                         "(README \"Restore\") or run `sqlite3 {} 'PRAGMA integrity_check'`", db.unusable(), db.path());
+        crashed = true;
+        ioc.stop();
+        return;
+      }
       metrics.run_finished(report.job, report.outcome, report.held, report.stats, report.seconds, unix_now());
       // Held, approved, rejected or no longer needed: a run of one job may
       // set or lift the hold of every job of its group.

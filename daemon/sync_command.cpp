@@ -142,6 +142,12 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
                 wake.cancel();
               }, [&](const sync::JobReport& report) {
                 ++ran;
+                if (!db.unusable().empty()) {  // corrupt, or the disk fails: stop, exit 3
+                  spdlog::critical("state database unusable: {}; stopping (exit 3)", db.unusable());
+                  crashed = true;
+                  ioc.stop();
+                  return;
+                }
                 if (plan_output.dry_run) reports.push_back(report);
                 scheduler.finished(report.job, Clock::now(), 0.0, std::nullopt);
                 pass.job_finished(report.stats, report.outcome == RunOutcome::ok && !report.held,

@@ -13,22 +13,31 @@ Connection::Connection(const std::string& path, Mode mode, int busy_timeout_ms) 
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   }
   int flags = mode == Mode::read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
-  if (sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr) != SQLITE_OK) {
+  if (int rc = sqlite3_open_v2(path.c_str(), &db_, flags | SQLITE_OPEN_NOMUTEX, nullptr); rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    const int primary = (db_ ? sqlite3_extended_errcode(db_) : rc) & 0xff;
     sqlite3_close(db_);
-    throw StoreError(path + ": cannot open state database: " + msg);
+    throw StoreError(path + ": cannot open state database: " + msg,
+                     primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_IOERR);
   }
   sqlite3_busy_timeout(db_, busy_timeout_ms);
 }
 
 Connection::~Connection() { sqlite3_close(db_); }
 
+void Connection::fail(int rc, const std::string& what) {
+  const int primary = rc & 0xff;
+  const bool corrupt = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_IOERR;
+  std::string msg = path_ + ": " + (what.empty() ? "" : what + ": ") + sqlite3_errmsg(db_);
+  if (corrupt && unusable_.empty()) unusable_ = msg;
+  throw StoreError(msg, corrupt);
+}
+
 void Connection::exec(const std::string& sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : sqlite3_errmsg(db_);
+  if (int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err); rc != SQLITE_OK) {
     sqlite3_free(err);
-    throw StoreError(path_ + ": " + msg);
+    fail(sqlite3_extended_errcode(db_), "");
   }
 }
 
@@ -37,7 +46,7 @@ std::int64_t Connection::last_insert_rowid() const { return sqlite3_last_insert_
 
 Stmt::Stmt(Connection& db, const std::string& sql) : db_(db) {
   if (sqlite3_prepare_v2(db.raw(), sql.c_str(), -1, &stmt_, nullptr) != SQLITE_OK) {
-    throw StoreError(db.path() + ": preparing statement failed: " + sqlite3_errmsg(db.raw()));
+    db.fail(sqlite3_extended_errcode(db.raw()), "preparing statement failed");
   }
 }
 
@@ -64,7 +73,7 @@ bool Stmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  throw StoreError(db_.path() + ": " + sqlite3_errmsg(db_.raw()));
+  db_.fail(sqlite3_extended_errcode(db_.raw()), "");
 }
 
 void Stmt::run() {
@@ -100,7 +109,7 @@ Transaction::Transaction(Connection& db) : db_(db) {
   try {
     db_.exec("BEGIN IMMEDIATE");
   } catch (const StoreError& e) {
-    throw StoreError(std::string(e.what()) + " (BEGIN IMMEDIATE)");
+    throw StoreError(std::string(e.what()) + " (BEGIN IMMEDIATE)", e.unusable());
   }
 }
 

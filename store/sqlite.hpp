@@ -15,9 +15,17 @@ namespace rostersync::store {
 
 // Any failure of the state database: open, lock timeout, disk full, corrupt
 // file. The message names the database path and the failing operation.
+// `unusable`: the file is corrupt, not a database, or the disk fails
+// (SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR): nothing more can be
+// trusted to it, and a daemon must stop (exit 3) rather than go on without it.
 class StoreError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit StoreError(const std::string& what, bool unusable = false)
+      : std::runtime_error(what), unusable_(unusable) {}
+  bool unusable() const { return unusable_; }
+
+ private:
+  bool unusable_ = false;
 };
 
 class Connection {
@@ -36,9 +44,15 @@ class Connection {
   int changes() const;
   std::int64_t last_insert_rowid() const;
   sqlite3* raw() const { return db_; }  // for Stmt only
+  // Throws the StoreError for SQLite result `rc` ("<path>: <what>: <SQLite's message>");
+  // a corrupt-class error is also remembered in unusable().
+  [[noreturn]] void fail(int rc, const std::string& what);
+  // "" while the file works; else the first error that made it unusable.
+  const std::string& unusable() const { return unusable_; }
 
  private:
   std::string path_;
+  std::string unusable_;
   sqlite3* db_ = nullptr;
 };
 

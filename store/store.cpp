@@ -1,6 +1,11 @@
 #include "store/store.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -110,7 +115,41 @@ std::vector<WriteHold> read_write_holds(Connection& db, const std::optional<std:
   return out;
 }
 
-Store::Store(const std::string& path) : db_(path, Connection::Mode::read_write, 5000) {
+namespace {
+
+// The state database holds membership ids itslearning never shows again.
+// An empty file where a database is expected is
+// almost always a lost one: starting on it would adopt every membership in
+// itslearning as not rostersync's, silently.
+const std::string& prepare_database_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  if (fs::exists(st)) {
+    if (fs::is_regular_file(st) && fs::file_size(path, ec) == 0 && !ec) {
+      throw StoreError(path + " (state_db) is an empty file (0 bytes): if rostersync ran here before, its database is "
+                       "lost, and with it the membership ids itslearning never shows again. Restore the backup "
+                       "(README \"Restore\"); only for a genuinely new start, delete the empty file",
+                       true);
+    }
+    return path;
+  }
+  return path;
+}
+
+
+
+}  // namespace
+
+Store::PrivateFiles::PrivateFiles() : old(::umask(077)) {}
+Store::PrivateFiles::~PrivateFiles() { ::umask(old); }
+
+// The umask holds while the file, its -wal and its -shm are created (SQLite
+// gives them 0644 less the umask): 0600 whatever the process's umask.
+Store::Store(const std::string& path) : Store(path, PrivateFiles{}) {}
+
+Store::Store(const std::string& path, PrivateFiles&&)
+    : db_(prepare_database_file(path), Connection::Mode::read_write, 5000) {
   db_.exec("PRAGMA journal_mode=WAL");
   durable(true);
   upgraded_from_ = migrate(db_);

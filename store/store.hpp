@@ -40,6 +40,9 @@ class Store {
   explicit Store(const std::string& path);
 
   const std::string& path() const { return db_.path(); }
+  // "" while the file works; else why it cannot be trusted any more (corrupt,
+  // not a database, an I/O error): a daemon stops with exit 3.
+  const std::string& unusable() const { return db_.unusable(); }
   int schema_version() { return store::schema_version(db_); }
   // The schema the file had when this Store opened it: 0 for a new file,
   // kSchemaVersion when no upgrade was needed.
@@ -233,6 +236,13 @@ class Store {
   int forget_job(const std::string& job);
 
  private:
+  // Sets umask 077 for its lifetime (the constructor's: see store.cpp).
+  struct PrivateFiles {
+    PrivateFiles();
+    ~PrivateFiles();
+    unsigned old;
+  };
+  Store(const std::string& path, PrivateFiles&&);
   // A statement prepared on first use and reset before each later one: for
   // the calls made once per member.
   Stmt& prepared(std::unique_ptr<Stmt>& slot, const std::string& sql);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <algorithm>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -174,4 +175,46 @@ TEST(DaemonControl, HeldRemovalsShowInStatusUntilApproved) {
   EXPECT_EQ(sim.state().at("memberships").as_array().size(), 15u);
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(30s), 0);
+}
+
+// Garbage pages in state.db while `run` runs: the daemon stops visibly with
+// exit 3 and a critical line naming the file, instead of failing run after
+// run at warning level while nothing is created any more.
+TEST(DaemonControl, ACorruptDatabaseFoundWhileRunningEndsTheDaemonWithExit3) {
+  Simulator sim({"--contexts", "1", "--members", "200"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    interval: 1h\n    page_limit: 20\n"));
+  DatagramSocket notify((ws.dir() / "notify.sock").string());
+  setenv("NOTIFY_SOCKET", (ws.dir() / "notify.sock").c_str(), 1);
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, true, true);
+  unsetenv("NOTIFY_SOCKET");
+  ASSERT_TRUE(notify.wait_for([](const std::string& m) { return has(m, "STATUS=idle; next sync course-1 at "); }, 30s));
+  // Everything in the database file itself (a checkpoint by another
+  // connection, as the sqlite3 shell or a backup makes), then garbage over
+  // every page but the first.
+  ws.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  {
+    std::fstream f(ws.dir() / "state.db", std::ios::in | std::ios::out | std::ios::binary);
+    ASSERT_TRUE(f);
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    ASSERT_GT(size, 8192);
+    std::string garbage(static_cast<std::size_t>(size - 4096), '\x5a');
+    f.seekp(4096);
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  sim.post("/_sim/rosters/course-1-key/members",
+           R"([{"user_id": "u-new", "lis_person_sourcedid": "sis-new", "roles": ["Learner"]}])");
+  daemon.signal(SIGUSR1);
+  std::optional<int> rc = daemon.wait(30s);
+  if (!rc) {
+    daemon.signal(SIGKILL);
+    daemon.wait(5s);
+  }
+  std::string out;
+  while (auto line = daemon.read_line(2s)) out += *line + "\n";
+  ASSERT_TRUE(rc.has_value()) << "the daemon went on with a corrupt database\n" << out;
+  EXPECT_EQ(*rc, 3);
+  EXPECT_TRUE(has(out, "state database unusable")) << out;
+  EXPECT_TRUE(has(out, "state.db")) << out;
 }

@@ -2,6 +2,10 @@
 // transactions the engine relies on.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include <sys/stat.h>
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -478,4 +482,59 @@ TEST_F(StoreTest, AGroupReadAdoptsRestoresAndForgetsTheSettledPages) {
   EXPECT_EQ(text("SELECT count(*) FROM page_digest"), "0");
   EXPECT_EQ(s.forget_group_reads("j", "t"), 1);
   EXPECT_FALSE(s.group_read_age("t", "h"));
+}
+
+TEST_F(StoreTest, TheDatabaseAndItsWalAndShmAre0600WhateverTheUmask) {
+  const mode_t old = ::umask(022);
+  {
+    store::Store s(path_);
+    s.begin_run("j");  // a write: the -wal and -shm exist now
+    for (const std::string suffix : {"", "-wal", "-shm"}) {
+      struct stat st{};
+      ASSERT_EQ(::stat((path_ + suffix).c_str(), &st), 0) << suffix;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << path_ + suffix;
+    }
+  }
+  EXPECT_EQ(::umask(old), 022u) << "the process's umask is given back";
+}
+
+TEST_F(StoreTest, AnEmptyFileWhereTheDatabaseShouldBeIsRefusedAsALostDatabase) {
+  { std::ofstream touch(path_); }
+  try {
+    store::Store s(path_);
+    FAIL() << "an empty state_db was opened as a new database";
+  } catch (const store::StoreError& e) {
+    EXPECT_TRUE(e.unusable());
+    EXPECT_NE(std::string(e.what()).find("is an empty file (0 bytes)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("state_db"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(StoreTest, ACorruptFileMakesTheStoreUnusableNotJustOneCallFail) {
+  {
+    store::Store s(path_);
+    auto run = s.begin_run("j");
+    for (int i = 0; i < 40; ++i) s.commit_page(run, "j", "t", "h", plan({{"u" + std::to_string(i), "p" + std::to_string(i)}}));
+  }
+  store::Store s(path_);
+  EXPECT_EQ(s.unusable(), "");
+  // Garbage over every page but the first, as a failing disk or a stray write leaves it.
+  {
+    std::fstream f(path_, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(0, std::ios::end);
+    const std::streamoff size = f.tellg();
+    std::string garbage(static_cast<std::size_t>(size - 4096), '\x5a');
+    f.seekp(4096);
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  bool threw_unusable = false;
+  try {
+    s.group_rows("t", "h");
+    s.find_memberships("t", "h", {"p1", "p2"});
+    s.begin_run("j");
+  } catch (const store::StoreError& e) {
+    threw_unusable = e.unusable();
+  }
+  EXPECT_TRUE(threw_unusable);
+  EXPECT_NE(s.unusable(), "");
 }
