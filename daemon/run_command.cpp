@@ -348,6 +348,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
         }
         engine = std::make_unique<sync::Engine>(ioc.get_executor(), *fresh, db, engine_options);
         engine_cfg = fresh;
+      } else {
+        engine->use_jobs(fresh);  // the groups' jobs and their removal settings as the file says now
       }
       // A job removed from the configuration keeps its history; say how to drop it.
       for (const auto& j : cfg->jobs) {

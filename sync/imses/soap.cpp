@@ -285,9 +285,16 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
     } else if (s.code_major == "failure" || s.code_major == "unsupported") {
       out.items.push_back(ItemOutcome::failed);
       out.item_errors.push_back(describe(s));
-    } else {  // processing, or anything not final
+    } else if (s.code_major == "processing") {  // not final
       out.items.push_back(ItemOutcome::unknown);
       out.item_errors.push_back(describe(s));
+    } else {  // nothing itslearning defines: the outcome is unknown, and the text says why
+      out.items.push_back(ItemOutcome::unknown);
+      out.item_errors.push_back(
+          (s.code_major.empty() ? std::string("statusInfo/codeMajor is empty or missing")
+                                : "statusInfo/codeMajor '" + clip_for_message(s.code_major, 60) + "' is unknown") +
+          " (expected success, failure, unsupported or processing); outcome unknown" +
+          (s.description.empty() ? std::string() : ": " + s.description));
     }
   }
   return out;

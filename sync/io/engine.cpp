@@ -14,6 +14,7 @@
 #include <optional>
 #include <random>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <variant>
@@ -179,6 +180,10 @@ struct Engine::Impl {
   std::mt19937_64 rng{std::random_device{}()};
   bool dry_run = false;
   TokenCache tokens;  // bearer tokens of the platform sources, in memory only
+  // The configuration's jobs by name, and by (target, hierarchy_id) where
+  // that is no template: which jobs feed a group, without a scan per run.
+  std::unordered_map<std::string, const config::Job*> jobs_by_name;
+  std::map<std::pair<std::string, std::string>, std::vector<const config::Job*>> jobs_by_group;
 
   Impl(asio::any_io_executor ex, const config::Config& cfg, store::Store& st, EngineOptions options)
       : executor(ex), config(cfg), store(st), dry_run(options.dry_run) {
@@ -195,11 +200,22 @@ struct Engine::Impl {
         else link.key_error = key.failure().describe();
       }
     }
+    index_jobs(cfg);
     for (const auto& [name, t] : cfg.targets) {
       targets[name] = {&t, std::make_unique<HttpClient>(ex, t.http), options.on_request,
                        std::make_unique<OperationBudget>(ex, t.in_flight_budget), std::make_unique<Breaker>(t.breaker)};
     }
   }
+
+  void index_jobs(const config::Config& cfg) {
+    jobs_by_name.clear();
+    jobs_by_group.clear();
+    for (const config::Job& j : cfg.jobs) {
+      jobs_by_name.emplace(j.name, &j);
+      if (!config::is_hierarchy_template(j.hierarchy_id)) jobs_by_group[{j.target, j.hierarchy_id}].push_back(&j);
+    }
+  }
+  std::shared_ptr<const config::Config> jobs_config;  // a reloaded configuration the indexes point into
 
   double draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
@@ -469,13 +485,15 @@ store::Store::WriteHold write_hold(std::string kind, const std::string& target, 
 // count once they have listings), and every job with listings there.
 std::vector<FeedingJob> feeding_jobs(RunState& run, const config::Job& job) {
   const std::string& target = run.target.config->name;
+  const auto& jobs_by_name = run.engine.jobs_by_name;
   std::vector<FeedingJob> out;
   std::set<std::string> names;
   auto add = [&](const std::string& name) {
     if (!names.insert(name).second) return;
     const config::Job* found = name == job.name ? &job : nullptr;
-    for (const config::Job& j : run.engine.config.jobs) {
-      if (!found && j.name == name && j.target == target) found = &j;
+    if (!found) {
+      auto it = jobs_by_name.find(name);
+      if (it != jobs_by_name.end() && it->second->target == target) found = it->second;
     }
     FeedingJob f;
     f.name = name;
@@ -490,8 +508,8 @@ std::vector<FeedingJob> feeding_jobs(RunState& run, const config::Job& job) {
     out.push_back(std::move(f));
   };
   add(job.name);
-  for (const config::Job& j : run.engine.config.jobs) {
-    if (j.target == target && j.hierarchy_id == job.hierarchy_id) add(j.name);
+  if (auto it = run.engine.jobs_by_group.find({target, job.hierarchy_id}); it != run.engine.jobs_by_group.end()) {
+    for (const config::Job* j : it->second) add(j->name);
   }
   for (const std::string& name : run.store.group_jobs(target, job.hierarchy_id)) add(name);
   return out;
@@ -1106,6 +1124,11 @@ asio::awaitable<JobReport> Engine::run_job(config::Job job, std::function<void()
 void Engine::on_progress(std::function<void(const Progress&)> callback) { impl_->progress = std::move(callback); }
 
 void Engine::request_stop() { impl_->request_stop(); }
+
+void Engine::use_jobs(std::shared_ptr<const config::Config> config) {
+  impl_->index_jobs(*config);
+  impl_->jobs_config = std::move(config);
+}
 
 std::map<std::string, int> Engine::in_flight() const {
   std::map<std::string, int> out;

@@ -107,6 +107,10 @@ class Engine {
 
   // Called after each page and each batch.
   void on_progress(std::function<void(const Progress&)> callback);
+  // The jobs of a reloaded configuration (sources and targets unchanged):
+  // which jobs feed a group, and their removal settings, are read from it.
+  // The engine keeps `config` alive.
+  void use_jobs(std::shared_ptr<const config::Config> config);
 
   // Stop early: no new pages or retries; in-flight batches finish; runs end
   // as interrupted.

@@ -123,6 +123,18 @@ TEST(SoapParser, ProcessingIsNotFinal) {
   EXPECT_EQ(out.items[1], ItemOutcome::unknown);
 }
 
+TEST(SoapParser, AnEmptyOrUnknownCodeMajorNamesTheFieldAndTheValue) {
+  const std::string empty = "<statusInfo><codeMajor></codeMajor><severity>status</severity></statusInfo>";
+  const std::string odd = "<statusInfo><codeMajor>queued</codeMajor><severity>status</severity></statusInfo>";
+  auto out = interpret_response(200, response(empty + odd + kOk), 3);
+  ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
+  EXPECT_EQ(out.items[0], ItemOutcome::unknown);
+  EXPECT_EQ(out.items[1], ItemOutcome::unknown);
+  EXPECT_NE(out.item_errors[0].find("statusInfo/codeMajor is empty or missing"), std::string::npos) << out.item_errors[0];
+  EXPECT_NE(out.item_errors[1].find("statusInfo/codeMajor 'queued' is unknown"), std::string::npos) << out.item_errors[1];
+  EXPECT_NE(out.item_errors[0], "/status");
+}
+
 TEST(SoapParser, CountMismatchMakesTheWholeBatchUnknown) {
   auto out = interpret_response(200, response(kOk + kOk), 3);
   EXPECT_EQ(out.kind, BatchOutcome::Kind::unknown);
