@@ -150,6 +150,30 @@ Store::Store(const std::string& path) : Store(path, PrivateFiles{}) {}
 
 Store::Store(const std::string& path, PrivateFiles&&)
     : db_(prepare_database_file(path), Connection::Mode::read_write, 5000) {
+  try {
+    open_for_writing();
+  } catch (const StoreError& e) {
+    // A file rostersync cannot write (a -shm left by a start as another
+    // user) blocks every start: name it and what to do.
+    for (const std::string suffix : {"", "-wal", "-shm"}) {
+      const std::string file = path + suffix;
+      if (::access(file.c_str(), F_OK) == 0 && ::access(file.c_str(), W_OK) != 0) {
+        struct stat st{};
+        ::stat(file.c_str(), &st);
+        throw StoreError(std::string(e.what()) + ": " + file + " is not writable by this user (owner uid " +
+                         std::to_string(st.st_uid) + ", mode " + std::to_string((st.st_mode >> 6) & 7) +
+                         std::to_string((st.st_mode >> 3) & 7) + std::to_string(st.st_mode & 7) +
+                         "): give it to the service user (chown rostersync: " + file + ")" +
+                         (suffix == "-shm" ? " or, while no rostersync runs, remove it (SQLite rebuilds it)"
+                                           : "; never remove it: it holds committed data"),
+                         e.unusable());
+      }
+    }
+    throw;
+  }
+}
+
+void Store::open_for_writing() {
   db_.exec("PRAGMA journal_mode=WAL");
   durable(true);
   upgraded_from_ = migrate(db_);

@@ -243,6 +243,8 @@ class Store {
     unsigned old;
   };
   Store(const std::string& path, PrivateFiles&&);
+  // WAL mode, migrations, the version record: the first writes.
+  void open_for_writing();
   // A statement prepared on first use and reset before each later one: for
   // the calls made once per member.
   Stmt& prepared(std::unique_ptr<Stmt>& slot, const std::string& sql);

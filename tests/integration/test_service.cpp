@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -213,4 +214,50 @@ TEST(Service, SigtermDuringALongPassEndsWithinTheGracePeriod) {
   EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state='pending'"),
             ws.count("SELECT count(*) FROM roster_member WHERE outcome='eligible'"));
   EXPECT_EQ(ws.count("SELECT count(*) FROM membership WHERE state<>'pending'"), 0);
+}
+
+// The lock file beside state_db cannot be made: the message names the key,
+// the file and the OS reason.
+TEST(Service, ALockFileThatCannotBeMadeNamesStateDbAndTheReason) {
+  Simulator sim({"--contexts", "1", "--members", "5"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1));
+  std::string yaml = read_file(ws.config_path());
+  const std::size_t at = yaml.find("state_db: ");
+  ASSERT_NE(at, std::string::npos);
+  yaml.replace(at, yaml.find('\n', at) - at, "state_db: /proc/rostersync-no-such-dir/state.db");
+  ws.write("rostersync.yaml", yaml);
+  auto [rc, out] = ws.rostersync_output({"sync"}, true);
+  EXPECT_EQ(rc, 3) << out;
+  EXPECT_TRUE(has(out, "cannot create the lock file beside state_db")) << out;
+  EXPECT_TRUE(has(out, "No such file or directory")) << out;
+}
+
+// A -shm another user left (a start as root) blocks every start of the
+// service user: the message names the file and what to do.
+TEST(Service, AShmFileTheServiceUserCannotWriteIsNamedWithWhatToDo) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to run the binary as another user";
+  Simulator sim({"--contexts", "1", "--members", "5"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1));
+  ASSERT_EQ(ws.rostersync({"sync"}), 0);
+  const std::filesystem::path shm = ws.dir() / "state.db-shm";
+  // Everything the service user needs is its own, but the -shm.
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(ws.dir())) {
+    ASSERT_EQ(::chown(entry.path().c_str(), 65534, 65534), 0) << entry.path();
+  }
+  ASSERT_EQ(::chown(ws.dir().c_str(), 65534, 65534), 0);
+  std::ofstream(shm, std::ios::binary).write(std::string(32768, '\0').data(), 32768);
+  ASSERT_EQ(::chown(shm.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(shm.c_str(), 0644), 0);
+  rostersync::daemon::ChildProcess p({"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                                      ROSTERSYNC_BIN, "--config", ws.config_path(), "sync"},
+                                     true, true);
+  std::optional<int> rc = p.wait(std::chrono::seconds(60));
+  std::string out;
+  while (auto line = p.read_line(std::chrono::seconds(2))) out += *line + "\n";
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 3) << out;
+  EXPECT_TRUE(has(out, shm.string() + " is not writable by this user (owner uid 0")) << out;
+  EXPECT_TRUE(has(out, "chown rostersync: " + shm.string())) << out;
 }
