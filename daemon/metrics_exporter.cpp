@@ -11,6 +11,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
@@ -21,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 #include <optional>
 
 #include "daemon/process.hpp"
@@ -88,7 +91,16 @@ struct MetricsServer::Impl {
   std::optional<tcp::acceptor> acceptor;
   std::function<std::string()> render;
   unsigned short port = 0;
+  int active = 0;  // scrapes being served
+  std::optional<asio::steady_timer> slot_freed;  // woken when a scrape ends
+  bool told_out_of_descriptors = false;
 };
+
+namespace {
+// Scrapes served at once: the rest wait in the listen backlog, so idle
+// clients cannot take every file descriptor of the daemon.
+constexpr int kMaxScrapes = 32;
+}  // namespace
 
 MetricsServer::MetricsServer(asio::io_context& ioc, const std::string& listen, std::function<std::string()> render,
                              bool& crashed)
@@ -120,11 +132,36 @@ MetricsServer::MetricsServer(asio::io_context& ioc, const std::string& listen, s
   asio::co_spawn(
       ioc,
       [impl, &ioc, &crashed]() -> asio::awaitable<void> {
+        impl->slot_freed.emplace(ioc);
+        asio::steady_timer backoff(ioc);
         while (impl->acceptor && impl->acceptor->is_open()) {
+          while (impl->active >= kMaxScrapes && impl->acceptor && impl->acceptor->is_open()) {
+            impl->slot_freed->expires_at(asio::steady_timer::time_point::max());
+            co_await impl->slot_freed->async_wait(nothrow);
+          }
+          if (!impl->acceptor || !impl->acceptor->is_open()) co_return;
           auto [accept_ec, socket] = co_await impl->acceptor->async_accept(nothrow);
           if (accept_ec == asio::error::operation_aborted || !impl->acceptor || !impl->acceptor->is_open()) co_return;
+          if (accept_ec == asio::error::no_descriptors ||
+              accept_ec == boost::system::errc::too_many_files_open_in_system) {
+            // Out of file descriptors: accepting again at once would spin; back off, say so once.
+            if (!std::exchange(impl->told_out_of_descriptors, true)) {
+              spdlog::warn("metrics: cannot accept a scrape: {}; pausing the endpoint 1 s at a time until "
+                           "descriptors are free", accept_ec.message());
+            }
+            backoff.expires_after(std::chrono::seconds(1));
+            co_await backoff.async_wait(nothrow);
+            continue;
+          }
           if (accept_ec) continue;
-          asio::co_spawn(ioc, serve_scrape(std::move(socket), impl->render), stop_on_exception(ioc, "a metrics scrape", crashed));
+          impl->told_out_of_descriptors = false;
+          ++impl->active;
+          asio::co_spawn(ioc, serve_scrape(std::move(socket), impl->render),
+                         [impl, handler = stop_on_exception(ioc, "a metrics scrape", crashed)](std::exception_ptr e) {
+                           --impl->active;
+                           if (impl->slot_freed) impl->slot_freed->cancel();
+                           handler(e);
+                         });
         }
       },
       stop_on_exception(ioc, "the metrics endpoint", crashed));
@@ -138,6 +175,7 @@ void MetricsServer::close() {
   if (!impl_->acceptor) return;
   boost::system::error_code ignored;
   impl_->acceptor->close(ignored);
+  if (impl_->slot_freed) impl_->slot_freed->cancel();
 }
 
 std::string write_textfile(const std::string& path, const std::string& text) {

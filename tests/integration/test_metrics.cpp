@@ -3,7 +3,11 @@
 // unit-tested (tests/unit/test_metrics.cpp); this shows the wiring.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -88,4 +92,64 @@ TEST(MetricsEndpoint, ARunningDaemonIsScrapedAndLeavesItsTextfileOnStop) {
   PromParse file = parse_prometheus_text(text.str());
   ASSERT_TRUE(file.errors.empty()) << errors_of(file) << text.str();
   EXPECT_EQ(file.value("rostersync_runs_total", {{"job", "course-1"}, {"outcome", "ok"}}), 1);
+}
+
+// Idle local connections until the daemon runs out of file descriptors:
+// the endpoint backs off and says so once (it spun at 80-98 % CPU), and
+// scrapes work again when the descriptors are back.
+TEST(MetricsEndpoint, RunningOutOfDescriptorsBacksOffAndSaysSoOnce) {
+  Simulator sim({"--contexts", "1", "--members", "5"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1, "    interval: 1h\n"));
+  {
+    std::ifstream in(ws.config_path());
+    std::stringstream yaml;
+    yaml << in.rdbuf() << "metrics:\n  listen: 127.0.0.1:0\n";
+    ws.write("rostersync.yaml", yaml.str());
+  }
+  rostersync::daemon::ChildProcess daemon(
+      {"/usr/bin/prlimit", "--nofile=40:40", "--", ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, true, true);
+  std::string url;
+  while (auto line = daemon.read_line(30s)) {
+    const std::string marker = "metrics: serving ";
+    if (auto at = line->find(marker); at != std::string::npos) {
+      url = line->substr(at + marker.size());
+      break;
+    }
+  }
+  ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 1, 30s));
+  const int port = std::stoi(url.substr(17, url.find('/', 17) - 17));
+  std::vector<int> idle;
+  for (int i = 0; i < 60; ++i) {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<unsigned short>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    idle.push_back(fd);
+  }
+  std::string log;
+  int told = 0;
+  while (auto line = daemon.read_line(15s)) {
+    log += *line + "\n";
+    if (has(*line, "metrics: cannot accept a scrape")) ++told;
+    if (told > 0) break;
+  }
+  EXPECT_EQ(told, 1) << log;
+  for (int fd : idle) ::close(fd);
+  // Descriptors back: a scrape is served again (once the backlog of closed connections is drained).
+  bool served = false;
+  for (int attempt = 0; attempt < 100 && !served; ++attempt) {
+    auto scraped = rostersync::sync::blocking_request({"GET", url, {}, ""});
+    served = scraped.ok() && scraped->status == 200;
+  }
+  EXPECT_TRUE(served);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+  while (auto line = daemon.read_line(2s)) {
+    if (has(*line, "metrics: cannot accept a scrape")) ++told;
+  }
+  EXPECT_EQ(told, 1) << "said once, not once per failed accept";
 }
