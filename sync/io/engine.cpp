@@ -217,6 +217,27 @@ struct Engine::Impl {
   }
   std::shared_ptr<const config::Config> jobs_config;  // a reloaded configuration the indexes point into
 
+  // Runs whose end could not be recorded (the database failed then): failed,
+  // with the error, as soon as a later store call works.
+  struct UnrecordedRun {
+    std::int64_t run_id;
+    RunStats stats;
+    std::string error;
+  };
+  std::vector<UnrecordedRun> unrecorded_runs;
+  void record_unrecorded_runs() {
+    try {
+      while (!unrecorded_runs.empty()) {
+        const UnrecordedRun& r = unrecorded_runs.back();
+        store.finish_run(r.run_id, r.stats, RunOutcome::failed, r.error);
+        spdlog::info("run {}: its end is recorded now (failed: {})", r.run_id, r.error);
+        unrecorded_runs.pop_back();
+      }
+    } catch (const std::exception& e) {  // the store still fails: the next run tries again
+      spdlog::warn("{} run end(s) still not recorded: {}", unrecorded_runs.size(), e.what());
+    }
+  }
+
   double draw() { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); }
 
   // Waits `delay`, or less if a stop is requested meanwhile.
@@ -837,6 +858,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
     std::optional<Hold> source_hold = store.find_hold(HoldScope::source, source.config->name);
     start = decide_start(job_hold, target_hold, source_hold);
     if (start.run) report.run_id = store.begin_run(job.name, config::is_hierarchy_template(job.hierarchy_id) ? "" : job.hierarchy_id);
+    record_unrecorded_runs();
   } catch (const std::exception& e) {
     report.outcome = RunOutcome::failed;
     report.error = std::string("cannot start a run: ") + e.what();
@@ -1050,6 +1072,9 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   } catch (const std::exception& e) {
     verdict.outcome = RunOutcome::failed;
     verdict.error = e.what();
+    // The end record could not be written: it is written once the store works
+    // again, so that the run does not stay `running` for the daemon's lifetime.
+    unrecorded_runs.push_back({report.run_id, run.stats, verdict.error});
   }
 
   report.outcome = verdict.outcome;

@@ -218,3 +218,37 @@ TEST(DaemonControl, ACorruptDatabaseFoundWhileRunningEndsTheDaemonWithExit3) {
   EXPECT_TRUE(has(out, "state database unusable")) << out;
   EXPECT_TRUE(has(out, "state.db")) << out;
 }
+
+// A run whose end cannot be recorded (another process holds the database
+// while it ends) does not stay `running` for the daemon's lifetime: its end
+// is written, failed with the error, as soon as the database works again.
+TEST(DaemonControl, ARunThatEndedOnADatabaseErrorIsRecordedWhenTheDatabaseWorksAgain) {
+  Simulator sim({"--contexts", "1", "--members", "60", "--imses-latency-ms", "200"});
+  Workspace ws;
+  ws.configure(sim, {course_jobs(1, "    interval: 1h\n    page_limit: 10\n")[0]}, "    in_flight_budget: 10\n    batch_size: 10\n");
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, true, true);
+  // The first run has started and is sending: take the database from it.
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='running'", 1, 30s));
+  const std::string first_run = ws.rows("SELECT run_id FROM run WHERE outcome='running'")[0][0];
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(ws.db().c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  bool ended = false;
+  while (auto line = daemon.read_line(60s)) {
+    if (has(*line, "job course-1 run " + first_run + " failed")) {
+      ended = true;
+      break;
+    }
+  }
+  ASSERT_TRUE(ended) << "the run did not end on the locked database";
+  EXPECT_EQ(ws.rows("SELECT outcome FROM run WHERE run_id=" + first_run)[0][0], "running") << "its end could not be written";
+  sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(blocker);
+
+  auto [rc, out] = ws.rostersync_output({"resync"});
+  EXPECT_EQ(rc, 0) << out;
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE run_id=" + first_run + " AND outcome='failed'", 1, 30s));
+  EXPECT_TRUE(has(ws.rows("SELECT error FROM run WHERE run_id=" + first_run)[0][0], "database is locked"));
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+}
