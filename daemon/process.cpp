@@ -29,7 +29,8 @@ void release_signals() {
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
 }
 
-WriterSession::WriterSession(const std::string& path) : lock(path), db(path) {
+WriterSession::WriterSession(const std::string& path, std::chrono::milliseconds busy_timeout)
+    : lock(path), db(path, busy_timeout) {
   if (int n = db.close_abandoned_runs()) spdlog::warn("marked {} run(s) left running by an earlier process as interrupted", n);
 }
 

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <exception>
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -22,7 +23,7 @@ namespace rostersync::daemon {
 // The state database opened by its single writer. Runs still marked running
 // belong to a process that died mid-run; they are closed as interrupted.
 struct WriterSession {
-  explicit WriterSession(const std::string& path);
+  explicit WriterSession(const std::string& path, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5));
   WriterLock lock;
   store::Store db;
 };

@@ -31,6 +31,10 @@
 #include "sync/machines/scheduler.hpp"
 
 namespace rostersync::daemon {
+
+namespace {
+constexpr std::chrono::milliseconds kDaemonBusyTimeout{250};
+}  // namespace
 namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
@@ -122,7 +126,10 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
   Notifier notify;
   spdlog::info("rostersync {} starting: configuration {}, state database {}", kVersion, config_path, initial.state_db);
   try {
-    WriterSession session(initial.state_db);
+    // The event loop waits with every store call: another process holding the
+    // database stalls the daemon (watchdog, control socket, metrics) at most
+    // this long per call; the run then fails visibly and is retried soon.
+    WriterSession session(initial.state_db, kDaemonBusyTimeout);
     store::Store& db = session.db;
     if (db.upgraded_from() > 0 && db.upgraded_from() < store::kSchemaVersion) {
       spdlog::info("state database upgraded from schema {} to {}", db.upgraded_from(), store::kSchemaVersion);

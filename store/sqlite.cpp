@@ -30,7 +30,7 @@ void Connection::fail(int rc, const std::string& what) {
   const bool corrupt = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_IOERR;
   std::string msg = path_ + ": " + (what.empty() ? "" : what + ": ") + sqlite3_errmsg(db_);
   if (corrupt && unusable_.empty()) unusable_ = msg;
-  throw StoreError(msg, corrupt);
+  throw StoreError(msg, corrupt, primary == SQLITE_BUSY || primary == SQLITE_LOCKED);
 }
 
 void Connection::exec(const std::string& sql) {
@@ -109,7 +109,7 @@ Transaction::Transaction(Connection& db) : db_(db) {
   try {
     db_.exec("BEGIN IMMEDIATE");
   } catch (const StoreError& e) {
-    throw StoreError(std::string(e.what()) + " (BEGIN IMMEDIATE)", e.unusable());
+    throw StoreError(std::string(e.what()) + " (BEGIN IMMEDIATE)", e.unusable(), e.busy());
   }
 }
 

@@ -20,12 +20,15 @@ namespace rostersync::store {
 // trusted to it, and a daemon must stop (exit 3) rather than go on without it.
 class StoreError : public std::runtime_error {
  public:
-  explicit StoreError(const std::string& what, bool unusable = false)
-      : std::runtime_error(what), unusable_(unusable) {}
+  explicit StoreError(const std::string& what, bool unusable = false, bool busy = false)
+      : std::runtime_error(what), unusable_(unusable), busy_(busy) {}
   bool unusable() const { return unusable_; }
+  // Another process held the database longer than the busy timeout (SQLITE_BUSY, SQLITE_LOCKED).
+  bool busy() const { return busy_; }
 
  private:
   bool unusable_ = false;
+  bool busy_ = false;
 };
 
 class Connection {

@@ -146,10 +146,11 @@ Store::PrivateFiles::~PrivateFiles() { ::umask(old); }
 
 // The umask holds while the file, its -wal and its -shm are created (SQLite
 // gives them 0644 less the umask): 0600 whatever the process's umask.
-Store::Store(const std::string& path) : Store(path, PrivateFiles{}) {}
+Store::Store(const std::string& path, std::chrono::milliseconds busy_timeout)
+    : Store(path, busy_timeout, PrivateFiles{}) {}
 
-Store::Store(const std::string& path, PrivateFiles&&)
-    : db_(prepare_database_file(path), Connection::Mode::read_write, 5000) {
+Store::Store(const std::string& path, std::chrono::milliseconds busy_timeout, PrivateFiles&&)
+    : db_(prepare_database_file(path), Connection::Mode::read_write, static_cast<int>(busy_timeout.count())) {
   try {
     open_for_writing();
   } catch (const StoreError& e) {

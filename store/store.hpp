@@ -37,7 +37,9 @@ class Store {
  public:
   // Opens `path` read-write, creating the file, its directory and the schema
   // (or migrating an older one). Throws StoreError, also for a newer schema.
-  explicit Store(const std::string& path);
+  // `busy_timeout`: how long a call waits for another process's lock before
+  // it fails with a busy StoreError (the daemon's event loop waits with it).
+  explicit Store(const std::string& path, std::chrono::milliseconds busy_timeout = std::chrono::seconds(5));
 
   const std::string& path() const { return db_.path(); }
   // "" while the file works; else why it cannot be trusted any more (corrupt,
@@ -242,7 +244,7 @@ class Store {
     ~PrivateFiles();
     unsigned old;
   };
-  Store(const std::string& path, PrivateFiles&&);
+  Store(const std::string& path, std::chrono::milliseconds busy_timeout, PrivateFiles&&);
   // WAL mode, migrations, the version record: the first writes.
   void open_for_writing();
   // A statement prepared on first use and reset before each later one: for

@@ -295,6 +295,12 @@ struct RunState {
   std::optional<Millis> hold_set_for;  // a hold was set during this run, for this long
   std::vector<PlannedWrite> would_send;  // dry run: what was not sent
   std::vector<PlannedWrite> held_restores;  // restores a guard held in this run's group read
+  bool store_busy = false;  // another process held the database: the run is retried soon
+
+  // A store failure under the run: remembered when it was another process's lock.
+  void note_store_error(const std::exception& e) {
+    if (const auto* se = dynamic_cast<const store::StoreError*>(&e); se && se->busy()) store_busy = true;
+  }
 
   void report() {
     progress.created = stats.created;
@@ -398,6 +404,7 @@ class BatchSender {
         if (std::exchange(acquired, false)) run_.target.budget->release(n);
       });
     } catch (const std::exception& e) {  // StoreError: the database failed under us
+      run_.note_store_error(e);
       run_.stop_target(e.what());
     } catch (...) {
       run_.stop_target("unexpected error while sending a batch");
@@ -864,6 +871,11 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
     report.error = std::string("cannot start a run: ") + e.what();
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     log->error("job {}: {}", job.name, report.error);
+    if (const auto* se = dynamic_cast<const store::StoreError*>(&e); se && se->busy()) {
+      report.retry_in = target.config->retry.max_retry_delay;  // another process held the database: soon again
+      log->warn("job {}: the state database was busy (another process held it); the run is retried in {} s", job.name,
+                std::chrono::duration_cast<std::chrono::seconds>(*report.retry_in).count());
+    }
     co_return report;
   }
   if (!start.run) {
@@ -1031,6 +1043,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
           break;
       }
     } catch (const std::exception& e) {  // StoreError; batches in flight are still drained
+      run.note_store_error(e);
       action = machine.fail(e.what());
       continue;
     }
@@ -1075,6 +1088,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
     // The end record could not be written: it is written once the store works
     // again, so that the run does not stay `running` for the daemon's lifetime.
     unrecorded_runs.push_back({report.run_id, run.stats, verdict.error});
+    run.note_store_error(e);
   }
 
   report.outcome = verdict.outcome;
@@ -1083,6 +1097,13 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   for (auto& w : run.held_restores) report.held_writes.push_back(std::move(w));
   report.error = verdict.error;
   report.retry_in = run.hold_set_for;
+  if (run.store_busy) {
+    // Another process held the database: try again soon, not an interval later.
+    const auto soon = target.config->retry.max_retry_delay;
+    report.retry_in = report.retry_in ? std::min(*report.retry_in, soon) : soon;
+    log->warn("job {}: the state database was busy (another process held it); the run is retried in {} s", job.name,
+              std::chrono::duration_cast<std::chrono::seconds>(soon).count());
+  }
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   auto level = verdict.outcome == RunOutcome::ok ? spdlog::level::info : spdlog::level::warn;
   ScopedRecordFields summary_fields({{"MESSAGE_ID", kRunSummaryMessageId},

@@ -232,6 +232,7 @@ TEST(DaemonControl, ARunThatEndedOnADatabaseErrorIsRecordedWhenTheDatabaseWorksA
   const std::string first_run = ws.rows("SELECT run_id FROM run WHERE outcome='running'")[0][0];
   sqlite3* blocker = nullptr;
   ASSERT_EQ(sqlite3_open(ws.db().c_str(), &blocker), SQLITE_OK);
+  sqlite3_busy_timeout(blocker, 30000);  // the daemon may be committing right now: wait for the lock
   ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   bool ended = false;
   while (auto line = daemon.read_line(60s)) {
@@ -249,6 +250,43 @@ TEST(DaemonControl, ARunThatEndedOnADatabaseErrorIsRecordedWhenTheDatabaseWorksA
   EXPECT_EQ(rc, 0) << out;
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE run_id=" + first_run + " AND outcome='failed'", 1, 30s));
   EXPECT_TRUE(has(ws.rows("SELECT error FROM run WHERE run_id=" + first_run)[0][0], "database is locked"));
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+}
+
+// Another process holds the database: the run fails visibly with SQLite's
+// message and is retried soon (the target's max_retry_delay), not an
+// interval later; the event loop keeps answering meanwhile.
+TEST(DaemonControl, ARunThatFoundTheDatabaseBusyIsRetriedSoonWithoutAResync) {
+  Simulator sim({"--contexts", "1", "--members", "5"});
+  Workspace ws;
+  ws.configure(sim, {course_jobs(1, "    interval: 1h\n")[0]}, "    max_retry_delay: 1s\n");
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, true, true);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 1, 30s));
+  sim.post("/_sim/rosters/course-1-key/members",
+           R"([{"user_id": "u-new", "lis_person_sourcedid": "sis-new", "roles": ["Learner"]}])");
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(ws.db().c_str(), &blocker), SQLITE_OK);
+  sqlite3_busy_timeout(blocker, 30000);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  auto [rc, out] = ws.rostersync_output({"resync"});
+  EXPECT_EQ(rc, 0) << out;
+  bool retried_soon = false;
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (auto line = daemon.read_line(30s)) {
+    if (std::chrono::steady_clock::now() > deadline) break;
+    if (has(*line, "state database was busy") && has(*line, "retried in 1 s")) {
+      retried_soon = true;
+      break;
+    }
+  }
+  EXPECT_TRUE(retried_soon);
+  auto [rc2, out2] = ws.rostersync_output({"resync"});  // the control socket still answers
+  EXPECT_EQ(rc2, 0) << out2;
+  sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(blocker);
+  // No resync needed: the retry creates the new member.
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM membership WHERE person_key='sis-new' AND state='created'", 1, 30s));
   daemon.signal(SIGTERM);
   EXPECT_EQ(daemon.wait(30s), 0);
 }
