@@ -25,12 +25,13 @@ Connection::Connection(const std::string& path, Mode mode, int busy_timeout_ms) 
 
 Connection::~Connection() { sqlite3_close(db_); }
 
-void Connection::fail(int rc, const std::string& what) {
+void Connection::fail(int rc, const std::string& what, const std::string& sqlite_message) {
   const int primary = rc & 0xff;
   const bool corrupt = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_IOERR;
-  std::string msg = path_ + ": " + (what.empty() ? "" : what + ": ") + sqlite3_errmsg(db_);
+  std::string msg = path_ + ": " + (what.empty() ? "" : what + ": ") +
+                    (sqlite_message.empty() ? std::string(sqlite3_errmsg(db_)) : sqlite_message);
   if (corrupt && unusable_.empty()) unusable_ = msg;
-  throw StoreError(msg, corrupt, primary == SQLITE_BUSY || primary == SQLITE_LOCKED);
+  throw StoreError(msg, corrupt, primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL);
 }
 
 void Connection::exec(const std::string& sql) {
@@ -73,7 +74,12 @@ bool Stmt::step() {
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
-  db_.fail(sqlite3_extended_errcode(db_.raw()), "");
+  // Reset at once: a statement left active would make the next COMMIT fail
+  // with "SQL statements in progress" (a half-finished transaction).
+  const int code = sqlite3_extended_errcode(db_.raw());
+  const std::string message = sqlite3_errmsg(db_.raw());
+  sqlite3_reset(stmt_);
+  db_.fail(code, "", message);
 }
 
 void Stmt::run() {

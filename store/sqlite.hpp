@@ -23,7 +23,8 @@ class StoreError : public std::runtime_error {
   explicit StoreError(const std::string& what, bool unusable = false, bool busy = false)
       : std::runtime_error(what), unusable_(unusable), busy_(busy) {}
   bool unusable() const { return unusable_; }
-  // Another process held the database longer than the busy timeout (SQLITE_BUSY, SQLITE_LOCKED).
+  // Worth trying again soon: another process held the database longer than
+  // the busy timeout (SQLITE_BUSY, SQLITE_LOCKED), or the disk is full (SQLITE_FULL).
   bool busy() const { return busy_; }
 
  private:
@@ -49,7 +50,7 @@ class Connection {
   sqlite3* raw() const { return db_; }  // for Stmt only
   // Throws the StoreError for SQLite result `rc` ("<path>: <what>: <SQLite's message>");
   // a corrupt-class error is also remembered in unusable().
-  [[noreturn]] void fail(int rc, const std::string& what);
+  [[noreturn]] void fail(int rc, const std::string& what, const std::string& sqlite_message = "");
   // "" while the file works; else the first error that made it unusable.
   const std::string& unusable() const { return unusable_; }
 

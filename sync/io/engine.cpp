@@ -873,8 +873,8 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
     log->error("job {}: {}", job.name, report.error);
     if (const auto* se = dynamic_cast<const store::StoreError*>(&e); se && se->busy()) {
       report.retry_in = target.config->retry.max_retry_delay;  // another process held the database: soon again
-      log->warn("job {}: the state database was busy (another process held it); the run is retried in {} s", job.name,
-                std::chrono::duration_cast<std::chrono::seconds>(*report.retry_in).count());
+      log->warn("job {}: the state database was busy (another process held it) or its disk full; the run is "
+                "retried in {} s", job.name, std::chrono::duration_cast<std::chrono::seconds>(*report.retry_in).count());
     }
     co_return report;
   }
@@ -1101,8 +1101,8 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
     // Another process held the database: try again soon, not an interval later.
     const auto soon = target.config->retry.max_retry_delay;
     report.retry_in = report.retry_in ? std::min(*report.retry_in, soon) : soon;
-    log->warn("job {}: the state database was busy (another process held it); the run is retried in {} s", job.name,
-              std::chrono::duration_cast<std::chrono::seconds>(soon).count());
+    log->warn("job {}: the state database was busy (another process held it) or its disk full; the run is retried "
+              "in {} s", job.name, std::chrono::duration_cast<std::chrono::seconds>(soon).count());
   }
   report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
   auto level = verdict.outcome == RunOutcome::ok ? spdlog::level::info : spdlog::level::warn;
