@@ -60,6 +60,17 @@ TEST(Crash, TwentyFiveKillsDuringALargeSyncLoseAndDuplicateNothing) {
 }
 
 namespace {
+// updateMemberships and deleteMemberships calls the simulator has answered.
+long long update_and_delete_calls(const Simulator& sim) {
+  boost::json::object state = sim.state();
+  const auto& calls = state.at("calls").as_object();
+  long long n = 0;
+  for (const char* op : {"updateMemberships", "deleteMemberships"}) {
+    if (const auto* v = calls.if_contains(op)) n += v->as_int64();
+  }
+  return n;
+}
+
 std::string user_id_text(const boost::json::object& m) {
   for (const char* key : {"user_id", "userId"}) {
     if (const auto* id = m.if_contains(key)) return id->is_string() ? std::string(id->as_string()) : std::to_string(id->as_int64());
@@ -87,15 +98,7 @@ TEST(Crash, KillsDuringUpdatesAndDeletesLeaveEachPairOnceWithTheRightRole) {
   }
 
   std::mt19937 rng(20261202);
-  auto writes = [&] {
-    boost::json::object state = sim.state();
-    const auto& calls = state.at("calls").as_object();
-    long long n = 0;
-    for (const char* op : {"updateMemberships", "deleteMemberships"}) {
-      if (const auto* v = calls.if_contains(op)) n += v->as_int64();
-    }
-    return n;
-  };
+  auto writes = [&] { return update_and_delete_calls(sim); };
   int killed_during_writes = 0;
   for (int kill = 0; kill < 10; ++kill) {
     long long before = writes();
@@ -173,15 +176,7 @@ TEST(Crash, KillsWhileTwoJobsOfOneGroupUpdateAndDeleteLeaveTheGroupsUnion) {
   }
 
   std::mt19937 rng(20261206);
-  auto writes = [&] {
-    boost::json::object state = sim.state();
-    const auto& calls = state.at("calls").as_object();
-    long long n = 0;
-    for (const char* op : {"updateMemberships", "deleteMemberships"}) {
-      if (const auto* v = calls.if_contains(op)) n += v->as_int64();
-    }
-    return n;
-  };
+  auto writes = [&] { return update_and_delete_calls(sim); };
   int killed = 0;
   for (int kill = 0; kill < 10; ++kill) {
     long long before = writes();

@@ -28,6 +28,15 @@ std::string errors_of(const PromParse& p) {
   return out;
 }
 
+// The URL the daemon says it serves its metrics at ("" if it never says).
+std::string metrics_url(rostersync::daemon::ChildProcess& daemon) {
+  while (auto line = daemon.read_line(30s)) {
+    const std::string marker = "metrics: serving ";
+    if (auto at = line->find(marker); at != std::string::npos) return line->substr(at + marker.size());
+  }
+  return "";
+}
+
 }  // namespace
 
 TEST(MetricsEndpoint, ARunningDaemonIsScrapedAndLeavesItsTextfileOnStop) {
@@ -44,14 +53,7 @@ TEST(MetricsEndpoint, ARunningDaemonIsScrapedAndLeavesItsTextfileOnStop) {
   auto first = daemon.read_line(30s);
   ASSERT_TRUE(first);
   EXPECT_TRUE(has(*first, std::string("rostersync ") + rostersync::kVersion + " starting")) << *first;
-  std::string url;
-  while (auto line = daemon.read_line(30s)) {
-    const std::string marker = "metrics: serving ";
-    if (auto at = line->find(marker); at != std::string::npos) {
-      url = line->substr(at + marker.size());
-      break;
-    }
-  }
+  std::string url = metrics_url(daemon);
   ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 2, 30s));
 
@@ -109,14 +111,7 @@ TEST(MetricsEndpoint, RunningOutOfDescriptorsBacksOffAndSaysSoOnce) {
   }
   rostersync::daemon::ChildProcess daemon(
       {"/usr/bin/prlimit", "--nofile=40:40", "--", ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, true, true);
-  std::string url;
-  while (auto line = daemon.read_line(30s)) {
-    const std::string marker = "metrics: serving ";
-    if (auto at = line->find(marker); at != std::string::npos) {
-      url = line->substr(at + marker.size());
-      break;
-    }
-  }
+  std::string url = metrics_url(daemon);
   ASSERT_EQ(url.rfind("http://127.0.0.1:", 0), 0u) << url;
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 1, 30s));
   const int port = std::stoi(url.substr(17, url.find('/', 17) - 17));
