@@ -32,6 +32,7 @@ struct RosterPage {
   std::string context_title;  // the course name ("" if absent)
   std::vector<Member> members;
   std::optional<std::string> next;  // the source's link to the following page, exactly as received
+  std::optional<std::string> last;  // Link rel="last" where the platform sends one (offset paging's end), resolved
   int malformed_members = 0;        // entries without a usable user_id or a roles array
 };
 

@@ -660,7 +660,8 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
 // Returns the writes to send.
 std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, const RunMachine& walk,
                                        JobReport& report, bool& walk_not_counted) {
-  const int repeated_members = walk.repeated_members();
+  // A moved `last` counts like a repeated member: the roster changed under the walk.
+  const int repeated_members = walk.repeated_members() + (walk.moved() && walk.repeated_members() == 0 ? 1 : 0);
   std::string& held_because = report.removals_held;
   const std::string& target = run.target.config->name;
   std::vector<FeedingJob> jobs = feeding_jobs(run, job);
@@ -689,8 +690,9 @@ std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, co
     return {};
   }
   if (trust == WalkTrust::moved) {
-    run.log->info("job {}: the roster moved while it was paged ({} member(s) came twice); this walk counts towards "
-                  "nobody's departure", job.name, repeated_members);
+    run.log->info("job {}: the roster moved while it was paged ({} member(s) came twice{}); this walk counts towards "
+                  "nobody's departure", job.name, walk.repeated_members(),
+                  walk.repeated_members() == 0 ? ", its last page moved" : "");
     return {};
   }
   // A roster read over several pages is no snapshot: one walk may miss a
@@ -1070,7 +1072,7 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
                              run.stats.deferred == 0);
       // A walk that counted for nobody (an empty roster held, a roster that
       // moved) keeps the snapshot the next walk compares with.
-      if (verdict.prune_snapshot && !walk_not_counted && machine.repeated_members() == 0) {
+      if (verdict.prune_snapshot && !walk_not_counted && !machine.moved()) {
         store.forget_pages(job.name, run.stats.pages);
         if (every_page_planned) {
           store.prune_snapshot(job.name, report.run_id);

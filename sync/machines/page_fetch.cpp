@@ -50,6 +50,10 @@ PageFetchAction PageFetchMachine::judge(const Responded& event) {
       return fail(false);
     }
     page->next = std::move(*next);
+    // Offset paging's `last` (Canvas): read for the walk's stability, never followed.
+    if (Result<std::optional<std::string>> last = find_link(response->links, paging_.request_url, "last"); last) {
+      page->last = std::move(*last);
+    }
   }
   page_ = std::move(page.value());
   error_.clear();

@@ -75,6 +75,10 @@ RunAction RunMachine::resume(Event ev) {
         return end_walk();
       }
       last_page_ = *step == WalkStep::done;
+      if (page_.last) {
+        if (!first_last_) first_last_ = page_.last;
+        else if (*first_last_ != *page_.last) last_moved_ = true;
+      }
       if (settings_.filter_locally) apply_role_filter(page_, settings_.plan.role_filter);
       page_ids_.clear();
       std::erase_if(page_.members, [&](const Member& m) {

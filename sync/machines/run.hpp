@@ -91,6 +91,9 @@ class RunMachine {
   const std::string& walk_error() const { return walk_error_; }
   int pages() const { return pager_->pages(); }
   int repeated_members() const { return repeated_; }
+  // The roster visibly moved under the walk: a member came twice, or the
+  // platform's Link rel="last" (where offset paging ends) changed between pages.
+  bool moved() const { return repeated_ > 0 || last_moved_; }
   // Person keys of every member the walk listed (skipped ones too), and
   // those listed Inactive: what the job's listings are set from.
   const std::unordered_set<std::string>& seen() const { return seen_; }
@@ -122,6 +125,8 @@ class RunMachine {
   // so the memory is a page's worth however large the course.
   std::unordered_set<std::string> previous_page_ids_, page_ids_;
   int repeated_ = 0;
+  std::optional<std::string> first_last_;  // the first page's rel="last"
+  bool last_moved_ = false;
   std::unordered_set<std::string> seen_, inactive_;
 };
 

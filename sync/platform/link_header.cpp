@@ -144,15 +144,20 @@ std::vector<WebLink> parse_link_header(std::string_view value) {
 
 Result<std::optional<std::string>> find_next_link(const std::vector<std::string>& header_values,
                                                   const std::string& request_url) {
+  return find_link(header_values, request_url, "next");
+}
+
+Result<std::optional<std::string>> find_link(const std::vector<std::string>& header_values,
+                                             const std::string& request_url, std::string_view rel) {
   std::optional<std::string> next;
+  const std::string quoted = "Link rel=\"" + std::string(rel) + "\"";
   for (const std::string& value : header_values) {
     for (const WebLink& link : parse_link_header(value)) {
-      if (!link.has_rel("next")) continue;
+      if (!link.has_rel(rel)) continue;
       std::string resolved;
       auto ref = boost::urls::parse_uri_reference(link.target);
       if (!ref) {
-        return fail(FailureKind::protocol, "Link rel=\"next\" target '" + redact_url(link.target) +
-                                               "' is not a URI reference");
+        return fail(FailureKind::protocol, quoted + " target '" + redact_url(link.target) + "' is not a URI reference");
       }
       if (ref->has_scheme()) {
         resolved = link.target;  // opaque: byte for byte
@@ -160,13 +165,13 @@ Result<std::optional<std::string>> find_next_link(const std::vector<std::string>
         auto base = boost::urls::parse_absolute_uri(request_url);
         boost::urls::url out;
         if (!base || boost::urls::resolve(*base, *ref, out).has_error()) {
-          return fail(FailureKind::protocol, "Link rel=\"next\" target '" + redact_url(link.target) +
+          return fail(FailureKind::protocol, quoted + " target '" + redact_url(link.target) +
                                                  "' cannot be resolved against " + redact_url(request_url));
         }
         resolved = std::string(out.buffer());
       }
       if (next && *next != resolved) {
-        return fail(FailureKind::protocol, "two different Link rel=\"next\" targets (" + redact_url(*next) + " and " +
+        return fail(FailureKind::protocol, "two different " + quoted + " targets (" + redact_url(*next) + " and " +
                                                redact_url(resolved) + "); refusing to guess");
       }
       next = std::move(resolved);

@@ -37,5 +37,9 @@ std::vector<WebLink> parse_link_header(std::string_view value);
 // for byte; `rel="differences"` and every other relation are ignored.
 Result<std::optional<std::string>> find_next_link(const std::vector<std::string>& header_values,
                                                   const std::string& request_url);
+// The same for any relation type (`last`: where offset paging says the roster
+// ends; a walk whose `last` moves is a roster that changed under it).
+Result<std::optional<std::string>> find_link(const std::vector<std::string>& header_values,
+                                             const std::string& request_url, std::string_view rel);
 
 }  // namespace rostersync::sync

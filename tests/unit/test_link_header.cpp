@@ -33,6 +33,10 @@ TEST(LinkHeader, CanvasJoinsFiveLinksWithBareCommas) {
   EXPECT_TRUE(links[1].has_rel("next"));
   EXPECT_TRUE(links[4].has_rel("LAST"));
   EXPECT_EQ(next_of({canvas}), "https://school.instructure.com/api/lti/courses/7/names_and_roles?page=3&per_page=50");
+  Result<std::optional<std::string>> last = find_link({canvas}, kPage, "last");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(*last, "https://school.instructure.com/api/lti/courses/7/names_and_roles?page=9&per_page=50");
+  EXPECT_FALSE(*find_link({"<https://x.example/a>; rel=\"next\""}, kPage, "last")) << "no last: nothing";
 }
 
 TEST(LinkHeader, MoodleSendsOneNextWithItsOffset) {

@@ -246,3 +246,23 @@ TEST(RunMachine, ATargetThatStopsTakingWritesEndsTheWalkAtTheNextPage) {
   EXPECT_EQ(a.kind, Kind::drain);
   EXPECT_FALSE(m.walk_complete());
 }
+
+TEST(RunMachine, ALastLinkThatMovesBetweenPagesMarksTheWalkAsMoved) {
+  for (bool moves : {false, true}) {
+    RunMachine m = machine();
+    RunAction a = m.resume({});
+    RosterPage p1 = page({"u1", "u2"}, next_url(2));
+    p1.last = "https://lms.example.edu/api/lti/courses/1/names_and_roles?page=3";
+    a = m.resume(got(p1));
+    a = m.resume({});  // group read
+    a = m.resume({});  // planned
+    a = m.resume({});  // room
+    ASSERT_EQ(a.kind, Kind::fetch_page);
+    RosterPage p2 = page({"u3"}, std::nullopt);
+    // A member left during the walk: the platform now ends at page 2.
+    p2.last = moves ? "https://lms.example.edu/api/lti/courses/1/names_and_roles?page=2" : *p1.last;
+    m.resume(got(p2));
+    EXPECT_EQ(m.moved(), moves);
+    EXPECT_EQ(m.repeated_members(), 0);
+  }
+}
