@@ -1,16 +1,20 @@
 // The sync engine: runs one job end to end on an Asio event loop.
 //
 // A driver, not a decider: it performs what the sans-I/O machines ask for
-// (sync/machines: page fetch, batch send, run start and outcome) and records
-// what they decide. Before the first page is planned it reads the group when
+// (sync/machines: the run, page and token fetch, batch send, run start and
+// outcome) and records what they decide. Its files, one seam each:
+// engine.cpp (links, whether a job runs), job_run.cpp (each RunMachine
+// action), source_session.cpp (tokens, pages), batch_sender.cpp (writes
+// within the target's budget.hpp), group_upkeep.cpp (the group read and the
+// group's decision). Before the first page is planned it reads the group when
 // adoption or reconcile asks for it (sync/planning/reconcile.hpp). For each
 // roster page it plans creates and role updates (sync/planning),
 // commits their ids as pending in the state database BEFORE any request
 // carries them, and hands them to the batch sender, so sends for early pages
 // overlap fetching later ones. Memory stays bounded: the walk pauses while
-// too many items wait. After a complete walk, a job with remove_departed
-// plans deletions and sends them only if the removal guard lets them go
-// (sync/planning/removals.hpp). Every target has one in-flight budget (in operations,
+// too many items wait. After a complete walk, the group's decision
+// (over every job feeding the group) plans deletions and sends them only if
+// the removal guard lets them go (sync/planning/removals.hpp). Every target has one in-flight budget (in operations,
 // i.e. memberships) shared by all jobs that write to it, never exceeded,
 // retries included.
 //

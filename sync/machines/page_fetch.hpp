@@ -1,6 +1,6 @@
 // Fetching one roster page, with retries, as a sans-I/O state machine.
 //
-// The driver (sync/io/engine) performs what resume() asks for and reports
+// The driver (sync/io/source_session.cpp) performs what resume() asks for and reports
 // back: `send` means GET the page now, `wait` means sleep for the delay
 // (cut short by a stop), `renew_token` means drop the bearer token the page
 // was refused with (401) and get a new one, once per page, and the terminal

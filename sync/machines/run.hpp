@@ -2,7 +2,7 @@
 // group read before the first page is planned, and the end of the run
 // (drain the writes, decide the group's state after a complete walk).
 //
-// resume(event) returns the next action; the driver (sync/io/engine.cpp)
+// resume(event) returns the next action; the driver (sync/io/job_run.cpp)
 // performs it and reports how it went with the next resume(). The machine
 // owns every decision of the walk: when to stop asking for pages (a stop,
 // a target that takes no more writes, an error), what a failure is called
