@@ -687,6 +687,10 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
       cfg.registry.path = (fs::path(base_dir) / cfg.registry.path).lexically_normal().string();
     }
     cfg.registry.poll_interval = rr.duration("poll_interval", cfg.registry.poll_interval);
+    cfg.registry.max_removed_courses =
+        static_cast<int>(rr.integer("max_removed_courses", cfg.registry.max_removed_courses, 0, 1'000'000));
+    cfg.registry.max_removed_percent =
+        static_cast<int>(rr.integer("max_removed_percent", cfg.registry.max_removed_percent, 0, 100));
     rr.finish();
   }
   if (YAML::Node metrics = r.node("metrics"); metrics.IsDefined() && !metrics.IsNull()) {
@@ -791,26 +795,54 @@ std::string read_whole(const fs::path& path, std::string& error) {
   return buffer.str();
 }
 
+// " (course 'bio')" when the entry names its course: `status --job bio` finds the error.
+std::string course_label(const YAML::Node& node) {
+  try {
+    if (node.IsMap() && node["name"] && node["name"].IsScalar()) {
+      const std::string& name = node["name"].Scalar();
+      if (is_valid_job_name(name) && name.size() <= 100) return " (course '" + name + "')";
+    }
+  } catch (const YAML::Exception&) {
+  }
+  return "";
+}
+
 }  // namespace
+
+std::string origin_file(const Job& job) {
+  const std::size_t colon = job.origin.rfind(':');
+  return colon == std::string::npos ? job.origin : job.origin.substr(0, colon);
+}
 
 void read_registry(Config& cfg) {
   std::erase_if(cfg.jobs, [](const Job& j) { return !j.origin.empty(); });
   cfg.registry_errors.clear();
+  cfg.refused_files.clear();
+  cfg.registry_unreadable.clear();
   if (cfg.registry.path.empty()) return;
   std::set<std::string> names;
   for (const auto& j : cfg.jobs) names.insert(j.name);
   std::error_code ec;
   std::vector<fs::path> files = registry_files(cfg.registry.path, ec);
   if (ec) {
-    cfg.registry_errors.push_back(cfg.registry.path + ": cannot read the course registry: " + ec.message());
+    cfg.registry_unreadable = cfg.registry.path + ": cannot read the course registry: " + ec.message();
+    cfg.registry_errors.push_back(cfg.registry_unreadable);
     return;
   }
+  std::set<std::string> refused;
+  // Every course read, with where its name is written, before duplicates are judged.
+  struct Read {
+    Job job;
+    std::string name_at;  // file:line:col: key path of its name
+  };
+  std::vector<Read> courses;
   for (const fs::path& file : files) {
     Context ctx{file.string(), fs::path(file).parent_path().string()};
     std::string error;
     std::string text = read_whole(file, error);
     if (!error.empty()) {
       cfg.registry_errors.push_back(file.string() + ": cannot read: " + error);
+      refused.insert(file.string());
       continue;
     }
     // A service key written inline must be for the service's eyes only.
@@ -822,6 +854,7 @@ void read_registry(Config& cfg) {
     } catch (const YAML::Exception& e) {
       cfg.registry_errors.push_back(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
                                     std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
+      refused.insert(file.string());
       continue;
     }
     if (!root.IsDefined() || root.IsNull()) continue;  // an empty file: no course
@@ -845,18 +878,42 @@ void read_registry(Config& cfg) {
           throw ConfigError(ctx.where(node["service_key"], path.empty() ? "service_key" : path + ".service_key") +
                             ": the file holds a service key but every user may read it; chmod o-r " + file.string());
         }
-        if (!names.insert(job.name).second) {
-          throw ConfigError(ctx.where(node["name"], path.empty() ? "name" : path + ".name") + ": a job named '" +
-                            job.name + "' exists already; this course is skipped");
+        const std::string name_path = path.empty() ? "name" : path + ".name";
+        if (names.count(job.name)) {
+          throw ConfigError(ctx.where(node["name"], name_path) + ": a job named '" + job.name + "' exists already in " +
+                            cfg.path + "; this course is skipped");
         }
-        cfg.jobs.push_back(std::move(job));
+        courses.push_back({std::move(job), ctx.where(node["name"], name_path)});
       } catch (const ConfigError& e) {
-        cfg.registry_errors.push_back(e.what());
+        cfg.registry_errors.push_back(e.what() + course_label(node));
+        refused.insert(file.string());
       } catch (const YAML::Exception& e) {
-        cfg.registry_errors.push_back(ctx.where(node, path) + ": unexpected YAML structure: " + e.msg);
+        cfg.registry_errors.push_back(ctx.where(node, path) + ": unexpected YAML structure: " + e.msg +
+                                      course_label(node));
+        refused.insert(file.string());
       }
     }
   }
+  // One course in two places: which one is meant is not ours to guess, so
+  // neither is used and both files are named.
+  std::map<std::string, std::vector<const Read*>> by_name;
+  for (const Read& r : courses) by_name[r.job.name].push_back(&r);
+  for (const auto& [name, defs] : by_name) {
+    if (defs.size() < 2) continue;
+    for (const Read* r : defs) {
+      std::string others;
+      for (const Read* o : defs) {
+        if (o != r) others += (others.empty() ? "" : ", ") + o->job.origin;
+      }
+      cfg.registry_errors.push_back(r->name_at + ": the course '" + name + "' is also defined in " + others +
+                                    "; neither definition is used until one is removed");
+      refused.insert(origin_file(r->job));
+    }
+  }
+  for (Read& r : courses) {
+    if (by_name[r.job.name].size() == 1) cfg.jobs.push_back(std::move(r.job));
+  }
+  cfg.refused_files.assign(refused.begin(), refused.end());
 }
 
 std::string registry_stamp(const RegistrySettings& registry) {
@@ -1017,6 +1074,10 @@ void resolve(Config& cfg, const ResolveOptions& given) {
     } catch (const ConfigError& e) {
       if (it->origin.empty()) throw;
       cfg.registry_errors.push_back(std::string(e.what()) + "; course " + it->name + " is skipped");
+      const std::string file = origin_file(*it);
+      if (std::find(cfg.refused_files.begin(), cfg.refused_files.end(), file) == cfg.refused_files.end()) {
+        cfg.refused_files.insert(std::upper_bound(cfg.refused_files.begin(), cfg.refused_files.end(), file), file);
+      }
       it = cfg.jobs.erase(it);
     }
   }

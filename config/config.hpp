@@ -250,6 +250,12 @@ bool is_hierarchy_template(std::string_view hierarchy_id);
 struct RegistrySettings {
   std::string path;  // a directory of *.yaml / *.yml files, or one such file; "" = no registry
   Millis poll_interval{60'000};  // `run` looks for changed files this often; 0 = only on reload
+  // A change that removes more than both of these at once (courses; percent
+  // of the running courses) is not applied until an operator confirms it
+  // (`rostersync confirm-registry`): a failed mount or a stray `mv` is not a
+  // term's end. A registry that vanishes or empties always waits.
+  int max_removed_courses{5};    // 0..1000000
+  int max_removed_percent{20};   // 0..100
   bool operator==(const RegistrySettings&) const = default;
 };
 
@@ -292,6 +298,12 @@ struct Config {
   // key; only those courses are skipped (the configuration file's own errors
   // are ConfigError instead).
   std::vector<std::string> registry_errors;
+  // The course files with an error (in registry_errors): their change is
+  // refused, and a running daemon keeps their courses' last good definitions.
+  std::vector<std::string> refused_files;
+  // Why the registry itself could not be read ("" = it could): a missing
+  // directory, a failed mount, no permission.
+  std::string registry_unreadable;
 
   const Job* find_job(const std::string& name) const;
   bool operator==(const Config&) const = default;
@@ -310,9 +322,16 @@ Config parse_file(const std::string& path);
 
 // Replaces the registry's courses in `config` with what the registry holds
 // now (parse only; resolve() reads their keys). A course in error is left
-// out and its message added to registry_errors; a registry path that is
-// missing or unreadable is one such error. Never throws ConfigError.
+// out, its message added to registry_errors and its file to refused_files;
+// a course name defined in two files is an error in both (neither is
+// used); a registry path that is missing or unreadable sets
+// registry_unreadable. Never throws ConfigError. A running daemon does not
+// apply this as it is: see registry_guard.hpp.
 void read_registry(Config& config);
+
+// The course file a registry course was read from ("" for a job of the
+// configuration file): its origin without the line.
+std::string origin_file(const Job& job);
 
 // A cheap fingerprint of the registry (its files' names, sizes and
 // modification times): `run` reads the registry again when it changes.

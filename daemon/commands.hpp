@@ -67,6 +67,12 @@ int cmd_retry(const config::Config& cfg, const std::optional<std::string>& job, 
 int cmd_decide(const config::Config& cfg, const std::string& job, const std::optional<std::string>& hold_id,
                bool approve, const std::string& reason);
 
+// `rostersync confirm-registry [--id ID]`: lets the daemon apply the
+// registry change its guard holds (config/registry_guard.hpp), exactly the
+// one ID names; without --id it shows the change and confirms nothing.
+// 0 confirmed, 1 nothing confirmed.
+int cmd_confirm_registry(const config::Config& cfg, const std::optional<std::string>& id);
+
 // `forget`'s precondition: true (and says why on stderr) when `job` is still configured.
 bool refuse_configured_job(const config::Config& cfg, const std::string& job);
 

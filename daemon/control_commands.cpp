@@ -151,6 +151,39 @@ int cmd_decide(const config::Config& cfg, const std::string& job, const std::opt
   return kExitOk;
 }
 
+int cmd_confirm_registry(const config::Config& cfg, const std::optional<std::string>& id) {
+  try {
+    store::Store db(cfg.state_db);
+    const std::string waiting = db.meta("registry_change_id");
+    const std::string what = db.meta("registry_awaiting");
+    if (waiting.empty()) {
+      std::cerr << "rostersync: no registry change awaits confirmation; nothing confirmed\n";
+      return kExitJobFailed;
+    }
+    if (!id) {
+      std::cout << "registry change " << waiting << " awaits confirmation: " << what << "\nnothing was confirmed; "
+                << "to apply exactly this change: rostersync confirm-registry --id " << waiting << "\n";
+      return kExitJobFailed;
+    }
+    if (*id != waiting) {
+      std::cerr << "rostersync: nothing confirmed: the change awaiting confirmation is " << waiting << ", not " << *id
+                << " (the registry changed since it was shown; `rostersync confirm-registry` shows it now)\n";
+      return kExitJobFailed;
+    }
+    db.transaction([&] {
+      db.set_meta("registry_confirmed_id", waiting);
+      db.set_meta("registry_confirmed_by", invoking_user());
+      db.set_meta("registry_confirmed_what", what);
+    });
+  } catch (const std::exception& e) {
+    std::cerr << "rostersync: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+  std::cout << "confirmed registry change " << *id << "; the daemon applies it at its next look at the registry "
+            << "(within registry.poll_interval, or at once with `systemctl reload rostersync`)\n";
+  return kExitOk;
+}
+
 int cmd_adopt(const config::Config& cfg, const std::string& job) {
   const config::Job* found = configured_job(cfg, job);
   if (!found) return kExitConfig;

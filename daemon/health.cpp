@@ -40,8 +40,9 @@ std::string intervals_text(double n) {
 }  // namespace
 
 HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthThresholds& thresholds,
-                         std::int64_t now_unix) {
+                         std::int64_t now_unix, const std::vector<std::string>& config_warnings) {
   std::vector<Finding> findings;
+  for (const std::string& w : config_warnings) findings.push_back({HealthState::warning, "configuration:", w});
   int held = 0, stale = 0, never = 0, parked = 0, awaiting = 0;
   for (const auto& [facts, interval] : jobs) {
     const double interval_s = std::max(1.0, std::chrono::duration<double>(interval).count());
@@ -86,13 +87,17 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
   HealthCheck check;
   check.state = findings.empty() ? HealthState::ok : findings.front().state;
   std::string text;
-  if (jobs.empty()) {
+  const int job_findings = static_cast<int>(findings.size() - config_warnings.size());
+  if (jobs.empty() && findings.empty()) {
     text = "no jobs configured";
   } else if (findings.empty()) {
     text = std::to_string(jobs.size()) + " job(s) synced within " + intervals_text(thresholds.warning_intervals) +
            " intervals, no holds, nothing parked";
   } else {
-    text = std::to_string(findings.size()) + " of " + std::to_string(jobs.size()) + " job(s) need attention: ";
+    text = job_findings > 0 ? std::to_string(job_findings) + " of " + std::to_string(jobs.size()) +
+                                  " job(s) need attention" : std::to_string(jobs.size()) + " job(s)";
+    if (!config_warnings.empty()) text += ", " + std::to_string(config_warnings.size()) + " configuration problem(s)";
+    text += ": ";
     const std::size_t shown = std::min<std::size_t>(3, findings.size());
     for (std::size_t i = 0; i < shown; ++i) text += (i ? "; " : "") + findings[i].job + " " + findings[i].text;
     if (findings.size() > shown) text += "; and " + std::to_string(findings.size() - shown) + " more (rostersync status)";
@@ -102,10 +107,12 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
   std::replace(text.begin(), text.end(), '|', '/');
   int critical = 0, warning = 0;
   for (const auto& f : findings) (f.state == HealthState::critical ? critical : warning) += 1;
+  warning -= static_cast<int>(config_warnings.size());  // counted apart
   check.line = std::string("ROSTERSYNC ") + to_string(check.state) + " - " + text + " | jobs=" + std::to_string(jobs.size()) +
                ";;;0 critical=" + std::to_string(critical) + ";;;0 warning=" + std::to_string(warning) + ";;;0 held=" +
                std::to_string(held) + ";;;0 stale=" + std::to_string(stale) + ";;;0 never_ran=" + std::to_string(never) +
-               ";;;0 parked=" + std::to_string(parked) + ";;;0 awaiting_approval=" + std::to_string(awaiting) + ";;;0";
+               ";;;0 parked=" + std::to_string(parked) + ";;;0 awaiting_approval=" + std::to_string(awaiting) +
+               ";;;0 config_problems=" + std::to_string(config_warnings.size()) + ";;;0";
   return check;
 }
 

@@ -41,10 +41,13 @@ struct HealthCheck {
 //             a job, its source or its target; a last success (or, for a job
 //             that never succeeded, its first run) older than critical_intervals
 //   WARNING   the same older than warning_intervals; a job that never ran;
-//             parked items; deletions awaiting approval
-// The text names the worst jobs first (at most three) and counts the rest.
+//             parked items; deletions awaiting approval; each of
+//             `config_warnings` (refused course files, an unreadable
+//             registry, a registry change awaiting confirmation): the
+//             registry never shrinks silently
+// The text names the worst findings first (at most three) and counts the rest.
 HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthThresholds& thresholds,
-                         std::int64_t now_unix);
+                         std::int64_t now_unix, const std::vector<std::string>& config_warnings = {});
 
 // "45 s", "12 min", "3 h", "2 d": an age for one line of text.
 std::string format_age(std::int64_t seconds);

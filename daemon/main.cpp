@@ -51,6 +51,10 @@ int main(int argc, char** argv) {
     cmd->add_option("--hold", hold_id, "the hold's id, as `status --job` or this command without it shows");
     cmd->add_option("--reason", decision_reason, "why, recorded with who decided and when");
   }
+  auto* confirm_registry = app.add_subcommand(
+      "confirm-registry", "Let the daemon apply a registry change that removes many courses at once (or all)");
+  std::optional<std::string> change_id;
+  confirm_registry->add_option("--id", change_id, "the change's id, as this command without it shows");
   auto* resync = app.add_subcommand("resync", "Ask the running daemon to sync now: every job, or --job NAME");
   std::optional<std::string> resync_job;
   resync->add_option("--job", resync_job, "only this job");
@@ -104,6 +108,9 @@ int main(int argc, char** argv) {
   check->add_flag("--json", report.json, "print JSON");
   bool quiet = false;
   check->add_flag("--quiet", quiet, "print nothing when the configuration is valid (for ExecReload=)");
+  bool refused_courses_ok = false;
+  check->add_flag("--refused-courses-ok", refused_courses_ok,
+                  "exit 0 despite refused course files (ExecReload=: the daemon keeps their last good definitions)");
   std::string credentials_dir;
   check->add_option("--credentials-dir", credentials_dir,
                     "read the unit's credentials from this directory (e.g. /etc/rostersync/credentials), as the unit "
@@ -125,7 +132,7 @@ int main(int argc, char** argv) {
 
   if (check->parsed()) {
     return daemon::cmd_check_config(check_path.empty() ? config_path : check_path,
-                                    {report.json, quiet, credentials_dir});
+                                    {report.json, quiet, credentials_dir, refused_courses_ok});
   }
 
   // Only `sync` and `run` need the secrets; every other command reads the
@@ -150,6 +157,7 @@ int main(int argc, char** argv) {
   if (approve->parsed()) return daemon::cmd_decide(cfg, upkeep_job, hold_id, true, decision_reason);
   if (reject->parsed()) return daemon::cmd_decide(cfg, upkeep_job, hold_id, false, decision_reason);
   if (adopt->parsed()) return daemon::cmd_adopt(cfg, upkeep_job);
+  if (confirm_registry->parsed()) return daemon::cmd_confirm_registry(cfg, change_id);
   daemon::setup_logging(log_level.empty() ? cfg.log_level : log_level);
   if (plan->parsed()) plan_output.dry_run = true;
   if (sync->parsed() || plan->parsed()) {

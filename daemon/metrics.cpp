@@ -169,6 +169,15 @@ DaemonMetrics::DaemonMetrics(const std::map<std::string, std::int64_t>& last_ok)
   r.declare("rostersync_jobs_running", T::gauge, "Jobs running now.");
   r.declare("rostersync_passes_total", T::counter, "Passes ended (all due jobs worked through).");
   r.declare("rostersync_last_pass_duration_seconds", T::gauge, "How long the last ended pass took.");
+  r.declare("rostersync_config_last_reload_successful", T::gauge,
+            "Whether the last configuration reload was applied (1) or refused (0); 1 from the start.");
+  r.declare("rostersync_config_last_reload_success_timestamp_seconds", T::gauge,
+            "When the configuration was last applied (unix time): the start, a reload or a registry change.");
+  r.declare("rostersync_registry_refused_files", T::gauge,
+            "Course files whose change is refused (an error; their courses keep their last good definitions), "
+            "counting an unreadable registry as one.");
+  r.declare("rostersync_registry_change_awaiting_confirmation", T::gauge,
+            "1 while a registry change that removes too many courses at once waits for rostersync confirm-registry.");
   r.set("rostersync_build_info", {{"version", kVersion}}, 1);
   for (const auto& [job, at] : last_ok) r.set("rostersync_last_success_timestamp_seconds", {{"job", job}}, static_cast<double>(at));
 }
@@ -193,6 +202,13 @@ void DaemonMetrics::request(std::string_view peer, std::string_view endpoint, in
   registry_.observe("rostersync_http_request_duration_seconds", labels, seconds);
   labels.emplace_back("status_class", status_class(status));
   registry_.add("rostersync_http_requests_total", labels);
+}
+
+void DaemonMetrics::config_state(bool reload_ok, std::int64_t applied_unix, int refused_files, bool awaiting) {
+  registry_.set("rostersync_config_last_reload_successful", {}, reload_ok ? 1 : 0);
+  registry_.set("rostersync_config_last_reload_success_timestamp_seconds", {}, static_cast<double>(applied_unix));
+  registry_.set("rostersync_registry_refused_files", {}, refused_files);
+  registry_.set("rostersync_registry_change_awaiting_confirmation", {}, awaiting ? 1 : 0);
 }
 
 void DaemonMetrics::pass_finished(double seconds) {

@@ -99,6 +99,9 @@ class DaemonMetrics {
   // `status` the HTTP status or 0 when no answer came.
   void request(std::string_view peer, std::string_view endpoint, int status, double seconds);
   void pass_finished(double seconds);
+  // The configuration as applied: the last reload's result, when it was last
+  // applied, refused course files, a registry change waiting for a person.
+  void config_state(bool reload_ok, std::int64_t applied_unix, int refused_files, bool awaiting);
   // Sets the gauges that mirror the database and the event loop: memberships
   // by state, holds, removals awaiting approval, operations in flight.
   void refresh(const StoredState& stored, const std::map<std::string, int>& in_flight_by_target, int running_jobs);

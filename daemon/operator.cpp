@@ -145,7 +145,20 @@ int with_database(const config::Config& cfg, Body body) {
 
 bool known_job(const config::Config& cfg, const std::optional<std::string>& job) {
   if (!job || cfg.find_job(*job)) return true;
-  std::cerr << "rostersync: no job named '" << *job << "' in " << cfg.path << "\n";
+  // A course whose file is refused: say where and why, not only "no job".
+  std::string refused;
+  for (const std::string& e : cfg.registry_errors) {
+    if (e.find("'" + *job + "'") != std::string::npos || e.find("course " + *job + " ") != std::string::npos) {
+      refused += "\n  " + e;
+    }
+  }
+  if (!refused.empty()) {
+    std::cerr << "rostersync: course '" << *job << "' is refused in the registry (a running daemon keeps its last "
+              << "good definition):" << refused << "\n";
+  } else {
+    std::cerr << "rostersync: no job named '" << *job << "' in " << cfg.path
+              << (cfg.registry_unreadable.empty() ? "" : " (" + cfg.registry_unreadable + ")") << "\n";
+  }
   return false;
 }
 
@@ -217,7 +230,19 @@ int check_health(const config::Config& cfg, const ReportOptions& options) {
     std::vector<store::JobHealth> facts = db.health(refs);
     std::vector<JobHealthInput> inputs;
     for (std::size_t i = 0; i < facts.size(); ++i) inputs.push_back({std::move(facts[i]), intervals[i]});
-    HealthCheck check = judge_health(inputs, {options.warning_intervals, options.critical_intervals}, unix_now());
+    // The registry as it is on disk now, and what the daemon holds back of it.
+    std::vector<std::string> config_warnings;
+    if (!cfg.registry_unreadable.empty()) {
+      config_warnings.push_back(cfg.registry_unreadable);
+    } else if (!cfg.refused_files.empty()) {
+      config_warnings.push_back(std::to_string(cfg.refused_files.size()) + " course file(s) refused (" +
+                                cfg.registry_errors.front() + "; rostersync check-config lists all)");
+    }
+    if (std::string awaiting = db.meta("registry_awaiting"); !awaiting.empty()) {
+      config_warnings.push_back("registry change awaiting confirmation: " + awaiting);
+    }
+    HealthCheck check =
+        judge_health(inputs, {options.warning_intervals, options.critical_intervals}, unix_now(), config_warnings);
     std::cout << check.line << "\n";
     return static_cast<int>(check.state);
   } catch (const std::exception& e) {
@@ -268,8 +293,21 @@ int cmd_forget(const config::Config& cfg, const std::string& job) {
 }
 
 int cmd_runs(const config::Config& cfg, const ReportOptions& options) {
-  if (!known_job(cfg, options.job)) return kExitConfig;
-  return with_database(cfg, [&](store::Reports& db) { print(db.runs(options.job, options.limit), options.json, options.wide, options.utc); });
+  // A job no longer configured (a removed course) still has its history here.
+  bool unknown = false;
+  int rc = with_database(cfg, [&](store::Reports& db) {
+    store::ReportTable runs = db.runs(options.job, options.limit);
+    if (options.job && runs.rows.empty() && !cfg.find_job(*options.job)) {
+      unknown = true;
+      return;
+    }
+    print(runs, options.json, options.wide, options.utc);
+  });
+  if (unknown) {
+    known_job(cfg, options.job);  // says why: no such job, or a refused course
+    return kExitConfig;
+  }
+  return rc;
 }
 
 int cmd_members(const config::Config& cfg, const ReportOptions& options) {
@@ -309,14 +347,24 @@ int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {
       return kExitConfig;
     }
   }
-  // A course in error is skipped, not fatal: the daemon runs the others.
-  for (const auto& e : cfg.registry_errors) std::cerr << "rostersync: registry: " << e << " (this course is skipped)\n";
-  if (check.quiet) return kExitOk;
+  // A course file in error is refused: a running daemon keeps its courses'
+  // last good definitions, a starting one skips the entries in error.
+  for (const auto& e : cfg.registry_errors) std::cerr << "rostersync: registry: " << e << "\n";
+  const bool refused = !cfg.registry_errors.empty();
+  if (refused) {
+    std::cerr << "rostersync: " << (cfg.registry_unreadable.empty()
+                                        ? std::to_string(cfg.refused_files.size()) + " course file(s) refused"
+                                        : "the course registry cannot be read")
+              << "; a running daemon keeps their courses' last good definitions\n";
+  }
+  const int rc = refused && !check.refused_courses_ok ? kExitConfig : kExitOk;
+  if (check.quiet) return rc;
   json::object out = config::to_json(cfg);
   if (as_json) {
     std::cout << json::serialize(out) << "\n";
   } else {
-    std::cout << "configuration OK: " << cfg.path << " (" << cfg.jobs.size() << " job(s))\n";
+    std::cout << (refused ? "configuration with refused course files: " : "configuration OK: ") << cfg.path << " ("
+              << cfg.jobs.size() << " job(s))\n";
     // Several jobs feeding one itslearning group: one desired state, decided together.
     std::map<std::pair<std::string, std::string>, std::vector<const config::Job*>> groups;
     for (const auto& job : cfg.jobs) {
@@ -358,7 +406,7 @@ int cmd_check_config(const std::string& path, const CheckConfigOptions& check) {
     };
     dump(out, "  ");
   }
-  return kExitOk;
+  return rc;
 }
 
 }  // namespace rostersync::daemon

@@ -46,10 +46,15 @@ struct CheckConfigOptions {
   bool json = false;
   bool quiet = false;           // nothing on stdout when valid (ExecReload=)
   std::string credentials_dir;  // see config::ResolveOptions
+  // Refused course files are printed but do not fail the check: ExecReload=,
+  // where the daemon keeps their courses' last good definitions.
+  bool refused_courses_ok = false;
 };
 
 // Loads `path` (secret files included), prints the effective configuration
-// with secrets masked. Exit 0 valid, 2 invalid (the error on stderr).
+// with secrets masked. Exit 0 valid, 2 invalid (the error on stderr),
+// also when a course file of the registry is refused (each error with its
+// file:line:key) or the registry cannot be read.
 int cmd_check_config(const std::string& path, const CheckConfigOptions& options);
 
 }  // namespace rostersync::daemon

@@ -22,6 +22,7 @@
 #include "daemon/commands.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/metrics.hpp"
+#include "daemon/config_state.hpp"
 #include "daemon/metrics_exporter.hpp"
 #include "daemon/notify.hpp"
 #include "daemon/process.hpp"
@@ -50,14 +51,17 @@ void log_registry_errors(const config::Config& cfg) {
 // SIGHUP: loads `config_path` again. Returns the new configuration, or null
 // when it is invalid (the running one stays; the error is logged). Settings
 // that only a restart can change keep their running values.
-std::unique_ptr<config::Config> reload(const config::Config& running, const std::string& config_path) {
+std::unique_ptr<config::Config> reload(const config::Config& running, const std::string& config_path,
+                                       ConfigState& state) {
   std::unique_ptr<config::Config> fresh;
   try {
     fresh = std::make_unique<config::Config>(config::load_file(config_path));
   } catch (const config::ConfigError& e) {
     spdlog::error("reload: keeping the running configuration; {}", e.what());
+    state.reload_refused();
     return nullptr;
   }
+  state.guard(&running, *fresh);
   if (fresh->state_db != running.state_db) {
     spdlog::warn("reload: state_db changed to {}; it takes effect only after a restart", fresh->state_db);
     fresh->state_db = running.state_db;
@@ -78,7 +82,7 @@ std::unique_ptr<config::Config> reload(const config::Config& running, const std:
 
 // The registry changed on disk: the running configuration with its courses
 // read again (null when nothing usable changed).
-std::unique_ptr<config::Config> reread_registry(const config::Config& running) {
+std::unique_ptr<config::Config> reread_registry(const config::Config& running, ConfigState& state) {
   auto fresh = std::make_unique<config::Config>(running);
   config::read_registry(*fresh);
   try {
@@ -88,6 +92,7 @@ std::unique_ptr<config::Config> reread_registry(const config::Config& running) {
     return nullptr;
   }
   log_registry_errors(*fresh);
+  state.guard(&running, *fresh);
   if (fresh->jobs == running.jobs) return nullptr;
   bool only_moved = fresh->jobs.size() == running.jobs.size() &&
                     std::equal(fresh->jobs.begin(), fresh->jobs.end(), running.jobs.begin(), config::same_settings);
@@ -134,9 +139,13 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     if (db.upgraded_from() > 0 && db.upgraded_from() < store::kSchemaVersion) {
       spdlog::info("state database upgraded from schema {} to {}", db.upgraded_from(), store::kSchemaVersion);
     }
+    // What the registry guard lets run, and what waits for a person.
+    ConfigState config_state(db, unix_now());
+    config::Config first = initial;
+    config_state.guard(nullptr, first);
     // The engine keeps references into the configuration it was made with
     // (sources, targets): that one lives as long as the engine does.
-    auto cfg = std::make_shared<const config::Config>(initial);
+    auto cfg = std::make_shared<const config::Config>(std::move(first));
     std::shared_ptr<const config::Config> engine_cfg = cfg;
     asio::io_context ioc;
     std::map<std::string, std::int64_t> last_ok;
@@ -253,7 +262,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
         text += "; running " + *running_jobs.begin();
         if (running_jobs.size() > 1) text += " and " + std::to_string(running_jobs.size() - 1) + " more";
       }
-      notify.status(text + "; last run " + last_summary + approval_note());
+      notify.status(text + "; last run " + last_summary + approval_note() + config_state.status_note());
     };
 
     // The metrics as of now: the gauges that mirror the database and the
@@ -268,6 +277,8 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
         spdlog::warn("metrics: state database not read: {}", e.what());
       }
       metrics.refresh(stored, engine->in_flight(), static_cast<int>(scheduler.running_count()));
+      metrics.config_state(config_state.reload_ok(), config_state.applied_unix(), config_state.refused_files(),
+                           config_state.awaiting());
       return metrics.render();
     };
     MetricsServer metrics_server(ioc, cfg->metrics.listen, render_metrics, crashed);
@@ -404,12 +415,14 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             if (!cfg->registry.path.empty() && cfg->registry.poll_interval.count() > 0 && now >= next_poll) {
               next_poll = now + cfg->registry.poll_interval;
               std::string stamp = config::registry_stamp(cfg->registry);
-              if (stamp != registry_stamp) {
+              if (stamp != registry_stamp || config_state.confirmation_waiting()) {
                 registry_stamp = stamp;
-                if (auto fresh = reread_registry(*cfg)) {
+                if (auto fresh = reread_registry(*cfg, config_state)) {
                   std::set<std::string> changed = changed_jobs(*cfg, *fresh);
                   apply(std::move(fresh), std::move(changed));
+                  config_state.applied(unix_now());
                 }
+                show_status();
               }
             }
             if (waiting_cfg) {
@@ -431,7 +444,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             sync::Scheduler::Decision decision = scheduler.next(now);
             if (decision.kind == sync::Scheduler::Decision::Kind::reload) {
               notify.reloading();
-              if (auto fresh = reload(*cfg, config_path)) {
+              if (auto fresh = reload(*cfg, config_path, config_state)) {
                 std::set<std::string> changed = changed_jobs(*cfg, *fresh);
                 // A reload lifts every hold: the jobs they stopped are tried again soon.
                 try {
@@ -451,8 +464,10 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
                 }
                 registry_stamp = config::registry_stamp(fresh->registry);
                 apply(std::shared_ptr<const config::Config>(std::move(fresh)), std::move(changed));
+                config_state.applied(unix_now());
               }
               notify.ready();
+              show_status();
               continue;
             }
             if (decision.kind == sync::Scheduler::Decision::Kind::run) {

@@ -168,6 +168,12 @@ ReportTable Reports::courses(const std::vector<JobRef>& jobs) {
   });
 }
 
+std::string Reports::meta(const std::string& key) {
+  Stmt st(db_, "SELECT value FROM meta WHERE key=?1");
+  st.bind(1, key);
+  return st.step() ? st.text(0) : "";
+}
+
 std::string Reports::pass_line() {
   Stmt st(db_, "SELECT active, started_at, COALESCE(ended_at, ''), courses_done, courses_total, running, members, "
                "created, failed, runs_not_ok FROM pass WHERE id=1");

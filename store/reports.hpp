@@ -76,6 +76,8 @@ class Reports {
   // The daemon's current or last pass in one line ("" when none was recorded):
   // "pass running since ...: 1,234 / 3,000 courses, ..." or "last pass ... - ...: ...".
   std::string pass_line();
+  // A value of the `meta` table ("" when unset); see Store::meta.
+  std::string meta(const std::string& key);
 
   // Totals of every run after `after_run`.
   PassTotals totals_since(std::int64_t after_run);

@@ -626,6 +626,21 @@ int Store::prune_snapshot(const std::string& job, std::int64_t run_id) {
 
 namespace rostersync::store {
 
+std::string Store::meta(const std::string& key) {
+  Stmt& s = cached("SELECT value FROM meta WHERE key=?1");
+  s.bind(1, key);
+  std::string value = s.step() ? s.text(0) : "";
+  s.reset();
+  return value;
+}
+
+void Store::set_meta(const std::string& key, const std::string& value) {
+  cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value=excluded.value")
+      .bind(1, key)
+      .bind(2, value)
+      .run();
+}
+
 void Store::record_pass(const PassProgress& p) {
   Stmt& s = cached(
       "INSERT INTO pass (id, active, started_at, ended_at, updated_at, courses_done, courses_total, running, members, "

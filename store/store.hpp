@@ -150,6 +150,14 @@ class Store {
   // The daemon's pass as a whole (one row, replaced each time).
   void record_pass(const PassProgress& pass);
 
+  // A value of the `meta` table ("" when unset), and setting one. Keys the
+  // daemon and the CLI share: registry_refused_files (one per line),
+  // registry_awaiting, registry_change_id (a
+  // registry change waiting for confirm-registry), registry_confirmed_id
+  // (and _by, _at: who confirmed which change).
+  std::string meta(const std::string& key);
+  void set_meta(const std::string& key, const std::string& value);
+
   // Deletes runs that ended more than `retention` ago, but never a job's
   // newest run (status still shows its last outcome). Returns how many.
   int prune_runs(std::chrono::seconds retention);

@@ -16,7 +16,7 @@ grep -Eq "^RestartPreventExitStatus=(.* )?${config_exit}( .*)?$" "$unit" \
 
 mapfile -t reloads < <(sed -n 's/^ExecReload=//p' "$unit")
 [ "${#reloads[@]}" -eq 2 ] || fail "expected two ExecReload= lines (validate, then signal)"
-[[ "${reloads[0]}" == *" check-config --quiet" ]] || fail "the first ExecReload= must run check-config --quiet"
+[[ "${reloads[0]}" == *" check-config --quiet --refused-courses-ok" ]] || fail "the first ExecReload= must run check-config --quiet --refused-courses-ok"
 [[ "${reloads[1]}" == *"kill -HUP \$MAINPID" ]] || fail "the second ExecReload= must send SIGHUP"
 
 unit_mode=$(sed -n 's/^ConfigurationDirectoryMode=//p' "$unit")

@@ -78,6 +78,9 @@ TEST(Registry, CoursesAddedAndRemovedWhileTheDaemonRunsNeedNoRestart) {
   EXPECT_TRUE(has(std::string(rows[1].at("defined_in").as_string()), "course-3.yaml:1")) << listing;
 
   // The removed course's history stays until it is forgotten; a configured one cannot be.
+  auto [history_rc, history] = ws.rostersync_output({"runs", "--job", "course-2", "--json"});
+  EXPECT_EQ(history_rc, 0) << history;
+  EXPECT_EQ(boost::json::parse(history).as_array().size(), 1u) << history;
   auto [refused, why] = ws.rostersync_output({"forget", "--job", "course-1"}, true);
   EXPECT_EQ(refused, 2);
   EXPECT_TRUE(has(why, "still configured")) << why;
@@ -98,13 +101,94 @@ TEST(Registry, ABadCourseFileIsNamedAndSkippedWhileTheOthersRun) {
   ws.write_course("course-1", "course-1-key");
   ws.write("courses.d/typo.yaml", "name: typo\nservice_key_file: course-1.key\npage_limt: 5\n");
   auto [check_rc, check_out] = ws.rostersync_output({"check-config", "--quiet"}, true);
-  EXPECT_EQ(check_rc, 0) << "a course in error does not fail the reload";
+  EXPECT_EQ(check_rc, 2) << "a refused course file fails check-config";
+  EXPECT_EQ(ws.rostersync({"check-config", "--quiet", "--refused-courses-ok"}), 0)
+      << "but not the reload's check: the daemon keeps the file's last good courses";
   EXPECT_TRUE(has(check_out, (ws.dir() / "courses.d" / "typo.yaml").string() + ":3:1: page_limt: unknown key")) << check_out;
   auto [rc, out] = ws.rostersync_output({"sync"}, true);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_TRUE(has(out, "typo.yaml:3:1: page_limt: unknown key")) << out;
   EXPECT_EQ(runs_of(ws, "course-1"), 1);
   EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE job='typo'"), 0);
+}
+
+// The registry never shrinks silently: a typo, a name in two files, a
+// registry moved away; the running courses keep running, every monitor
+// says so, and only a confirmation of that very change removes them.
+TEST(Registry, ItNeverShrinksSilently) {
+  Simulator sim({"--contexts", "3", "--members", "5"});
+  Workspace ws;
+  ws.configure_registry(sim, "  hierarchy_id: \"h-{name}\"\n  interval: 1h\n");
+  for (const char* c : {"course-1", "course-2", "course-3"}) ws.write_course(c, std::string(c) + "-key");
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  for (const char* c : {"course-1", "course-2", "course-3"}) {
+    ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='" + std::string(c) + "' AND outcome='ok'", 1, 30s));
+  }
+  auto [ok_rc, ok_line] = ws.rostersync_output({"status", "--check"});
+  EXPECT_EQ(ok_rc, 0) << ok_line;
+  auto refused_seen = [&](const std::string& fragment) {
+    return wait_for_count(ws, "SELECT count(*) FROM meta WHERE key='registry_refused_files' AND instr(value, '" +
+                                  fragment + "') > 0", 1, 30s);
+  };
+
+  // A typo: the file is refused, named with file:line:key, its course keeps running as it was.
+  const std::string course_2 = (ws.dir() / "courses.d" / "course-2.yaml").string();
+  ws.write("courses.d/course-2.yaml", "name: course-2\nservice_key_file: course-2.key\npage_limt: 5\n");
+  ASSERT_TRUE(refused_seen("course-2.yaml"));
+  auto [check_rc, check_out] = ws.rostersync_output({"check-config"}, true);
+  EXPECT_EQ(check_rc, 2);
+  EXPECT_TRUE(has(check_out, course_2 + ":3:1: page_limt: unknown key")) << check_out;
+  auto [warn_rc, warn_line] = ws.rostersync_output({"status", "--check"});
+  EXPECT_EQ(warn_rc, 1) << warn_line;
+  EXPECT_TRUE(has(warn_line, "ROSTERSYNC WARNING")) << warn_line;
+  EXPECT_TRUE(has(warn_line, "1 course file(s) refused")) << warn_line;
+  auto [job_rc, job_out] = ws.rostersync_output({"status", "--job", "course-2"}, true);
+  EXPECT_NE(job_rc, 0);
+  EXPECT_TRUE(has(job_out, "course 'course-2' is refused")) << job_out;
+  EXPECT_TRUE(has(job_out, "course-2.yaml:3:1")) << job_out;
+  daemon.signal(SIGUSR1);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-2' AND outcome='ok'", 2, 30s))
+      << "the refused file's course stopped running";
+
+  // One course in two files: both named, neither change applied.
+  ws.write_course("course-2", "course-2-key");  // fixed
+  ws.write("courses.d/copy.yaml", "name: course-3\nservice_key_file: course-3.key\nhierarchy_id: elsewhere\n");
+  ASSERT_TRUE(refused_seen("copy.yaml"));
+  auto [dup_rc, dup_out] = ws.rostersync_output({"check-config"}, true);
+  EXPECT_EQ(dup_rc, 2);
+  EXPECT_TRUE(has(dup_out, "copy.yaml:1:7: name: the course 'course-3' is also defined in " +
+                               (ws.dir() / "courses.d" / "course-3.yaml").string() + ":1")) << dup_out;
+  EXPECT_TRUE(has(dup_out, "course-3.yaml:1:7: name: the course 'course-3' is also defined in")) << dup_out;
+  std::filesystem::remove(ws.dir() / "courses.d" / "copy.yaml");
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM meta WHERE key='registry_refused_files' AND value=''", 1, 30s));
+
+  // The registry moved away: nothing stops, everything says so, until that change is confirmed.
+  std::filesystem::rename(ws.dir() / "courses.d", ws.dir() / "courses.moved");
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM meta WHERE key='registry_awaiting' AND value<>''", 1, 30s));
+  auto [gone_rc, gone_line] = ws.rostersync_output({"status", "--check"});
+  EXPECT_EQ(gone_rc, 1) << gone_line;
+  EXPECT_TRUE(has(gone_line, "cannot read the course registry")) << gone_line;
+  EXPECT_TRUE(has(gone_line, "registry change awaiting confirmation")) << gone_line;
+  daemon.signal(SIGUSR1);
+  for (const char* c : {"course-1", "course-2", "course-3"}) {
+    ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='" + std::string(c) + "' AND outcome='ok'", 3, 30s))
+        << c << " stopped with the registry gone";
+  }
+  auto [show_rc, shown] = ws.rostersync_output({"confirm-registry"});
+  EXPECT_EQ(show_rc, 1) << "nothing confirmed without the id";
+  const std::string id = ws.rows("SELECT value FROM meta WHERE key='registry_change_id'").at(0).at(0);
+  EXPECT_TRUE(has(shown, "rostersync confirm-registry --id " + id)) << shown;
+  EXPECT_EQ(ws.rostersync({"confirm-registry", "--id", "000000000000"}), 1);
+  EXPECT_EQ(ws.rostersync({"confirm-registry", "--id", id}), 0);
+  auto all_gone = [&] { return ws.rostersync({"resync", "--job", "course-1"}) == 1; };
+  auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (!all_gone()) ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the confirmed change was never applied";
+  EXPECT_EQ(ws.count("SELECT count(*) FROM meta WHERE key='registry_awaiting' AND value<>''"), 0);
+  EXPECT_EQ(ws.count("SELECT count(*) FROM meta WHERE key='registry_confirmed_id' AND value<>''"), 0)
+      << "a confirmation is used once";
+
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
 }
 
 // Six courses at once, three walks at a time, one target whose budget of 10

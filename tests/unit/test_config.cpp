@@ -407,7 +407,7 @@ TEST_F(ConfigTest, JobDefaultsApplyToEveryJobUnlessItSaysOtherwise) {
   expect_error("job_defaults:\n  source: nowhere\n" + minimal(), {"job_defaults.source", "no source named 'nowhere'"});
 }
 
-TEST_F(ConfigTest, RegistryCoursesAreAFewLinesEachAndErrorsSkipOnlyThatCourse) {
+TEST_F(ConfigTest, RegistryCoursesAreAFewLinesEachAndErrorsRefuseTheirFile) {
   fs::create_directories(dir_ / "courses.d");
   write("courses.d/cps435.yaml", "name: cps435\nservice_key_file: cps435.key\n");
   write("courses.d/cps435.key", "key-435\n");
@@ -417,25 +417,34 @@ TEST_F(ConfigTest, RegistryCoursesAreAFewLinesEachAndErrorsSkipOnlyThatCourse) {
         "- {name: cps435, service_key_file: bio.key}\n"
         "- {name: nokey, service_key_file: missing.key}\n");
   write("courses.d/bio.key", "key-bio\n");
+  write("courses.d/lab.yaml", "name: lab\nservice_key_file: bio.key\n");
   write("courses.d/notes.txt", "not a course\n");
   write("courses.d/.hidden.yaml", "name: hidden\n");
   Config cfg = load(registry_config());
+  // At start the entries in error are skipped; cps435 is in two files: neither is used.
   ASSERT_EQ(cfg.jobs.size(), 2u);
-  EXPECT_EQ(cfg.jobs[0].name, "cps435");
+  EXPECT_EQ(cfg.jobs[0].name, "lab");
   EXPECT_EQ(cfg.jobs[0].hierarchy_id, "2026-{context.label}");
-  EXPECT_EQ(cfg.jobs[0].service_key.reveal(), "key-435");
+  EXPECT_EQ(cfg.jobs[0].service_key.reveal(), "key-bio");
   EXPECT_EQ(cfg.jobs[0].interval, Millis(7'200'000));
-  EXPECT_EQ(cfg.jobs[0].origin, (dir_ / "courses.d/cps435.yaml").string() + ":1");
+  EXPECT_EQ(cfg.jobs[0].origin, (dir_ / "courses.d/lab.yaml").string() + ":1");
   EXPECT_EQ(cfg.jobs[1].name, "bio101");
   EXPECT_EQ(cfg.jobs[1].hierarchy_id, "BIO-101");
-  ASSERT_EQ(cfg.registry_errors.size(), 3u);
   const std::string more = (dir_ / "courses.d/more.yaml").string();
-  EXPECT_NE(cfg.registry_errors[0].find(more + ":2:57: [1].page_limit: expected a whole number"), std::string::npos)
-      << cfg.registry_errors[0];
-  EXPECT_NE(cfg.registry_errors[1].find(more + ":3:10: [2].name: a job named 'cps435' exists already"), std::string::npos)
-      << cfg.registry_errors[1];
-  EXPECT_NE(cfg.registry_errors[2].find("missing.key"), std::string::npos) << cfg.registry_errors[2];
-  EXPECT_NE(cfg.registry_errors[2].find("course nokey is skipped"), std::string::npos) << cfg.registry_errors[2];
+  const std::string cps = (dir_ / "courses.d/cps435.yaml").string();
+  EXPECT_EQ(cfg.refused_files, (std::vector<std::string>{cps, more}));
+  EXPECT_TRUE(cfg.registry_unreadable.empty());
+  ASSERT_EQ(cfg.registry_errors.size(), 4u);
+  std::string all;
+  for (const auto& e : cfg.registry_errors) all += e + "\n";
+  EXPECT_NE(all.find(more + ":2:57: [1].page_limit: expected a whole number"), std::string::npos) << all;
+  EXPECT_NE(all.find("(course 'broken')"), std::string::npos) << all;
+  EXPECT_NE(all.find(more + ":3:10: [2].name: the course 'cps435' is also defined in " + cps + ":1"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find(cps + ":1:7: name: the course 'cps435' is also defined in " + more + ":3"), std::string::npos)
+      << all;
+  EXPECT_NE(all.find("missing.key"), std::string::npos) << all;
+  EXPECT_NE(all.find("course nokey is skipped"), std::string::npos) << all;
 }
 
 TEST_F(ConfigTest, AnInlineServiceKeyNeedsAFileOthersCannotRead) {
@@ -474,6 +483,11 @@ TEST_F(ConfigTest, AMissingRegistryIsAnErrorOfItsOwnAndTheStampSeesEveryChange) 
   EXPECT_TRUE(cfg.jobs.empty());
   ASSERT_EQ(cfg.registry_errors.size(), 1u);
   EXPECT_NE(cfg.registry_errors[0].find("courses.d: cannot read the course registry"), std::string::npos);
+  EXPECT_EQ(cfg.registry_unreadable, cfg.registry_errors[0]);
+  expect_error(minimal() + "registry:\n  path: courses.d\n  max_removed_percent: 101\n",
+               {"registry.max_removed_percent: must be between 0 and 100, got 101"});
+  expect_error(minimal() + "registry:\n  path: courses.d\n  max_removed_courses: -1\n",
+               {"registry.max_removed_courses: must be between 0 and 1000000"});
 
   fs::create_directories(dir_ / "courses.d");
   const std::string empty = registry_stamp(cfg.registry);

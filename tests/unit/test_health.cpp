@@ -114,3 +114,25 @@ TEST(HealthCheck, AgesReadAsAPersonSaysThem) {
   EXPECT_EQ(format_age(3 * 3600), "3 h");
   EXPECT_EQ(format_age(3 * 86400), "3 d");
 }
+
+TEST(HealthCheck, ARegistryThatShrankOrBrokeIsNeverOk) {
+  // No job left (the registry moved away at start): not "OK - no jobs configured".
+  HealthCheck none = judge_health({}, {}, kNow, {"/etc/rostersync/courses.d: cannot read the course registry: No such "
+                                                 "file or directory"});
+  EXPECT_EQ(none.state, HealthState::warning);
+  EXPECT_NE(none.line.find("ROSTERSYNC WARNING - 0 job(s), 1 configuration problem(s): configuration: "
+                           "/etc/rostersync/courses.d: cannot read"), std::string::npos) << none.line;
+  EXPECT_NE(none.line.find("config_problems=1;;;0"), std::string::npos) << none.line;
+  // Healthy jobs and a refused file: WARNING; a hold still comes first.
+  HealthCheck refused = judge_health({job("a", 60)}, {}, kNow, {"1 course file(s) refused (x.yaml:3:1: page_limt: unknown key)"});
+  EXPECT_EQ(refused.state, HealthState::warning);
+  EXPECT_NE(refused.line.find("1 course file(s) refused"), std::string::npos) << refused.line;
+  EXPECT_NE(refused.line.find("warning=0;;;0"), std::string::npos) << "counted apart from the jobs: " << refused.line;
+  JobHealthInput held = job("b", 60);
+  held.facts.hold = "blocked: target its: credentials refused";
+  HealthCheck both = judge_health({job("a", 60), held}, {}, kNow, {"registry change awaiting confirmation: ..."});
+  EXPECT_EQ(both.state, HealthState::critical);
+  EXPECT_NE(both.line.find("1 of 2 job(s) need attention, 1 configuration problem(s): b blocked"), std::string::npos)
+      << both.line;
+  EXPECT_EQ(judge_health({job("a", 60)}, {}, kNow, {}).state, HealthState::ok);
+}

@@ -1,0 +1,61 @@
+#include "daemon/config_state.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "config/registry_guard.hpp"
+
+namespace rostersync::daemon {
+
+void ConfigState::guard(const config::Config* running, config::Config& fresh) {
+  std::string confirmed;
+  try {
+    confirmed = db_.meta("registry_confirmed_id");
+  } catch (const std::exception& e) {
+    spdlog::warn("registry: confirmations not read: {}", e.what());
+  }
+  config::RegistryMerge merge =
+      config::merge_registry(running ? config::registry_courses(*running) : std::vector<config::Job>{}, fresh, confirmed);
+  for (const std::string& kept : merge.kept) spdlog::warn("registry: {}", kept);
+  if (!merge.awaiting.empty() && merge.change_id != change_id_) {
+    spdlog::error("registry: {}", merge.awaiting);
+  } else if (merge.awaiting.empty() && !merge.change_id.empty()) {
+    spdlog::warn("registry: the confirmed change {} is applied: {} course(s) removed", merge.change_id, merge.removed);
+    try {  // a confirmation is used once: the same change months later needs its own
+      db_.set_meta("registry_confirmed_id", "");
+    } catch (const std::exception& e) {
+      spdlog::warn("registry: the used confirmation not cleared: {}", e.what());
+    }
+  }
+  config::use_registry_courses(fresh, std::move(merge.courses));
+  refused_ = static_cast<int>(fresh.refused_files.size()) + (fresh.registry_unreadable.empty() ? 0 : 1);
+  awaiting_ = merge.awaiting;
+  change_id_ = merge.awaiting.empty() ? "" : merge.change_id;
+  try {
+    std::string refused = fresh.registry_unreadable;
+    for (const std::string& f : fresh.refused_files) refused += (refused.empty() ? "" : "\n") + f;
+    db_.set_meta("registry_refused_files", refused);
+    db_.set_meta("registry_awaiting", awaiting_);
+    db_.set_meta("registry_change_id", change_id_);
+  } catch (const std::exception& e) {
+    spdlog::warn("registry: its state not recorded: {}", e.what());
+  }
+}
+
+bool ConfigState::confirmation_waiting() {
+  if (change_id_.empty()) return false;
+  try {
+    return db_.meta("registry_confirmed_id") == change_id_;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+std::string ConfigState::status_note() const {
+  std::string note;
+  if (!reload_ok_) note += "; the last reload was refused (journalctl -u rostersync)";
+  if (refused_ > 0) note += "; " + std::to_string(refused_) + " course file(s) refused (rostersync check-config)";
+  if (!awaiting_.empty()) note += "; a registry change awaits confirmation (rostersync confirm-registry)";
+  return note;
+}
+
+}  // namespace rostersync::daemon
