@@ -2,6 +2,7 @@
 
 #include "config/domain/names.hpp"
 #include "config/domain/text.hpp"
+#include "config/config_json.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -179,13 +180,21 @@ class MapReader {
     return value;
   }
 
-  Millis duration(const std::string& key, Millis fallback) {
+  // Every duration has a range: a value outside it is refused here, where
+  // its file, line and key are known (a 110000d interval must not pass and
+  // then loop; an overflow must not wrap).
+  Millis duration(const std::string& key, Millis fallback, Millis min, Millis max) {
     YAML::Node n = node(key);
     if (!n.IsDefined() || n.IsNull()) return fallback;
     Millis value{};
     if (!n.IsScalar() || !parse_duration(n.Scalar(), value)) {
       ctx_.error(n, child_path(key),
-                 "expected a duration such as 90s, 30m, 2h, 500ms or a number of seconds, got " + describe(n));
+                 "expected a duration such as 90s, 30m, 2h, 500ms or a number of seconds (at most 3650d), got " +
+                     describe(n));
+    }
+    if (value < min || value > max) {
+      ctx_.error(n, child_path(key),
+                 "must be between " + format_duration(min) + " and " + format_duration(max) + ", got " + n.Scalar());
     }
     return value;
   }
@@ -249,8 +258,8 @@ HttpSettings read_http(MapReader& parent) {
   YAML::Node n = parent.node("http");
   if (!n.IsDefined() || n.IsNull()) return http;
   MapReader r(parent.ctx(), n, parent.child_path("http"));
-  http.connect_timeout = r.duration("connect_timeout", http.connect_timeout);
-  http.request_timeout = r.duration("request_timeout", http.request_timeout);
+  http.connect_timeout = r.duration("connect_timeout", http.connect_timeout, Millis(100), Millis(300'000));
+  http.request_timeout = r.duration("request_timeout", http.request_timeout, Millis(100), Millis(3'600'000));
   http.max_response_bytes =
       static_cast<std::size_t>(r.integer("max_response_bytes", static_cast<long>(http.max_response_bytes), 1024, 1L << 31));
   http.ca_file = r.string("ca_file", "");
@@ -263,12 +272,13 @@ HttpSettings read_http(MapReader& parent) {
 RetrySettings read_retry(MapReader& r) {
   RetrySettings retry;
   retry.max_attempts = static_cast<int>(r.integer("max_attempts", retry.max_attempts, 1, 100));
-  retry.retry_delay = r.duration("retry_delay", retry.retry_delay);
-  retry.max_retry_delay = r.duration("max_retry_delay", retry.max_retry_delay);
+  retry.retry_delay = r.duration("retry_delay", retry.retry_delay, Millis(1), Millis(3'600'000));
+  retry.max_retry_delay = r.duration("max_retry_delay", retry.max_retry_delay, Millis(1), Millis(86'400'000));
   if (retry.max_retry_delay < retry.retry_delay) {
     r.ctx().error(r.node("max_retry_delay"), r.child_path("max_retry_delay"), "must not be shorter than retry_delay");
   }
-  retry.blocked_retry_interval = r.duration("blocked_retry_interval", retry.blocked_retry_interval);
+  retry.blocked_retry_interval =
+      r.duration("blocked_retry_interval", retry.blocked_retry_interval, Millis(1000), Millis(30LL * 86'400'000));
   return retry;
 }
 
@@ -299,10 +309,7 @@ void read_platform(MapReader& r, Source& s) {
       r.ctx().error(n, path, std::string("must include ") + kNrpsReadScope + " (rosters are read with it)");
     }
   }
-  s.assertion_lifetime = r.duration("assertion_lifetime", s.assertion_lifetime);
-  if (s.assertion_lifetime < Millis(30'000) || s.assertion_lifetime > Millis(600'000)) {
-    r.ctx().error(r.node("assertion_lifetime"), r.child_path("assertion_lifetime"), "must be between 30s and 10m");
-  }
+  s.assertion_lifetime = r.duration("assertion_lifetime", s.assertion_lifetime, Millis(30'000), Millis(600'000));
 }
 
 Source read_source(const Context& ctx, const std::string& name, const YAML::Node& node) {
@@ -360,8 +367,12 @@ Target read_target(const Context& ctx, const std::string& name, const YAML::Node
   }
   t.retry = read_retry(r);
   t.items.max_failures = static_cast<int>(r.integer("item_max_failures", t.items.max_failures, 1, 1000));
-  t.items.retry_delay = r.duration("item_retry_delay", t.items.retry_delay);
-  t.items.max_retry_delay = r.duration("item_max_retry_delay", t.items.max_retry_delay);
+  t.items.retry_delay = r.duration("item_retry_delay", t.items.retry_delay, Millis(0), Millis(7LL * 86'400'000));
+  t.items.max_retry_delay =
+      r.duration("item_max_retry_delay", t.items.max_retry_delay, Millis(0), Millis(30LL * 86'400'000));
+  if (t.items.max_retry_delay < t.items.retry_delay) {
+    ctx.error(r.node("item_max_retry_delay"), r.child_path("item_max_retry_delay"), "must not be shorter than item_retry_delay");
+  }
   t.breaker.failure_percent = static_cast<int>(r.integer("breaker_failure_percent", t.breaker.failure_percent, 1, 100));
   t.breaker.min_items = static_cast<int>(r.integer("breaker_min_items", t.breaker.min_items, 1, 100'000));
   t.breaker.window_items = static_cast<int>(r.integer("breaker_window_items", t.breaker.window_items, 1, 100'000));
@@ -370,7 +381,7 @@ Target read_target(const Context& ctx, const std::string& name, const YAML::Node
   }
   t.breaker.consecutive_failed_batches =
       static_cast<int>(r.integer("breaker_consecutive_failed_batches", t.breaker.consecutive_failed_batches, 1, 100'000));
-  t.breaker.probe_interval = r.duration("breaker_probe_interval", t.breaker.probe_interval);
+  t.breaker.probe_interval = r.duration("breaker_probe_interval", t.breaker.probe_interval, Millis(1000), Millis(86'400'000));
   r.finish();
   return t;
 }
@@ -518,9 +529,8 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
   if (r.has("person_key_prefix")) j.person_key_prefix = r.identifier("person_key_prefix", 64, false);
   if (r.has("role_map")) j.role_map = read_role_map(r);
   j.skip_test_users = r.boolean("skip_test_users", base.skip_test_users);
-  j.interval = r.duration("interval", base.interval);
-  if (j.interval < Millis(1000)) ctx.error(r.node("interval"), r.child_path("interval"), "must be at least 1s");
-  j.jitter = r.duration("jitter", base.jitter);
+  j.interval = r.duration("interval", base.interval, Millis(1000), Millis(30LL * 86'400'000));
+  j.jitter = r.duration("jitter", base.jitter, Millis(0), Millis(30LL * 86'400'000));
   if (j.jitter > j.interval) ctx.error(r.node("jitter"), r.child_path("jitter"), "must not exceed interval");
   j.remove_departed = r.boolean("remove_departed", base.remove_departed);
   j.departure_grace = static_cast<int>(r.integer("departure_grace", base.departure_grace, 1, 100));
@@ -529,7 +539,7 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
   j.max_delete_percent = static_cast<int>(r.integer("max_delete_percent", base.max_delete_percent, 0, 100));
   j.adopt_existing = r.boolean("adopt_existing", base.adopt_existing);
   j.own_adopted = r.boolean("own_adopted", base.own_adopted);
-  j.reconcile_interval = r.duration("reconcile_interval", base.reconcile_interval);
+  j.reconcile_interval = r.duration("reconcile_interval", base.reconcile_interval, Millis(0), Millis(365LL * 86'400'000));
   if (j.reconcile_interval.count() != 0 && j.reconcile_interval < Millis(60'000)) {
     ctx.error(r.node("reconcile_interval"), r.child_path("reconcile_interval"), "must be 0 (off) or at least 1m");
   }
@@ -602,14 +612,19 @@ bool parse_duration(const std::string& text, Millis& out) {
   std::size_t digits = 0;
   while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
   if (digits == 0 || digits > 12) return false;
-  long long n = std::stoll(text.substr(0, digits));
-  std::string unit = text.substr(digits);
-  if (unit.empty() || unit == "s") out = Millis(n * 1000);
-  else if (unit == "ms") out = Millis(n);
-  else if (unit == "m" || unit == "min") out = Millis(n * 60'000);
-  else if (unit == "h") out = Millis(n * 3'600'000);
-  else if (unit == "d") out = Millis(n * 86'400'000);
+  const long long n = std::stoll(text.substr(0, digits));  // < 10^12: no overflow below
+  const std::string unit = text.substr(digits);
+  long long per = 0;
+  if (unit.empty() || unit == "s") per = 1000;
+  else if (unit == "ms") per = 1;
+  else if (unit == "m" || unit == "min") per = 60'000;
+  else if (unit == "h") per = 3'600'000;
+  else if (unit == "d") per = 86'400'000;
   else return false;
+  // Ten years is longer than any setting means; beyond it the product could overflow.
+  constexpr long long kLongest = 3650LL * 86'400'000;
+  if (n > kLongest / per) return false;
+  out = Millis(n * per);
   return true;
 }
 
@@ -662,9 +677,8 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
     ctx.error(r.node("control_socket"), "control_socket",
               "path longer than " + std::to_string(kMaxUnixSocketPath) + " bytes, the limit of a Unix socket address");
   }
-  cfg.shutdown_grace = r.duration("shutdown_grace", cfg.shutdown_grace);
-  cfg.run_retention = r.duration("run_retention", cfg.run_retention);
-  if (cfg.run_retention < Millis(86'400'000)) ctx.error(r.node("run_retention"), "run_retention", "must be at least 1d");
+  cfg.shutdown_grace = r.duration("shutdown_grace", cfg.shutdown_grace, Millis(0), Millis(600'000));
+  cfg.run_retention = r.duration("run_retention", cfg.run_retention, Millis(86'400'000), Millis(3650LL * 86'400'000));
 
   YAML::Node sources = r.node("sources");
   if (!sources.IsDefined()) r.missing("sources");
@@ -686,7 +700,7 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
     if (fs::path(cfg.registry.path).is_relative()) {
       cfg.registry.path = (fs::path(base_dir) / cfg.registry.path).lexically_normal().string();
     }
-    cfg.registry.poll_interval = rr.duration("poll_interval", cfg.registry.poll_interval);
+    cfg.registry.poll_interval = rr.duration("poll_interval", cfg.registry.poll_interval, Millis(0), Millis(86'400'000));
     cfg.registry.max_removed_courses =
         static_cast<int>(rr.integer("max_removed_courses", cfg.registry.max_removed_courses, 0, 1'000'000));
     cfg.registry.max_removed_percent =
@@ -720,10 +734,8 @@ Config read_config(const Context& ctx, const YAML::Node& root) {
         ctx.error(mr.node("textfile"), mr.child_path("textfile"), "must end in .prom (node_exporter reads only those)");
       }
     }
-    cfg.metrics.textfile_interval = mr.duration("textfile_interval", cfg.metrics.textfile_interval);
-    if (cfg.metrics.textfile_interval < Millis(1000) || cfg.metrics.textfile_interval > Millis(3'600'000)) {
-      ctx.error(mr.node("textfile_interval"), mr.child_path("textfile_interval"), "must be between 1s and 1h");
-    }
+    cfg.metrics.textfile_interval =
+        mr.duration("textfile_interval", cfg.metrics.textfile_interval, Millis(1000), Millis(3'600'000));
     mr.finish();
   }
   if (YAML::Node defaults = r.node("job_defaults"); defaults.IsDefined() && !defaults.IsNull()) {

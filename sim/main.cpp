@@ -57,7 +57,8 @@ asio::awaitable<void> serve(tcp::socket socket, Simulator& sim, Latency latency)
     sim.in_flight_ops += ops;
     sim.max_in_flight_ops = std::max(sim.max_in_flight_ops, sim.in_flight_ops);
     if (is_page) sim.page_started(authorization);
-    auto wait = is_imses ? latency.imses : is_page ? latency.ltiaas : std::chrono::milliseconds(0);
+    const bool is_nrps_page = req.method() == http::verb::get && target.rfind("/platform/contexts/", 0) == 0;
+    auto wait = is_imses ? latency.imses : is_page || is_nrps_page ? latency.ltiaas : std::chrono::milliseconds(0);
     if (wait.count() > 0) {
       asio::steady_timer delay(stream.get_executor(), wait);
       co_await delay.async_wait(nothrow);
@@ -141,7 +142,7 @@ int main(int argc, char** argv) {
   app.add_option("--imses-user", options.imses_username, "IMS-ES user name to accept");
   app.add_option("--imses-password", options.imses_password, "IMS-ES password to accept");
   app.add_option("--imses-latency-ms", latency_ms, "delay before answering each IMS-ES call")->check(CLI::Range(0, 60000));
-  app.add_option("--ltiaas-latency-ms", ltiaas_latency_ms, "delay before answering each roster page")
+  app.add_option("--ltiaas-latency-ms", ltiaas_latency_ms, "delay before answering each roster page (LTIAAS or platform NRPS)")
       ->check(CLI::Range(0, 60000));
   std::string platform_key_file;
   app.add_option("--platform-public-key", platform_key_file, "the tool's public key (PEM): turns the platform side on")

@@ -169,6 +169,13 @@ class JobRun {
 
   asio::awaitable<RunMachine::Event> fetch_page(const RunAction& action) {
     RunMachine::Event ev;
+    if (platform_) {
+      // A long walk outlives a token: the cache hands out the one in use
+      // until shortly before it expires, then a new one is fetched here,
+      // before a page is refused with it (a 401 stays the fallback).
+      RunMachine::Event renewed = co_await get_token();
+      if (!renewed.error.empty() || renewed.stopped) co_return renewed;
+    }
     auto page_started = Clock::now();
     PageFetchMachine fetch(source_.config->retry, redact_url(action.url), PagePaging{platform_, platform_, action.url});
     std::optional<TokenTrouble> trouble;

@@ -91,10 +91,14 @@ Result<AccessToken> read_token_response(const HttpResponse& response, const std:
   if (std::any_of(token.value.begin(), token.value.end(), [](unsigned char c) { return c <= 0x20 || c >= 0x7F; })) {
     return fail(FailureKind::bad_response, where + ": the access_token holds characters a header cannot carry", 200);
   }
+  // Bounded on every branch: a day at most (no platform grants longer; a
+  // larger number must not overflow the cache's clock), 300 s when absent or
+  // not a positive whole number.
   token.expires_in = std::chrono::seconds(300);
   if (auto it = body->find("expires_in"); it != body->end()) {
-    if (it->value().is_int64() && it->value().as_int64() > 0) token.expires_in = std::chrono::seconds(it->value().as_int64());
-    else if (it->value().is_uint64()) token.expires_in = std::chrono::seconds(static_cast<long long>(std::min<std::uint64_t>(it->value().as_uint64(), 1u << 30)));
+    const boost::json::value& v = it->value();
+    if (v.is_int64() && v.as_int64() > 0) token.expires_in = std::chrono::seconds(std::min<std::int64_t>(v.as_int64(), kMaxTokenLifetime.count()));
+    else if (v.is_uint64()) token.expires_in = kMaxTokenLifetime;  // beyond int64: certainly over a day
   }
   std::string granted = string_field(*body, "scope");
   token.scopes = granted.empty() ? requested : split_spaces(granted);
@@ -118,7 +122,9 @@ std::optional<std::string> TokenCache::find(const Key& key, Clock::time_point no
 }
 
 void TokenCache::put(const Key& key, const AccessToken& token, Clock::time_point now) {
-  auto margin = std::min<std::chrono::seconds>(std::chrono::seconds(60), token.expires_in / 10);
+  // In milliseconds: a token of a few seconds still gets a margin.
+  const auto margin = std::min<std::chrono::milliseconds>(
+      std::chrono::seconds(60), std::chrono::duration_cast<std::chrono::milliseconds>(token.expires_in) / 10);
   entries_[key] = {token.value, now + token.expires_in - margin};
 }
 

@@ -48,6 +48,8 @@ Result<AccessToken> read_token_response(const HttpResponse& response, const std:
 // Bearer tokens by (token URL, client id, scopes), shared by every job of a
 // platform. A token is handed out until `margin` before it expires: a tenth
 // of its lifetime, at most a minute.
+inline constexpr std::chrono::seconds kMaxTokenLifetime{86'400};  // expires_in is capped at this
+
 class TokenCache {
  public:
   using Clock = std::chrono::steady_clock;

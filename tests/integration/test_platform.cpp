@@ -67,6 +67,19 @@ TEST(PlatformSource, ARoleFilterHoldsOnEveryPageEvenWhenTheNextLinkDropsIt) {
   for (const auto& [group, person, role] : got) EXPECT_NE(role, "Learner") << person;
 }
 
+// A walk longer than the token's life: the token is renewed shortly before
+// it expires, between two pages, not after the platform refused a page.
+TEST(PlatformSource, ATokenIsRenewedBeforeItExpires) {
+  Simulator sim({"--contexts", "1", "--members", "300", "--token-lifetime", "2", "--ltiaas-latency-ms", "100"});
+  Workspace ws;
+  ws.configure_platform(sim, course_jobs(1, "    page_limit: 10\n"));
+  auto [rc, out] = ws.rostersync_output({"sync"}, true);
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE outcome='ok' AND pages=30"), 1) << out;
+  EXPECT_GE(platform_count(sim, "tokens_issued"), 2) << "30 pages of 100 ms outlive a 2 s token";
+  EXPECT_EQ(platform_count(sim, "nrps_unauthorized"), 0) << "a page was refused with an expired token: " << out;
+}
+
 // The daemon keeps its token across runs; when the platform stops taking it
 // (expired early, revoked) the page is refused once, a new token is fetched
 // once, and the run goes on.

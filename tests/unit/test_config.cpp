@@ -369,6 +369,30 @@ TEST(Durations, Parse) {
   EXPECT_EQ(m, Millis(90LL * 86'400'000));
   EXPECT_FALSE(parse_duration("5w", m));
   EXPECT_FALSE(parse_duration("-5s", m));
+  // Ten years at most: a product that would overflow is refused, never wrapped.
+  EXPECT_TRUE(parse_duration("3650d", m));
+  EXPECT_EQ(m, Millis(3650LL * 86'400'000));
+  EXPECT_FALSE(parse_duration("3651d", m));
+  EXPECT_FALSE(parse_duration("999999999999d", m));
+  EXPECT_FALSE(parse_duration("999999999999", m));
+  EXPECT_TRUE(parse_duration("99999999999ms", m));
+  EXPECT_FALSE(parse_duration("999999999999ms", m));
+}
+
+TEST_F(ConfigTest, EveryDurationIsBoundedWhereItIsParsed) {
+  expect_error(minimal("", "    interval: 1000d\n"),
+               {"test.yaml:16:15", "jobs[0].interval", "must be between 1s and 30d, got 1000d"});
+  expect_error(minimal("", "    interval: 110000d\n"), {"jobs[0].interval", "at most 3650d"});
+  expect_error(minimal("", "    interval: 999999999999d\n"), {"jobs[0].interval", "at most 3650d"});
+  expect_error(minimal("", "    interval: 0s\n"), {"jobs[0].interval", "must be between 1s and 30d"});
+  expect_error(minimal("", "    interval: 1h\n    jitter: 2h\n"), {"jobs[0].jitter", "must not exceed interval"});
+  expect_error(minimal("", "    reconcile_interval: 400d\n"), {"jobs[0].reconcile_interval", "between 0s and 365d"});
+  expect_error(minimal("    item_retry_delay: 2h\n    item_max_retry_delay: 1h\n"),
+               {"targets.its.item_max_retry_delay", "must not be shorter than item_retry_delay"});
+  expect_error(minimal("    breaker_probe_interval: 2d\n"), {"targets.its.breaker_probe_interval", "between 1s and 1d"});
+  expect_error(minimal("    http:\n      connect_timeout: 0s\n"), {"targets.its.http.connect_timeout", "between 100ms and 5m"});
+  expect_error("shutdown_grace: 1h\n" + minimal(), {"shutdown_grace", "between 0s and 10m"});
+  expect_error("run_retention: 12h\n" + minimal(), {"run_retention", "between 1d and 3650d"});
 }
 
 TEST(Loopback, OneRuleForConfigAndClient) {

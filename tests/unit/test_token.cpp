@@ -10,6 +10,7 @@ using namespace rostersync;
 using namespace rostersync::sync;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
+using std::chrono::hours;
 using Kind = TokenFetchAction::Kind;
 
 namespace {
@@ -68,6 +69,27 @@ TEST(TokenResponse, AGrantWithTheNrpsScopeIsAToken) {
   Result<AccessToken> bare = read(answer(200, R"({"access_token":"tok-2","token_type":"bearer"})"));
   ASSERT_TRUE(bare.ok());
   EXPECT_EQ(bare->expires_in, seconds(300));
+}
+
+TEST(TokenResponse, ExpiresInIsBoundedOnEveryBranch) {
+  auto lifetime = [](const std::string& value) {
+    Result<AccessToken> t = read(answer(200, R"({"access_token":"t","token_type":"Bearer","expires_in":)" + value + "}"));
+    EXPECT_TRUE(t.ok()) << value;
+    return t.ok() ? t->expires_in : seconds(-1);
+  };
+  EXPECT_EQ(lifetime("86400"), seconds(86'400));
+  EXPECT_EQ(lifetime("9223372036854775807"), kMaxTokenLifetime);   // int64 max: would overflow the clock
+  EXPECT_EQ(lifetime("18446744073709551615"), kMaxTokenLifetime);  // beyond int64
+  EXPECT_EQ(lifetime("0"), seconds(300));
+  EXPECT_EQ(lifetime("-5"), seconds(300));
+  EXPECT_EQ(lifetime("\"3600\""), seconds(300));
+  // The longest grant is cached without overflowing and renewed before it ends.
+  TokenCache cache;
+  const auto now = TokenCache::Clock::now();
+  TokenCache::Key key{"u", "c", "s"};
+  cache.put(key, AccessToken{"t", kMaxTokenLifetime, {}}, now);
+  EXPECT_TRUE(cache.find(key, now + hours(23)).has_value());
+  EXPECT_FALSE(cache.find(key, now + kMaxTokenLifetime).has_value());
 }
 
 TEST(TokenResponse, AGrantWithoutTheNrpsScopeIsAConfigurationError) {
