@@ -28,6 +28,26 @@ struct WriterSession {
   store::Store db;
 };
 
+// The daemon's event loop. Its coroutines touch objects declared after it
+// (the scheduler, timers, the engine): when the loop stops early (a
+// coroutine failed), ~io_context would destroy their frames last, after
+// those objects, and a frame's destructors (a walk's end notice) would use
+// them. destroy_pending() destroys every pending handler and frame at once;
+// PendingDestroyedFirst, declared after everything they touch, does it on
+// every way out. Nothing runs on the loop afterwards.
+class EventLoop : public boost::asio::io_context {
+ public:
+  void destroy_pending() { shutdown(); }
+};
+
+struct PendingDestroyedFirst {
+  EventLoop& loop;
+  explicit PendingDestroyedFirst(EventLoop& l) : loop(l) {}
+  PendingDestroyedFirst(const PendingDestroyedFirst&) = delete;
+  PendingDestroyedFirst& operator=(const PendingDestroyedFirst&) = delete;
+  ~PendingDestroyedFirst() { loop.destroy_pending(); }
+};
+
 // SIGTERM/SIGINT: no new work now; requests still in flight after `grace`
 // are cut off (their items stay pending and keep their ids).
 void begin_shutdown(int signo, sync::Engine& engine, boost::asio::steady_timer& grace_timer, config::Millis grace);

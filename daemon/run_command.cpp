@@ -147,7 +147,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     // (sources, targets): that one lives as long as the engine does.
     auto cfg = std::make_shared<const config::Config>(std::move(first));
     std::shared_ptr<const config::Config> engine_cfg = cfg;
-    asio::io_context ioc;
+    EventLoop ioc;
     std::map<std::string, std::int64_t> last_ok;
     try {
       last_ok = db.last_ok_runs();
@@ -512,6 +512,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
           spdlog::info("rostersync stopped");
         },
         stop_on_exception(ioc, "the scheduler", crashed));
+    // Declared last, so destroyed first: the frames of jobs still running
+    // when a coroutine failed go while the scheduler and timers they touch live.
+    PendingDestroyedFirst pending_destroyed_first{ioc};
     ioc.run();
     return crashed ? kExitRuntime : kExitOk;
   } catch (const std::exception& e) {

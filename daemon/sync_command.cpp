@@ -93,7 +93,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
         }
       }
     }
-    asio::io_context ioc;
+    EventLoop ioc;
     sync::Engine engine(ioc.get_executor(), cfg, db, sync::EngineOptions{plan_output.dry_run});
     std::vector<sync::JobReport> reports;
     sync::Scheduler scheduler(walk_limits(cfg), sync::Scheduler::Mode::once);
@@ -177,6 +177,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
           grace.cancel();
         },
         stop_on_exception(ioc, "the sync", crashed));
+    PendingDestroyedFirst pending_destroyed_first{ioc};  // see EventLoop
     ioc.run();
     if (crashed) return kExitRuntime;
     if (plan_output.dry_run) {
@@ -217,7 +218,7 @@ int forget_deleting_memberships(const config::Config& cfg, const std::string& jo
         return kExitConfig;
       }
     }
-    asio::io_context ioc;
+    EventLoop ioc;
     sync::Engine engine(ioc.get_executor(), cfg, session.db);
     bool all_deleted = true, crashed = false;
     asio::co_spawn(
@@ -236,6 +237,7 @@ int forget_deleting_memberships(const config::Config& cfg, const std::string& jo
           }
         },
         stop_on_exception(ioc, "forget", crashed));
+    PendingDestroyedFirst pending_destroyed_first{ioc};  // see EventLoop
     ioc.run();
     if (crashed) return kExitRuntime;
     if (!all_deleted) {

@@ -65,6 +65,9 @@ void Scheduler::update(const std::vector<JobTiming>& jobs, const std::set<std::s
     Clock::time_point due;
     if (old == jobs_.end() || changed.count(j.name)) due = now + share(j.jitter, draw());
     else due = old->second.due;
+    // A job that changed while it runs gets its soon placement when that run
+    // ends, not a whole interval later: the new settings are what was asked for.
+    if (old != jobs_.end() && changed.count(j.name) && running_.count(j.name)) changed_while_running_.insert(j.name);
     fresh[j.name] = {j, due, order++};
   }
   jobs_ = std::move(fresh);
@@ -73,6 +76,7 @@ void Scheduler::update(const std::vector<JobTiming>& jobs, const std::set<std::s
     if (!running_.count(name)) enqueue(entry);
   }
   std::erase_if(resync_, [&](const std::string& name) { return !jobs_.count(name); });
+  std::erase_if(changed_while_running_, [&](const std::string& name) { return !jobs_.count(name); });
 }
 
 bool Scheduler::request_resync(const std::string& job) {
@@ -144,8 +148,11 @@ std::optional<Scheduler::Millis> Scheduler::finished(const std::string& job, Clo
     return std::nullopt;
   }
   Millis delay;
+  const bool changed = changed_while_running_.erase(job) > 0;
   if (hold_retry_in) {
     delay = std::max<Millis>(*hold_retry_in, std::chrono::seconds(1));
+  } else if (changed) {
+    delay = share(it->second.timing.jitter, unit_random);
   } else {
     delay = it->second.timing.interval + share(it->second.timing.jitter, unit_random);
   }

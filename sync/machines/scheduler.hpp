@@ -131,6 +131,7 @@ class Scheduler {
   std::map<std::string, int> running_by_source_;
   std::map<std::string, std::string> running_source_;  // job -> its source, while it runs
   std::set<std::string> resync_;
+  std::set<std::string> changed_while_running_;  // changed by a reload during their run: soon again after it
   bool resync_all_ = false;
   bool reload_ = false;
 };

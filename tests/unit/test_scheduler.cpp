@@ -204,6 +204,19 @@ TEST(Scheduler, AnAcceptedReloadRunsOnlyWhatChanged) {
   EXPECT_EQ(run_due(s, t0 + seconds(32)), (std::vector<std::string>{"new"}));
 }
 
+TEST(Scheduler, AJobChangedWhileItRunsRunsSoonAfterThatRunNotAnIntervalLater) {
+  Scheduler s = started(two_jobs());
+  EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"a", "b"}));
+  s.update(two_jobs(), {"a"}, t0 + seconds(5), fixed(0.5), {{"lt", 4}});  // a changed while running
+  s.finished("b", t0 + seconds(6), 0.0, std::nullopt);
+  EXPECT_EQ(s.due("b"), t0 + seconds(6) + minutes(10)) << "unchanged: its interval";
+  s.finished("a", t0 + seconds(10), 0.5, std::nullopt);
+  EXPECT_EQ(s.due("a"), t0 + seconds(10) + seconds(30)) << "changed: within its jitter after the run, not 30 min";
+  // Only that once: the next run is an interval later again.
+  EXPECT_EQ(run_due(s, t0 + seconds(40)), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(s.due("a"), t0 + seconds(40) + minutes(30));
+}
+
 TEST(Scheduler, ARemovedJobStopsAndItsRunningWalkStillFreesItsSlot) {
   Scheduler s = started({job("a"), job("b")}, {{"lt", 1}});
   EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"a"}));
