@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 namespace rostersync::daemon {
 
@@ -43,13 +44,20 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
                          std::int64_t now_unix, const std::vector<std::string>& config_warnings) {
   std::vector<Finding> findings;
   for (const std::string& w : config_warnings) findings.push_back({HealthState::warning, "configuration:", w});
-  int held = 0, stale = 0, never = 0, parked = 0, awaiting = 0;
+  int held = 0, stale = 0, never = 0, parked = 0, awaiting = 0, jobs_needing_attention = 0;
+  // A hold on a target or source stops every job of it for one reason: one
+  // finding for it (with how many jobs wait), not one per job repeating it.
+  std::map<std::string, int> shared_holds;
   for (const auto& [facts, interval] : jobs) {
     const double interval_s = std::max(1.0, std::chrono::duration<double>(interval).count());
     std::vector<Finding> mine;
     if (!facts.hold.empty()) {
       ++held;
-      mine.push_back({HealthState::critical, facts.job, facts.hold});
+      // "blocked: target its: ..." (store::Reports::health): the scope follows the kind.
+      const std::size_t colon = facts.hold.find(": ");
+      const std::string scope = colon == std::string::npos ? "" : facts.hold.substr(colon + 2, 7);
+      if (scope == "target " || scope == "source ") ++shared_holds[facts.hold];
+      else mine.push_back({HealthState::critical, facts.job, facts.hold});
     }
     if (!facts.first_run_unix) {
       ++never;
@@ -77,17 +85,26 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
       mine.push_back({HealthState::warning, facts.job,
                       std::to_string(facts.awaiting_approval) + " deletion(s) awaiting approval"});
     }
-    // One finding per job in the text: its worst.
+    // One finding per job in the text: its worst. A job a shared hold stops
+    // is counted (perfdata) but not named again: the hold says why.
+    if (!facts.hold.empty() && shared_holds.count(facts.hold)) mine.clear();
+    if (!mine.empty() || (!facts.hold.empty() && shared_holds.count(facts.hold))) ++jobs_needing_attention;
     if (!mine.empty()) {
       std::stable_sort(mine.begin(), mine.end(), [](const Finding& a, const Finding& b) { return a.state > b.state; });
       findings.push_back(mine.front());
     }
   }
+  // First among equals: a shared hold stops the most.
+  std::vector<Finding> shared;
+  for (const auto& [hold, n] : shared_holds) {
+    shared.push_back({HealthState::critical, "", hold + " (" + std::to_string(n) + " job(s) wait for it)"});
+  }
+  findings.insert(findings.begin(), shared.begin(), shared.end());
   std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) { return a.state > b.state; });
   HealthCheck check;
   check.state = findings.empty() ? HealthState::ok : findings.front().state;
   std::string text;
-  const int job_findings = static_cast<int>(findings.size() - config_warnings.size());
+  const int job_findings = jobs_needing_attention;
   if (jobs.empty() && findings.empty()) {
     text = "no jobs configured";
   } else if (findings.empty()) {
@@ -99,7 +116,7 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
     if (!config_warnings.empty()) text += ", " + std::to_string(config_warnings.size()) + " configuration problem(s)";
     text += ": ";
     const std::size_t shown = std::min<std::size_t>(3, findings.size());
-    for (std::size_t i = 0; i < shown; ++i) text += (i ? "; " : "") + findings[i].job + " " + findings[i].text;
+    for (std::size_t i = 0; i < shown; ++i) text += (i ? "; " : "") + (findings[i].job.empty() ? "" : findings[i].job + " ") + findings[i].text;
     if (findings.size() > shown) text += "; and " + std::to_string(findings.size() - shown) + " more (rostersync status)";
   }
   // The line must stay one line whatever a hold's reason held.
@@ -108,6 +125,7 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
   int critical = 0, warning = 0;
   for (const auto& f : findings) (f.state == HealthState::critical ? critical : warning) += 1;
   warning -= static_cast<int>(config_warnings.size());  // counted apart
+  for (const auto& [hold, n] : shared_holds) critical += n - 1;  // perfdata counts jobs
   check.line = std::string("ROSTERSYNC ") + to_string(check.state) + " - " + text + " | jobs=" + std::to_string(jobs.size()) +
                ";;;0 critical=" + std::to_string(critical) + ";;;0 warning=" + std::to_string(warning) + ";;;0 held=" +
                std::to_string(held) + ";;;0 stale=" + std::to_string(stale) + ";;;0 never_ran=" + std::to_string(never) +

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string_view>
 
 #include <iostream>
+#include <sstream>
 
 #include "config/config.hpp"
 #include "config/domain/names.hpp"
@@ -116,11 +118,28 @@ int main(int argc, char** argv) {
                     "read the unit's credentials from this directory (e.g. /etc/rostersync/credentials), as the unit "
                     "would see them in ${CREDENTIALS_DIRECTORY}");
 
+  // `status --check` is a monitoring plugin: whatever goes wrong before it
+  // can judge (a usage error, thresholds that contradict each other) is
+  // UNKNOWN, exit 3, on one line, by the Monitoring Plugins rules.
+  const bool as_plugin = std::find(argv + 1, argv + argc, std::string_view("status")) != argv + argc &&
+                         std::find(argv + 1, argv + argc, std::string_view("--check")) != argv + argc;
+  auto plugin_unknown = [](std::string why) {
+    std::replace(why.begin(), why.end(), '\n', ' ');
+    std::cout << "ROSTERSYNC UNKNOWN - " << why << "\n";
+    return static_cast<int>(daemon::HealthState::unknown);
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (as_plugin && e.get_exit_code() != 0) return plugin_unknown(std::string("usage: ") + e.what());
     int rc = app.exit(e);
     return rc == 0 ? 0 : daemon::kExitConfig;
+  }
+  if (status->parsed() && report.check && report.warning_intervals > report.critical_intervals) {
+    std::ostringstream why;
+    why << "usage: --warning " << report.warning_intervals << " must not exceed --critical "
+        << report.critical_intervals << " (both in intervals since a job's last success)";
+    return plugin_unknown(why.str());
   }
 
   if (run->parsed() || sync->parsed() || plan->parsed()) daemon::hold_back_signals();

@@ -6,6 +6,9 @@
 #include "store/migrations.hpp"
 
 #include <filesystem>
+#include <cerrno>
+#include <cstring>
+#include <unistd.h>
 
 namespace rostersync::store {
 namespace {
@@ -27,10 +30,19 @@ int PassTotals::skipped_total() const {
 
 namespace {
 
-// Opening read-only never creates the file: say plainly when there is none yet.
+// Opening read-only never creates the file: say plainly when there is none
+// yet, and with the OS's reason when this user may not read it (a monitoring
+// agent's user outside the group that may).
 const std::string& existing(const std::string& path) {
   std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
+  const bool there = std::filesystem::exists(path, ec);
+  int err = ec ? ec.value() : 0;
+  if (!err && there && ::access(path.c_str(), R_OK) != 0) err = errno;
+  if (err) {
+    throw StoreError(path + ": cannot read the state database: " + std::strerror(err) +
+                     " (run it as root or as the service's user, e.g. `sudo -u rostersync rostersync status`)");
+  }
+  if (!there) {
     throw StoreError(path + ": no state database yet (nothing has synced): start the service or run `rostersync sync`");
   }
   return path;

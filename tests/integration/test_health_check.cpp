@@ -5,7 +5,15 @@
 
 #include <sqlite3.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "harness.hpp"
 
@@ -20,6 +28,11 @@ void sql(const Workspace& ws, const std::string& statement) {
   EXPECT_EQ(sqlite3_exec(db, statement.c_str(), nullptr, nullptr, &error), SQLITE_OK) << (error ? error : "");
   sqlite3_free(error);
   sqlite3_close(db);
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::string one_line(const std::string& out) {
@@ -62,8 +75,49 @@ TEST(HealthCheckCommand, SaysUnknownOkWarningAndCriticalWithTheMatchingExitCode)
   auto [crit_rc, crit] = ws.rostersync_output({"status", "--check"});
   EXPECT_EQ(crit_rc, 2) << crit;
   EXPECT_TRUE(has(one_line(crit), "ROSTERSYNC CRITICAL - 2 of 2 job(s) need attention")) << crit;
-  EXPECT_TRUE(has(crit, "target its: SOAP Fault a:InvalidSecurity")) << crit;
+  EXPECT_TRUE(has(crit, "target its: SOAP Fault a:InvalidSecurity (2 job(s) wait for it)")) << crit;
+  EXPECT_EQ(crit.find("InvalidSecurity"), crit.rfind("InvalidSecurity")) << "one line per held target: " << crit;
   EXPECT_TRUE(has(crit, "held=2;;;0")) << crit;
+
+  // Usage errors and contradicting thresholds are the plugin's own: UNKNOWN (3), one line.
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"status", "--check", "--warning", "many"},
+        std::vector<std::string>{"status", "--check", "--nosuch"},
+        std::vector<std::string>{"status", "--check", "--warning", "5", "--critical", "2"}}) {
+    auto [usage_rc, usage] = ws.rostersync_output(args, true);
+    EXPECT_EQ(usage_rc, 3) << usage;
+    EXPECT_EQ(one_line(usage).rfind("ROSTERSYNC UNKNOWN - usage: ", 0), 0u) << usage;
+  }
+  auto [contra_rc, contra] = ws.rostersync_output({"status", "--check", "--warning", "5", "--critical", "2"});
+  EXPECT_TRUE(has(contra, "--warning 5 must not exceed --critical 2")) << contra;
+  EXPECT_EQ(ws.rostersync({"status", "--check", "--warning", "3", "--critical", "3"}), 2) << "equal thresholds are fine";
+
+  // A state database this user may not read: UNKNOWN with the OS's reason, not "no state database yet".
+  if (::geteuid() == 0 && std::system("command -v setpriv >/dev/null") == 0) {
+    const std::filesystem::path shared = ws.dir() / "shared";
+    std::filesystem::create_directories(shared / "state");
+    std::filesystem::copy_file(ws.db(), shared / "state" / "state.db");
+    std::string config = read_text(ws.config_path());
+    config.replace(config.find("state_db: state.db"), 18, "state_db: state/state.db");
+    ws.write("shared/rostersync.yaml", config);
+    std::filesystem::permissions(ws.dir(), std::filesystem::perms::owner_all | std::filesystem::perms::others_exec);
+    std::filesystem::permissions(shared, std::filesystem::perms::owner_all | std::filesystem::perms::others_read |
+                                             std::filesystem::perms::others_exec);
+    std::filesystem::permissions(shared / "rostersync.yaml", std::filesystem::perms::owner_all | std::filesystem::perms::others_read);
+    std::filesystem::permissions(shared / "state", std::filesystem::perms::owner_all);  // 0700: root's
+    const std::string cmd = "setpriv --reuid=65534 --regid=65534 --clear-groups " + std::string(ROSTERSYNC_BIN) +
+                            " --config " + (shared / "rostersync.yaml").string() + " status --check";
+    FILE* p = popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[512];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    int status = pclose(p);
+    EXPECT_EQ(WEXITSTATUS(status), 3) << out;
+    EXPECT_EQ(one_line(out).rfind("ROSTERSYNC UNKNOWN - ", 0), 0u) << out;
+    EXPECT_TRUE(has(out, "cannot read the state database: Permission denied")) << out;
+    EXPECT_FALSE(has(out, "no state database yet")) << out;
+  }
 
   // A broken configuration is the plugin's own failure: UNKNOWN, not CRITICAL.
   ws.write("rostersync.yaml", "sources: [\n");

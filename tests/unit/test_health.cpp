@@ -69,7 +69,8 @@ TEST(HealthCheck, AHoldOrAnOpenBreakerIsCriticalEvenWhenTheLastSuccessIsRecent) 
   held.facts.hold = "blocked: source lms: invalid_client: unknown kid";
   HealthCheck c = judge({held, job("b", 60)});
   EXPECT_EQ(c.state, HealthState::critical);
-  EXPECT_TRUE(has(c.line, "1 of 2 job(s) need attention: a blocked: source lms: invalid_client")) << c.line;
+  EXPECT_TRUE(has(c.line, "1 of 2 job(s) need attention: blocked: source lms: invalid_client: unknown kid (1 job(s) "
+                          "wait for it)")) << c.line;
   JobHealthInput breaker = job("c", 60);
   breaker.facts.hold = "breaker open: target its: 12 of 20 items failed";
   breaker.facts.breaker = true;
@@ -102,7 +103,7 @@ TEST(HealthCheck, TheWorstComesFirstAndTheLineStaysOneLine) {
   jobs.push_back(held);
   HealthCheck c = judge(jobs);
   EXPECT_EQ(c.state, HealthState::critical);
-  EXPECT_TRUE(has(c.line, "6 of 6 job(s) need attention: held blocked")) << c.line;
+  EXPECT_TRUE(has(c.line, "6 of 6 job(s) need attention: blocked: target its: SOAP Fault")) << c.line;
   EXPECT_TRUE(has(c.line, "and 3 more (rostersync status)")) << c.line;
   EXPECT_EQ(c.line.find('\n'), std::string::npos);
   EXPECT_EQ(std::count(c.line.begin(), c.line.end(), '|'), 1) << "only the perfdata separator: " << c.line;
@@ -132,7 +133,29 @@ TEST(HealthCheck, ARegistryThatShrankOrBrokeIsNeverOk) {
   held.facts.hold = "blocked: target its: credentials refused";
   HealthCheck both = judge_health({job("a", 60), held}, {}, kNow, {"registry change awaiting confirmation: ..."});
   EXPECT_EQ(both.state, HealthState::critical);
-  EXPECT_NE(both.line.find("1 of 2 job(s) need attention, 1 configuration problem(s): b blocked"), std::string::npos)
+  EXPECT_NE(both.line.find("1 of 2 job(s) need attention, 1 configuration problem(s): blocked: target its: credentials "
+                           "refused (1 job(s) wait for it)"), std::string::npos)
       << both.line;
   EXPECT_EQ(judge_health({job("a", 60)}, {}, kNow, {}).state, HealthState::ok);
+}
+
+TEST(HealthCheck, OneLinePerHeldTargetOrSourceNotOnePerJob) {
+  std::vector<JobHealthInput> jobs;
+  for (int i = 0; i < 50; ++i) {
+    JobHealthInput j = job("course-" + std::to_string(i), 60);
+    j.facts.hold = "blocked: target its: SOAP Fault: InvalidSecurity";
+    jobs.push_back(j);
+  }
+  JobHealthInput own = job("lonely", 60);
+  own.facts.hold = "blocked: job lonely: HTTP 401 from LTIAAS";
+  jobs.push_back(own);
+  HealthCheck c = judge(jobs);
+  EXPECT_EQ(c.state, HealthState::critical);
+  EXPECT_TRUE(has(c.line, "51 of 51 job(s) need attention: blocked: target its: SOAP Fault: InvalidSecurity (50 job(s) "
+                          "wait for it); lonely blocked: job lonely")) << c.line;
+  const std::string text = c.line.substr(0, c.line.find('|'));
+  std::size_t repeats = 0;
+  for (std::size_t at = text.find("InvalidSecurity"); at != std::string::npos; at = text.find("InvalidSecurity", at + 1)) ++repeats;
+  EXPECT_EQ(repeats, 1u) << c.line;
+  EXPECT_TRUE(has(c.line, "critical=51;;;0 warning=0;;;0 held=51;;;0")) << c.line;
 }
