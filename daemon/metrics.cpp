@@ -169,6 +169,8 @@ DaemonMetrics::DaemonMetrics(const std::map<std::string, std::int64_t>& last_ok)
   r.declare("rostersync_jobs_running", T::gauge, "Jobs running now.");
   r.declare("rostersync_passes_total", T::counter, "Passes ended (all due jobs worked through).");
   r.declare("rostersync_last_pass_duration_seconds", T::gauge, "How long the last ended pass took.");
+  r.declare("rostersync_job_interval_seconds", T::gauge,
+            "The job's interval as configured: alert rules measure staleness in intervals with it.");
   r.declare("rostersync_config_last_reload_successful", T::gauge,
             "Whether the last configuration reload was applied (1) or refused (0); 1 from the start.");
   r.declare("rostersync_config_last_reload_success_timestamp_seconds", T::gauge,
@@ -179,22 +181,22 @@ DaemonMetrics::DaemonMetrics(const std::map<std::string, std::int64_t>& last_ok)
   r.declare("rostersync_registry_change_awaiting_confirmation", T::gauge,
             "1 while a registry change that removes too many courses at once waits for rostersync confirm-registry.");
   r.set("rostersync_build_info", {{"version", kVersion}}, 1);
-  for (const auto& [job, at] : last_ok) r.set("rostersync_last_success_timestamp_seconds", {{"job", job}}, static_cast<double>(at));
+  for (const auto& [job, at] : last_ok) r.set("rostersync_last_success_timestamp_seconds", {{"rostersync_job", job}}, static_cast<double>(at));
 }
 
 void DaemonMetrics::run_finished(const std::string& job, RunOutcome outcome, bool held, const RunStats& stats,
                                  double seconds, std::int64_t unix_now) {
   MetricRegistry& r = registry_;
-  r.add("rostersync_runs_total", {{"job", job}, {"outcome", held ? "held" : to_string(outcome)}});
+  r.add("rostersync_runs_total", {{"rostersync_job", job}, {"outcome", held ? "held" : to_string(outcome)}});
   if (held) return;  // nothing ran
-  if (outcome == RunOutcome::ok) r.set("rostersync_last_success_timestamp_seconds", {{"job", job}}, static_cast<double>(unix_now));
+  if (outcome == RunOutcome::ok) r.set("rostersync_last_success_timestamp_seconds", {{"rostersync_job", job}}, static_cast<double>(unix_now));
   r.observe("rostersync_run_duration_seconds", {}, seconds);
-  r.add("rostersync_members_seen_total", {{"job", job}}, stats.members_seen);
-  r.set("rostersync_last_run_members", {{"job", job}}, stats.members_seen);
-  r.add("rostersync_memberships_created_total", {{"job", job}}, stats.created);
-  r.add("rostersync_memberships_updated_total", {{"job", job}}, stats.updated);
-  r.add("rostersync_memberships_deleted_total", {{"job", job}}, stats.deleted);
-  r.add("rostersync_memberships_failed_total", {{"job", job}}, stats.failed);
+  r.add("rostersync_members_seen_total", {{"rostersync_job", job}}, stats.members_seen);
+  r.set("rostersync_last_run_members", {{"rostersync_job", job}}, stats.members_seen);
+  r.add("rostersync_memberships_created_total", {{"rostersync_job", job}}, stats.created);
+  r.add("rostersync_memberships_updated_total", {{"rostersync_job", job}}, stats.updated);
+  r.add("rostersync_memberships_deleted_total", {{"rostersync_job", job}}, stats.deleted);
+  r.add("rostersync_memberships_failed_total", {{"rostersync_job", job}}, stats.failed);
 }
 
 void DaemonMetrics::request(std::string_view peer, std::string_view endpoint, int status, double seconds) {
@@ -211,6 +213,11 @@ void DaemonMetrics::config_state(bool reload_ok, std::int64_t applied_unix, int 
   registry_.set("rostersync_registry_change_awaiting_confirmation", {}, awaiting ? 1 : 0);
 }
 
+void DaemonMetrics::job_intervals(const std::map<std::string, double>& seconds_by_job) {
+  registry_.clear("rostersync_job_interval_seconds");
+  for (const auto& [job, s] : seconds_by_job) registry_.set("rostersync_job_interval_seconds", {{"rostersync_job", job}}, s);
+}
+
 void DaemonMetrics::pass_finished(double seconds) {
   registry_.add("rostersync_passes_total", {});
   registry_.set("rostersync_last_pass_duration_seconds", {}, seconds);
@@ -224,10 +231,10 @@ void DaemonMetrics::refresh(const StoredState& stored, const std::map<std::strin
     r.clear(name);
   }
   for (const auto& m : stored.memberships) {
-    r.set("rostersync_memberships", {{"job", m.job}, {"state", m.state}}, static_cast<double>(m.count));
+    r.set("rostersync_memberships", {{"rostersync_job", m.job}, {"state", m.state}}, static_cast<double>(m.count));
   }
   for (const auto& h : stored.holds) r.set("rostersync_holds", {{"scope", h.scope}, {"name", h.name}, {"kind", h.kind}}, 1);
-  for (const auto& [job, n] : stored.removals_awaiting_approval) r.set("rostersync_removals_awaiting_approval", {{"job", job}}, n);
+  for (const auto& [job, n] : stored.removals_awaiting_approval) r.set("rostersync_removals_awaiting_approval", {{"rostersync_job", job}}, n);
   for (const auto& [target, n] : in_flight_by_target) r.set("rostersync_operations_in_flight", {{"target", target}}, n);
   r.set("rostersync_jobs_running", {}, running_jobs);
 }

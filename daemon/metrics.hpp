@@ -102,6 +102,8 @@ class DaemonMetrics {
   // The configuration as applied: the last reload's result, when it was last
   // applied, refused course files, a registry change waiting for a person.
   void config_state(bool reload_ok, std::int64_t applied_unix, int refused_files, bool awaiting);
+  // Every configured job's interval (seconds), replacing the last set.
+  void job_intervals(const std::map<std::string, double>& seconds_by_job);
   // Sets the gauges that mirror the database and the event loop: memberships
   // by state, holds, removals awaiting approval, operations in flight.
   void refresh(const StoredState& stored, const std::map<std::string, int>& in_flight_by_target, int running_jobs);

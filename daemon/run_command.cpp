@@ -279,6 +279,9 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
       metrics.refresh(stored, engine->in_flight(), static_cast<int>(scheduler.running_count()));
       metrics.config_state(config_state.reload_ok(), config_state.applied_unix(), config_state.refused_files(),
                            config_state.awaiting());
+      std::map<std::string, double> intervals;
+      for (const auto& j : cfg->jobs) intervals[j.name] = std::chrono::duration<double>(j.interval).count();
+      metrics.job_intervals(intervals);
       return metrics.render();
     };
     MetricsServer metrics_server(ioc, cfg->metrics.listen, render_metrics, crashed);

@@ -64,11 +64,11 @@ TEST(MetricsEndpoint, ARunningDaemonIsScrapedAndLeavesItsTextfileOnStop) {
   PromParse p = parse_prometheus_text(scraped->body);
   ASSERT_TRUE(p.errors.empty()) << errors_of(p) << scraped->body;
   for (const char* job : {"course-1", "course-2"}) {
-    EXPECT_EQ(p.value("rostersync_runs_total", {{"job", job}, {"outcome", "ok"}}), 1) << job;
-    EXPECT_GT(p.value("rostersync_last_success_timestamp_seconds", {{"job", job}}), 1.7e9) << job;
-    EXPECT_EQ(p.value("rostersync_memberships", {{"job", job}, {"state", "created"}}),
+    EXPECT_EQ(p.value("rostersync_runs_total", {{"rostersync_job", job}, {"outcome", "ok"}}), 1) << job;
+    EXPECT_GT(p.value("rostersync_last_success_timestamp_seconds", {{"rostersync_job", job}}), 1.7e9) << job;
+    EXPECT_EQ(p.value("rostersync_memberships", {{"rostersync_job", job}, {"state", "created"}}),
               ws.count("SELECT count(*) FROM membership WHERE state='created' AND job='" + std::string(job) + "'"));
-    EXPECT_EQ(p.value("rostersync_memberships_created_total", {{"job", job}}),
+    EXPECT_EQ(p.value("rostersync_memberships_created_total", {{"rostersync_job", job}}),
               ws.count("SELECT created FROM run WHERE job='" + std::string(job) + "'"));
   }
   // Every request the simulator answered is counted under its endpoint.
@@ -93,7 +93,7 @@ TEST(MetricsEndpoint, ARunningDaemonIsScrapedAndLeavesItsTextfileOnStop) {
   text << in.rdbuf();
   PromParse file = parse_prometheus_text(text.str());
   ASSERT_TRUE(file.errors.empty()) << errors_of(file) << text.str();
-  EXPECT_EQ(file.value("rostersync_runs_total", {{"job", "course-1"}, {"outcome", "ok"}}), 1);
+  EXPECT_EQ(file.value("rostersync_runs_total", {{"rostersync_job", "course-1"}, {"outcome", "ok"}}), 1);
 }
 
 // Idle local connections until the daemon runs out of file descriptors:

@@ -102,6 +102,8 @@ PromParse parse_prometheus_text(const std::string& text) {
         }
         std::string label = line.substr(i, eq - i);
         if (!std::regex_match(label, kLabelName) || label.rfind("__", 0) == 0) error(number, "bad label name '" + label + "'");
+        // Prometheus sets these on every scraped series: an exposed one is renamed exported_job.
+        if (label == "job" || label == "instance") error(number, "label '" + label + "' is a Prometheus target label");
         std::string value;
         std::size_t j = eq + 2;
         bool closed = false;

@@ -46,7 +46,7 @@ TEST(Metrics, AFreshDaemonRendersValidTextWithItsVersionAndTheRestoredLastSucces
   DaemonMetrics m({{"cps435", 1'700'000'000}});
   PromParse p = parsed(m);
   EXPECT_EQ(p.value("rostersync_build_info", {{"version", rostersync::kVersion}}), 1);
-  EXPECT_EQ(p.value("rostersync_last_success_timestamp_seconds", {{"job", "cps435"}}), 1'700'000'000);
+  EXPECT_EQ(p.value("rostersync_last_success_timestamp_seconds", {{"rostersync_job", "cps435"}}), 1'700'000'000);
   EXPECT_EQ(p.families.at("rostersync_runs_total").type, "counter");
   EXPECT_EQ(p.families.at("rostersync_http_request_duration_seconds").type, "histogram");
 }
@@ -58,15 +58,15 @@ TEST(Metrics, RunsCountByJobAndOutcomeAndOnlyAnOkRunMovesTheLastSuccess) {
   m.run_finished("a", RunOutcome::ok, false, stats(30, 2, 0), 1.0, 7000);
   m.run_finished("b", RunOutcome::failed, true, stats(0, 0, 0), 0, 7100);  // held: nothing ran
   PromParse p = parsed(m);
-  EXPECT_EQ(p.value("rostersync_runs_total", {{"job", "a"}, {"outcome", "ok"}}), 2);
-  EXPECT_EQ(p.value("rostersync_runs_total", {{"job", "a"}, {"outcome", "failed"}}), 1);
-  EXPECT_EQ(p.value("rostersync_runs_total", {{"job", "b"}, {"outcome", "held"}}), 1);
-  EXPECT_EQ(p.value("rostersync_last_success_timestamp_seconds", {{"job", "a"}}), 7000);
-  EXPECT_TRUE(std::isnan(p.value("rostersync_last_success_timestamp_seconds", {{"job", "b"}})));
-  EXPECT_EQ(p.value("rostersync_memberships_created_total", {{"job", "a"}}), 27);
-  EXPECT_EQ(p.value("rostersync_memberships_failed_total", {{"job", "a"}}), 1);
-  EXPECT_EQ(p.value("rostersync_members_seen_total", {{"job", "a"}}), 60);
-  EXPECT_EQ(p.value("rostersync_last_run_members", {{"job", "a"}}), 30);
+  EXPECT_EQ(p.value("rostersync_runs_total", {{"rostersync_job", "a"}, {"outcome", "ok"}}), 2);
+  EXPECT_EQ(p.value("rostersync_runs_total", {{"rostersync_job", "a"}, {"outcome", "failed"}}), 1);
+  EXPECT_EQ(p.value("rostersync_runs_total", {{"rostersync_job", "b"}, {"outcome", "held"}}), 1);
+  EXPECT_EQ(p.value("rostersync_last_success_timestamp_seconds", {{"rostersync_job", "a"}}), 7000);
+  EXPECT_TRUE(std::isnan(p.value("rostersync_last_success_timestamp_seconds", {{"rostersync_job", "b"}})));
+  EXPECT_EQ(p.value("rostersync_memberships_created_total", {{"rostersync_job", "a"}}), 27);
+  EXPECT_EQ(p.value("rostersync_memberships_failed_total", {{"rostersync_job", "a"}}), 1);
+  EXPECT_EQ(p.value("rostersync_members_seen_total", {{"rostersync_job", "a"}}), 60);
+  EXPECT_EQ(p.value("rostersync_last_run_members", {{"rostersync_job", "a"}}), 30);
   EXPECT_EQ(p.value("rostersync_run_duration_seconds_count"), 3) << "the held run took no time and is not observed";
   EXPECT_EQ(p.value("rostersync_run_duration_seconds_sum"), 3.2);
   EXPECT_EQ(p.value("rostersync_run_duration_seconds_bucket", {{"le", "0.5"}}), 1);
@@ -108,10 +108,10 @@ TEST(Metrics, ARefreshReplacesTheGaugesThatMirrorTheDatabase) {
   first.removals_awaiting_approval = {{"a", 120}};
   m.refresh(first, {{"its", 7}}, 3);
   PromParse p = parsed(m);
-  EXPECT_EQ(p.value("rostersync_memberships", {{"job", "a"}, {"state", "created"}}), 40);
-  EXPECT_EQ(p.value("rostersync_memberships", {{"job", "a"}, {"state", "parked"}}), 2);
+  EXPECT_EQ(p.value("rostersync_memberships", {{"rostersync_job", "a"}, {"state", "created"}}), 40);
+  EXPECT_EQ(p.value("rostersync_memberships", {{"rostersync_job", "a"}, {"state", "parked"}}), 2);
   EXPECT_EQ(p.value("rostersync_holds", {{"scope", "target"}, {"name", "its"}, {"kind", "breaker"}}), 1);
-  EXPECT_EQ(p.value("rostersync_removals_awaiting_approval", {{"job", "a"}}), 120);
+  EXPECT_EQ(p.value("rostersync_removals_awaiting_approval", {{"rostersync_job", "a"}}), 120);
   EXPECT_EQ(p.value("rostersync_operations_in_flight", {{"target", "its"}}), 7);
   EXPECT_EQ(p.value("rostersync_jobs_running"), 3);
 
@@ -119,8 +119,8 @@ TEST(Metrics, ARefreshReplacesTheGaugesThatMirrorTheDatabase) {
   second.memberships = {{"a", "created", 42}};
   m.refresh(second, {{"its", 0}}, 0);
   p = parsed(m);
-  EXPECT_EQ(p.value("rostersync_memberships", {{"job", "a"}, {"state", "created"}}), 42);
-  EXPECT_TRUE(std::isnan(p.value("rostersync_memberships", {{"job", "gone"}, {"state", "pending"}})));
+  EXPECT_EQ(p.value("rostersync_memberships", {{"rostersync_job", "a"}, {"state", "created"}}), 42);
+  EXPECT_TRUE(std::isnan(p.value("rostersync_memberships", {{"rostersync_job", "gone"}, {"state", "pending"}})));
   EXPECT_TRUE(p.families.at("rostersync_holds").samples.empty());
   EXPECT_EQ(p.value("rostersync_operations_in_flight", {{"target", "its"}}), 0);
 }
