@@ -1095,6 +1095,26 @@ void resolve(Config& cfg, const ResolveOptions& given) {
   }
 }
 
+std::string after_fixing(const Secret& secret) {
+  static const std::string kCredentials = "${CREDENTIALS_DIRECTORY}/";
+  const std::string& spec = secret.spec().empty() ? secret.file() : secret.spec();
+  std::string key = secret.where();
+  if (const std::size_t colon = key.rfind(": "); colon != std::string::npos) key = key.substr(colon + 2);
+  const std::string named = key.empty() ? spec : key + " (" + spec + ")";
+  if (spec.rfind(kCredentials, 0) != 0) {
+    return "fix the file " + named + " names, then run `sudo systemctl reload rostersync`";
+  }
+  // The shipped unit's LoadCredential= lines: <id> is /etc/rostersync/credentials/<id>, and
+  // <dir>_<file> a file of the directory credential <dir>.
+  std::string id = spec.substr(kCredentials.size());
+  for (const char* dir : {"service-keys_", "platform-keys_"}) {
+    if (id.rfind(dir, 0) == 0) id = std::string(dir, std::strlen(dir) - 1) + "/" + id.substr(std::strlen(dir));
+  }
+  return "fix " + named + " (under the shipped unit: /etc/rostersync/credentials/" + id +
+         "), then run `sudo systemctl restart rostersync`: systemd copies credentials only when the service starts, "
+         "and a reload would read the old copy";
+}
+
 Config load_file(const std::string& path) {
   Config cfg = parse_file(path);
   resolve(cfg);

@@ -364,6 +364,13 @@ Config load_file(const std::string& path);
 // parse() then resolve(), from text.
 Config load_string(const std::string& yaml, const std::string& name, const std::string& base_dir);
 
+// What an operator runs after fixing the secret `secret`, for hold and error
+// messages: a file under ${CREDENTIALS_DIRECTORY} is the copy systemd made
+// when the service started (LoadCredential=), so only a restart reads the
+// fixed one; any other file is read again at a reload. Names the key (its
+// where()) and, under the shipped unit, the file to edit.
+std::string after_fixing(const Secret& secret);
+
 // True for hosts plain http may reach without allow_insecure_http:
 // localhost, 127.0.0.0/8 and ::1 (with or without brackets).
 bool is_loopback_host(std::string_view host);

@@ -139,6 +139,18 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     if (db.upgraded_from() > 0 && db.upgraded_from() < store::kSchemaVersion) {
       spdlog::info("state database upgraded from schema {} to {}", db.upgraded_from(), store::kSchemaVersion);
     }
+    // A start, like a reload, lifts every hold: the configuration and the
+    // credentials (which systemd copies only at a start) may have been fixed.
+    std::vector<Hold> lifted_at_start;
+    try {
+      lifted_at_start = db.clear_holds();
+      for (const Hold& lifted : lifted_at_start) {
+        spdlog::info("start: lifted the hold on {} {} ({}); it is tried again now", to_string(lifted.scope),
+                     lifted.name, lifted.reason);
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("start: holds not lifted: {}", e.what());
+    }
     // What the registry guard lets run, and what waits for a person.
     ConfigState config_state(db, unix_now());
     config::Config first = initial;
@@ -388,7 +400,17 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
         ioc,
         [&]() -> asio::awaitable<void> {
           log_registry_errors(*cfg);
-          scheduler.start(job_timings(*cfg, db.planned_runs()), Clock::now(), draw);
+          // Jobs a lifted hold kept waiting start soon, not at the hold's planned end.
+          std::map<std::string, store::Store::PlannedRun> planned_runs = db.planned_runs();
+          for (const auto& j : cfg->jobs) {
+            for (const Hold& h : lifted_at_start) {
+              if ((h.scope == HoldScope::job && h.name == j.name) || (h.scope == HoldScope::target && h.name == j.target) ||
+                  (h.scope == HoldScope::source && h.name == j.source)) {
+                planned_runs.erase(j.name);  // placed like a new job: within its jitter
+              }
+            }
+          }
+          scheduler.start(job_timings(*cfg, planned_runs), Clock::now(), draw);
           std::vector<std::pair<std::string, std::int64_t>> planned;
           for (const auto& j : cfg->jobs) {
             auto in = std::chrono::duration_cast<std::chrono::seconds>(*scheduler.due(j.name) - Clock::now());

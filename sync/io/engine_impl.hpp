@@ -29,6 +29,7 @@
 #include "sync/machines/page_fetch.hpp"
 #include "sync/platform/client_assertion.hpp"
 #include "sync/platform/token.hpp"
+#include "sync/policy/source_refusals.hpp"
 
 namespace rostersync::sync::io {
 
@@ -65,6 +66,7 @@ struct SourceLink {
   std::uint64_t fetches = 0;           // finished fetches, so waiters know theirs ended
   std::optional<TokenTrouble> last_trouble;  // of the last finished fetch
   std::unique_ptr<AsyncSignal> fetched;
+  SourceRefusals refusals;  // ltiaas: whose key a 401 refused (the API key or one job's service key)
 };
 
 struct TargetLink {
@@ -208,7 +210,12 @@ struct RunState {
 
   // Stops sending to the target for the request's duration (every job that uses it).
   void hold_target(const HoldRequest& request) {
-    Hold hold = make_hold(HoldScope::target, target.config->name, request.kind, request.reason);
+    // A refusal (blocked) may be the password: say what to run once it is fixed.
+    std::string reason = request.reason;
+    if (request.kind == HoldKind::blocked) {
+      reason += "; if the password is what it refused: " + config::after_fixing(target.config->password);
+    }
+    Hold hold = make_hold(HoldScope::target, target.config->name, request.kind, reason);
     store.set_hold(hold, whole_seconds(request.duration));
     hold_set_for = request.duration;
     stop_target(describe(hold) + " (next try in " + std::to_string(whole_seconds(request.duration).count()) + " s)");

@@ -98,13 +98,7 @@ class JobRun {
     switch (action.kind) {
       case RunAction::Kind::get_token: co_return co_await get_token();
       case RunAction::Kind::fetch_page: co_return co_await fetch_page(action);
-      case RunAction::Kind::hold_job: {
-        Hold hold = make_hold(HoldScope::job, job_.name, HoldKind::blocked, action.error);
-        engine_.store.set_hold(hold, whole_seconds(action.hold_for));
-        run_.hold_set_for = action.hold_for;
-        ev.error = describe(hold);
-        break;
-      }
+      case RunAction::Kind::hold_job: ev.error = hold(action); break;
       case RunAction::Kind::use_hierarchy:
         log_->debug("job {}: hierarchy_id '{}' is '{}' for this roster", job_.name, job_.hierarchy_id,
                     action.hierarchy_id);
@@ -140,6 +134,32 @@ class JobRun {
     co_return ev;
   }
 
+  // A configuration error the walk met. A key LTIAAS refused (401) is this
+  // job's service key, unless several jobs of the source are refused with
+  // none accepted: then it is the source's API key, and one source hold
+  // (naming api_key_file) replaces the jobs' holds. Each hold says what to
+  // run once the secret is fixed.
+  std::string hold(const RunAction& action) {
+    const std::chrono::seconds lasts = whole_seconds(action.hold_for);
+    run_.hold_set_for = action.hold_for;
+    if (refused_key_ && source_.refusals.refused(job_.name)) {
+      const config::Source& source = *source_.config;
+      Hold held = make_hold(HoldScope::source, source.name, HoldKind::blocked,
+                            std::to_string(source_.refusals.jobs_refused()) + " jobs of this source were refused (HTTP 401) "
+                            "and none accepted: its API key is the likely cause; " + config::after_fixing(source.api_key) +
+                            " (last: " + action.error + ")");
+      engine_.store.set_hold(held, lasts);
+      for (const std::string& job : source_.refusals.jobs()) engine_.store.clear_hold(HoldScope::job, job);
+      log_->error("job {}: {}", job_.name, describe(held));
+      return describe(held);
+    }
+    std::string reason = action.error;
+    if (refused_key_) reason += "; the service key is the likely cause: " + config::after_fixing(job_.service_key);
+    Hold held = make_hold(HoldScope::job, job_.name, HoldKind::blocked, reason);
+    engine_.store.set_hold(held, lasts);
+    return describe(held);
+  }
+
   // A token the platform will not give (a refused client, a bad key) holds
   // the source: every job of it waits for a fix, none asks again in a loop.
   // Returns the run's error ("" when the process is stopping).
@@ -147,7 +167,9 @@ class JobRun {
     if (trouble.stopped) return std::string();
     std::string error = "source " + source_.config->name + ": " + trouble.error;
     if (trouble.hold_for) {
-      Hold hold = make_hold(HoldScope::source, source_.config->name, HoldKind::blocked, trouble.error);
+      Hold hold = make_hold(HoldScope::source, source_.config->name, HoldKind::blocked,
+                            trouble.error + "; if the tool's key is what the platform refused: " +
+                                config::after_fixing(source_.config->private_key));
       engine_.store.set_hold(hold, whole_seconds(*trouble.hold_for));
       run_.hold_set_for = *trouble.hold_for;
       error = describe(hold);
@@ -188,7 +210,9 @@ class JobRun {
     } else if (!fetch.page_ready()) {
       ev.error = fetch.error();
       ev.hold_for = fetch.hold_for();
+      refused_key_ = !platform_ && fetch.hold_for() && fetch.last_status() == 401;
     } else {
+      if (!platform_) source_.refusals.accepted();
       ev.page = std::move(fetch.page());
     }
     log_->trace("job {}: page {} fetched in {} ms", job_.name, action.page_number,
@@ -245,6 +269,7 @@ class JobRun {
   MemberSetDigest seen_;
   bool every_page_planned_ = true;
   bool walk_not_counted_ = false;  // the group decision found the walk held (empty) or moved
+  bool refused_key_ = false;       // LTIAAS answered the last page with 401: a key was refused
 };
 
 void JobRun::close(std::chrono::steady_clock::time_point started) {

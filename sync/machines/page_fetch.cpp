@@ -25,6 +25,7 @@ PageFetchAction PageFetchMachine::judge(const Responded& event) {
     if (kind == FailureKind::limit || kind == FailureKind::config) return fail(false);
     return retry_or_fail();
   }
+  last_status_ = response->status;
   if (response->status == 401 && paging_.bearer_token && !renewed_) {
     renewed_ = true;  // once: a fresh token refused too is the platform's "no"
     return {PageFetchAction::Kind::renew_token};

@@ -85,6 +85,8 @@ class PageFetchMachine {
   std::optional<std::chrono::milliseconds> hold_for() const { return hold_for_; }
   // After `failed`: the fetch ended because of a stop request, not a failure.
   bool stopped() const { return stopped_; }
+  // The HTTP status of the last answer (0: none): a 401 after `failed` is a refused key.
+  int last_status() const { return last_status_; }
 
  private:
   PageFetchAction judge(const Responded& event);
@@ -102,6 +104,7 @@ class PageFetchMachine {
   std::string error_;
   std::optional<std::chrono::milliseconds> hold_for_;
   bool stopped_ = false;
+  int last_status_ = 0;
 };
 
 }  // namespace rostersync::sync

@@ -6,12 +6,24 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "harness.hpp"
 
 using namespace rostersync::testing;
 using namespace std::chrono_literals;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
 namespace json = boost::json;
 
 namespace {
@@ -227,4 +239,46 @@ TEST(Faults, TwentyPercentMixedFaultsConvergeToTheExactState) {
   for (const auto& [kind, n] : state.at("faults_injected").as_object()) kinds += n.as_int64() > 0;
   EXPECT_GE(kinds, 12) << json::serialize(state.at("faults_injected"));  // of the 22 kinds in play
   expect_exact_state(sim, ws, kCourses);
+}
+
+// A wrong LTIAAS API key: every job is refused (401) and none accepted. One
+// source hold names api_key_file and says to restart (systemd copies
+// credentials only at a start); the rotation as documented (fix the file,
+// restart) brings every job back at once.
+TEST(Faults, AWrongApiKeyIsOneSourceHoldAndARestartAfterTheFixEndsIt) {
+  Simulator sim({"--contexts", "3", "--members", "5"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(3, "    interval: 1h\n    jitter: 0s\n"), kFastTarget, kImsesPassword, kFastSource);
+  // The credential as the shipped unit hands it over.
+  std::string config = read_text(ws.config_path());
+  config.replace(config.find("api_key_file: secrets/api-key"), 29, "api_key_file: ${CREDENTIALS_DIRECTORY}/ltiaas-api-key");
+  ws.write("rostersync.yaml", config);
+  ws.write("creds/ltiaas-api-key", "an-old-api-key\n");
+  setenv("CREDENTIALS_DIRECTORY", (ws.dir() / "creds").c_str(), 1);
+  {
+    rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+    ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM hold WHERE scope='source' AND name='ltiaas'", 1, 30s));
+    ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome<>'running'", 2, 30s));
+    daemon.signal(SIGTERM);
+    EXPECT_EQ(daemon.wait(30s), 0);
+  }
+  EXPECT_EQ(ws.count("SELECT count(*) FROM hold WHERE scope='job'"), 0) << "one source hold, not one per job";
+  const std::string reason = ws.rows("SELECT reason FROM hold WHERE scope='source'").at(0).at(0);
+  EXPECT_TRUE(has(reason, "sources.ltiaas.api_key_file (${CREDENTIALS_DIRECTORY}/ltiaas-api-key)")) << reason;
+  EXPECT_TRUE(has(reason, "/etc/rostersync/credentials/ltiaas-api-key")) << reason;
+  EXPECT_TRUE(has(reason, "sudo systemctl restart rostersync")) << reason;
+  auto [check_rc, check] = ws.rostersync_output({"status", "--check"});
+  EXPECT_EQ(check_rc, 2) << check;
+  EXPECT_EQ(check.find("api_key_file"), check.rfind("api_key_file")) << "one line for the source: " << check;
+
+  ws.write("creds/ltiaas-api-key", std::string(kApiKey) + "\n");  // the fix, then the restart
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='course-" + std::to_string(i) + "' AND outcome='ok'",
+                               1, 30s)) << "course-" << i << " still held after the restart";
+  }
+  EXPECT_EQ(ws.count("SELECT count(*) FROM hold"), 0);
+  daemon.signal(SIGTERM);
+  EXPECT_EQ(daemon.wait(30s), 0);
+  unsetenv("CREDENTIALS_DIRECTORY");
 }

@@ -471,6 +471,19 @@ TEST_F(ConfigTest, RegistryCoursesAreAFewLinesEachAndErrorsRefuseTheirFile) {
   EXPECT_NE(all.find("course nokey is skipped"), std::string::npos) << all;
 }
 
+TEST(AfterFixing, ACredentialNeedsARestartAnyOtherFileAReload) {
+  const std::string api = after_fixing(Secret::reference("${CREDENTIALS_DIRECTORY}/ltiaas-api-key",
+                                                         "/etc/rostersync/rostersync.yaml:5:18: sources.ltiaas.api_key_file"));
+  EXPECT_EQ(api, "fix sources.ltiaas.api_key_file (${CREDENTIALS_DIRECTORY}/ltiaas-api-key) (under the shipped unit: "
+                 "/etc/rostersync/credentials/ltiaas-api-key), then run `sudo systemctl restart rostersync`: systemd "
+                 "copies credentials only when the service starts, and a reload would read the old copy");
+  const std::string course = after_fixing(Secret::reference("${CREDENTIALS_DIRECTORY}/service-keys_cps435", "x.yaml:2:1: jobs[0].service_key_file"));
+  EXPECT_NE(course.find("/etc/rostersync/credentials/service-keys/cps435"), std::string::npos) << course;
+  const std::string plain = after_fixing(Secret::reference("/etc/rostersync/courses.d/cps435.key", "c.yaml:2:1: service_key_file"));
+  EXPECT_EQ(plain, "fix the file service_key_file (/etc/rostersync/courses.d/cps435.key) names, then run `sudo systemctl "
+                   "reload rostersync`");
+}
+
 TEST_F(ConfigTest, AnInlineServiceKeyNeedsAFileOthersCannotRead) {
   fs::create_directories(dir_ / "courses.d");
   write("courses.d/a.yaml", "name: a\nservice_key: inline-secret-a\nhierarchy_id: H-A\n");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "sync/policy/retry_policy.hpp"
+#include "sync/policy/source_refusals.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;
@@ -94,4 +95,29 @@ TEST(Breaker, TripsOnConsecutiveFailedBatchesAndASuccessResetsTheCount) {
   b.record(10, 10, true);
   EXPECT_TRUE(b.tripped());
   EXPECT_EQ(b.reason(), "3 batches in a row failed");
+}
+
+// LTIAAS's 401 does not say which key it refused: one job is its service
+// key, several jobs of the source with nothing accepted is the API key.
+TEST(SourceRefusals, SeveralJobsRefusedWithNothingAcceptedBlameTheApiKey) {
+  SourceRefusals s;
+  EXPECT_FALSE(s.refused("a")) << "one job: its own service key";
+  EXPECT_FALSE(s.refused("a")) << "the same job again";
+  EXPECT_TRUE(s.refused("b"));
+  EXPECT_EQ(s.jobs_refused(), 2u);
+}
+
+TEST(SourceRefusals, AnAcceptedPageClearsTheSuspicionInEitherOrder) {
+  SourceRefusals s;
+  EXPECT_FALSE(s.refused("a"));
+  s.accepted();  // another job's page went through: the API key works
+  EXPECT_FALSE(s.refused("b")) << "a, then an accepted page, then b: a's refusal was a's service key";
+  EXPECT_TRUE(s.refused("c")) << "b and c refused with nothing accepted since: the API key changed";
+  SourceRefusals t;
+  EXPECT_FALSE(t.refused("a"));
+  EXPECT_FALSE(t.refused("a"));
+  t.accepted();
+  t.accepted();
+  EXPECT_FALSE(t.refused("a"));
+  EXPECT_EQ(t.jobs_refused(), 1u);
 }
