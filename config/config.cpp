@@ -57,20 +57,28 @@ struct Context {
 };
 
 // Levenshtein distance, for "did you mean" on misspelt keys (short strings).
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
+// yaml-cpp's syntax errors in plain words: what usually causes each.
+std::string yaml_hint(const std::string& msg) {
+  static const std::pair<const char*, const char*> kHints[] = {
+      {"end of map flow not found", "a '{' is not closed by '}'"},
+      {"end of sequence flow not found", "a '[' is not closed by ']'"},
+      {"end of map not found", "a key is indented less or more than the keys beside it"},
+      {"end of sequence not found", "a '- ' item is indented less or more than the items beside it"},
+      {"illegal tab", "indent with spaces: YAML does not allow tabs there"},
+      {"illegal map value", "a value holding ': ' (or starting with a special character) needs quotes"},
+      {"illegal map key", "a key cannot start there: check the indentation and the line before"},
+      {"illegal block entry", "a '- ' item cannot start there: check its indentation"},
+      {"illegal flow end", "a '}' or ']' closes nothing"},
+      {"unknown escape character", "inside double quotes a backslash starts an escape: use single quotes for paths"},
+      {"illegal EOF in scalar", "a quote is not closed"},
+      {"unknown token", "a character YAML reserves (such as @ or `) starts a value: put the value in quotes"},
+  };
+  for (const auto& [fragment, hint] : kHints) {
+    if (msg.find(fragment) != std::string::npos) return std::string(" (") + hint + ")";
   }
-  return row[b.size()];
+  return "";
 }
+
 
 std::string describe(const YAML::Node& node) {
   if (node.IsScalar()) return "'" + node.Scalar() + "'";
@@ -205,22 +213,37 @@ class MapReader {
     return Secret::reference(std::move(raw), ctx_.where(node(key), child_path(key)));
   }
 
-  // A required key is absent. A misspelling of it is the likely cause: name it.
-  [[noreturn]] void missing(const std::string& key) const {
+  // A required key is absent (or each of `alternatives`, keys that would
+  // do instead). A misspelling of one is the likely cause: name it.
+  [[noreturn]] void missing(const std::string& key, std::initializer_list<const char*> alternatives = {}) const {
+    std::vector<std::string> wanted{key};
+    for (const char* a : alternatives) wanted.emplace_back(a);
     for (const auto& entry : node_) {
       std::string other = key_text(ctx_, entry.first, path_);
-      if (other != key && edit_distance(other, key) <= 2) {
-        ctx_.error(entry.first, child_path(other), "unknown key; did you mean '" + key + "'? (" + key + " is required)");
+      for (const std::string& w : wanted) {
+        if (other != w && edit_distance(other, w) <= 2) {
+          ctx_.error(entry.first, child_path(other), "unknown key; did you mean '" + w + "'? (" + key + " is required)");
+        }
       }
     }
     ctx_.error(node_, child_path(key), "is required");
   }
 
-  // Rejects keys this reader never asked for.
+  // Rejects keys this reader never asked for, suggesting the nearest one it did.
   void finish() const {
     for (const auto& entry : node_) {
       std::string key = key_text(ctx_, entry.first, path_);
-      if (!used_.count(key)) ctx_.error(entry.first, child_path(key), "unknown key");
+      if (used_.count(key)) continue;
+      std::string nearest;
+      std::size_t best = 3;
+      for (const std::string& known : used_) {
+        const std::size_t d = edit_distance(key, known);
+        if (d < best && d * 3 <= known.size()) {
+          best = d;
+          nearest = known;
+        }
+      }
+      ctx_.error(entry.first, child_path(key), nearest.empty() ? "unknown key" : "unknown key; did you mean '" + nearest + "'?");
     }
   }
 
@@ -500,7 +523,8 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
     j.service_key = Secret::reference(replace_all(base.service_key.spec(), "{name}", j.name),
                                       base.service_key.where() + " (for " + j.name + ")");
   } else {
-    r.missing(kind == JobKind::course ? "service_key_file" : "service_key_file");
+    if (kind == JobKind::course) r.missing("service_key_file", {"service_key"});
+    r.missing("service_key_file");
   }
   if (!defaults && j.service_key.spec().find("{name}") != std::string::npos) {
     j.service_key = Secret::reference(replace_all(j.service_key.spec(), "{name}", j.name), j.service_key.where());
@@ -531,7 +555,14 @@ Job read_job(const Context& ctx, const YAML::Node& node, const std::string& path
   j.skip_test_users = r.boolean("skip_test_users", base.skip_test_users);
   j.interval = r.duration("interval", base.interval, Millis(1000), Millis(30LL * 86'400'000));
   j.jitter = r.duration("jitter", base.jitter, Millis(0), Millis(30LL * 86'400'000));
-  if (j.jitter > j.interval) ctx.error(r.node("jitter"), r.child_path("jitter"), "must not exceed interval");
+  if (j.jitter > j.interval) {
+    // Point at whichever of the two this entry wrote: the other may come from job_defaults.
+    const bool own_jitter = r.has("jitter");
+    const std::string values = " (jitter " + format_duration(j.jitter) + ", interval " + format_duration(j.interval) +
+                               (own_jitter ? "" : "; jitter from job_defaults or the default") + ")";
+    if (own_jitter || !r.has("interval")) ctx.error(r.node("jitter"), r.child_path("jitter"), "must not exceed interval" + values);
+    ctx.error(r.node("interval"), r.child_path("interval"), "must not be shorter than jitter" + values);
+  }
   j.remove_departed = r.boolean("remove_departed", base.remove_departed);
   j.departure_grace = static_cast<int>(r.integer("departure_grace", base.departure_grace, 1, 100));
   j.remove_inactive = r.boolean("remove_inactive", base.remove_inactive);
@@ -639,7 +670,7 @@ Config parse(const std::string& yaml, const std::string& name, const std::string
     root = YAML::Load(yaml);
   } catch (const YAML::Exception& e) {
     throw ConfigError(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
-                      ": invalid YAML: " + e.msg);
+                      ": invalid YAML: " + e.msg + yaml_hint(e.msg));
   }
   if (!root.IsDefined() || root.IsNull()) throw ConfigError(name + ": the file is empty");
   try {
@@ -865,7 +896,7 @@ void read_registry(Config& cfg) {
       root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
       cfg.registry_errors.push_back(file.string() + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                    std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg);
+                                    std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg + yaml_hint(e.msg));
       refused.insert(file.string());
       continue;
     }
@@ -1015,10 +1046,20 @@ void resolve_secret(Secret& secret, const std::string& base_dir, const ResolveOp
   // huge file must be an error, not a hang or an exhausted memory.
   std::error_code ec;
   fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) fail("cannot read secret file '" + path + "'");
+  // The OS's reason: a missing file and one this user may not read need different fixes.
+  auto os_reason = [&](int err) {
+    std::string why = std::strerror(err);
+    if (err == EACCES) why += " (the service reads it as its own user: check the file's owner and mode)";
+    if (err == ENOENT && path.find("${") == std::string::npos && secret.spec().rfind("${CREDENTIALS_DIRECTORY}", 0) == 0) {
+      why += " (is there a LoadCredential= for it, or --credentials-dir for check-config?)";
+    }
+    return why;
+  };
+  if (ec) fail("cannot read secret file '" + path + "': " + os_reason(ec.value()));
+  if (!fs::exists(st)) fail("cannot read secret file '" + path + "': " + os_reason(ENOENT));
   if (!fs::is_regular_file(st)) fail("secret file '" + path + "' is not a regular file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("cannot read secret file '" + path + "'");
+  if (!in) fail("cannot read secret file '" + path + "': " + os_reason(errno));
   std::string value(kMaxSecretBytes + 1, '\0');
   in.read(value.data(), static_cast<std::streamsize>(value.size()));
   value.resize(static_cast<std::size_t>(in.gcount()));

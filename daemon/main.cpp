@@ -13,6 +13,7 @@
 
 #include "config/config.hpp"
 #include "config/domain/names.hpp"
+#include "config/domain/text.hpp"
 #include "config/domain/version.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/demo/demo.hpp"
@@ -132,6 +133,32 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (as_plugin && e.get_exit_code() != 0) return plugin_unknown(std::string("usage: ") + e.what());
+    // No command recognised: name what was typed, the nearest command, and all of them.
+    if (e.get_exit_code() != 0 && app.get_subcommands().empty()) {
+      std::vector<std::string> commands;
+      for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) commands.push_back(sub->get_name());
+      std::string typed;
+      for (int i = 1; i < argc && typed.empty(); ++i) {
+        std::string_view a = argv[i];
+        if (a == "-c" || a == "--config" || a == "--log-level") ++i;  // and its value
+        else if (!a.empty() && a[0] != '-') typed = a;
+      }
+      if (!typed.empty()) {
+        std::string list, nearest;
+        std::size_t best = 3;
+        for (const std::string& c : commands) {
+          list += (list.empty() ? "" : ", ") + c;
+          if (const std::size_t d = edit_distance(typed, c); d < best) {
+            best = d;
+            nearest = c;
+          }
+        }
+        std::cerr << "rostersync: unknown command '" << typed << "'"
+                  << (nearest.empty() ? "" : "; did you mean '" + nearest + "'?") << "\ncommands: " << list
+                  << "\n`rostersync --help` says what each does\n";
+        return daemon::kExitConfig;
+      }
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : daemon::kExitConfig;
   }

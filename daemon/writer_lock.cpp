@@ -27,7 +27,8 @@ WriterLock::WriterLock(const std::string& db_path) : path_(db_path + ".lock") {
   }
   if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
     close(fd_);
-    throw store::StoreError("another rostersync process is using " + db_path + " (lock " + path_ + " is held)");
+    throw store::StoreError("another rostersync process is using state_db " + db_path + " (lock " + path_ +
+                            " is held; `systemctl status rostersync` or `fuser " + path_ + "` shows which)");
   }
 }
 

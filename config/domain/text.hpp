@@ -45,4 +45,8 @@ std::size_t utf8_sequence_length(std::string_view text);
 // (no C0 controls but tab, CR and LF; no U+FFFE/U+FFFF).
 bool is_xml_safe(std::string_view text);
 
+// Levenshtein distance: how many one-character edits turn `a` into `b`
+// (did-you-mean suggestions for keys and commands).
+std::size_t edit_distance(const std::string& a, const std::string& b);
+
 }  // namespace rostersync

@@ -260,3 +260,11 @@ TEST(OperatorCliOutsideTheUnit, EveryCommandWorksWithTheShippedExampleConfig) {
   EXPECT_FALSE(has(out, key_line));
   if (saved) setenv("CREDENTIALS_DIRECTORY", saved_value.c_str(), 1);
 }
+
+TEST_F(OperatorCli, AnUnknownCommandIsNamedWithTheNearestAndTheList) {
+  auto [rc, out] = ws_->rostersync_output({"stauts"}, true);
+  EXPECT_EQ(rc, 2);
+  EXPECT_TRUE(has(out, "rostersync: unknown command 'stauts'; did you mean 'status'?")) << out;
+  EXPECT_TRUE(has(out, "commands: run, sync, plan,")) << out;
+  EXPECT_TRUE(has(out, "check-config")) << out;
+}

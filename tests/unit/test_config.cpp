@@ -600,3 +600,26 @@ TEST_F(ConfigTest, MetricsAreServedOnLoopbackOnlyAndWrittenToAPromFile) {
   expect_error(minimal() + "metrics:\n  textfile_interval: 0s\n", {"metrics.textfile_interval", "between 1s and 1h"});
   expect_error(minimal() + "metrics:\n  port: 9477\n", {"metrics.port"});
 }
+
+// Messages an operator meets in the first week: each says what, where and what to do.
+TEST_F(ConfigTest, CourseFileMessagesNameFileLineAndSuggestTheKeyMeant) {
+  fs::create_directories(dir_ / "courses.d");
+  write("courses.d/a.yaml", "name: a\nservce_key: k-a\n");
+  write("courses.d/b.yaml", "name: b\nservice_key_file: ../svc.key\npage_limt: 5\n");
+  write("courses.d/c.yaml", "name: c\nservice_key_file: ../svc.key\ninterval: 30s\n");
+  write("courses.d/d.yaml", "name: d\n\tservice_key_file: ../svc.key\n");
+  Config cfg = load(registry_config());
+  std::string all;
+  for (const auto& e : cfg.registry_errors) all += e + "\n";
+  const std::string d = (dir_ / "courses.d").string() + "/";
+  EXPECT_NE(all.find(d + "a.yaml:2:1: servce_key: unknown key; did you mean 'service_key'?"), std::string::npos) << all;
+  EXPECT_NE(all.find(d + "b.yaml:3:1: page_limt: unknown key; did you mean 'page_limit'?"), std::string::npos) << all;
+  EXPECT_NE(all.find(d + "c.yaml:3:11: interval: must not be shorter than jitter (jitter 1m, interval 30s; jitter from "
+                     "job_defaults or the default)"), std::string::npos) << all;
+  EXPECT_NE(all.find(d + "d.yaml:2:"), std::string::npos) << all;
+  EXPECT_NE(all.find("indent with spaces: YAML does not allow tabs there"), std::string::npos) << all;
+  expect_error(minimal("", "    page_limt: 5\n"), {"jobs[0].page_limt: unknown key; did you mean 'page_limit'?"});
+  expect_error("sources: {lt: {base_url: x\n", {"test.yaml:", "invalid YAML", "a '{' is not closed by '}'"});
+  fs::remove(dir_ / "api.key");
+  expect_error(minimal(), {"sources.lt.api_key_file: cannot read secret file", "api.key': No such file or directory"});
+}
