@@ -1137,13 +1137,22 @@ void resolve(Config& cfg, const ResolveOptions& given) {
 }
 
 std::string after_fixing(const Secret& secret) {
+  // The unit says its name (Environment=ROSTERSYNC_UNIT=%N): rostersync, or rostersync@SITE.
+  const char* env = std::getenv("ROSTERSYNC_UNIT");
+  std::string unit = env && *env ? env : "rostersync";
+  if (unit.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@_.-") != std::string::npos) {
+    unit = "rostersync";
+  }
+  const std::size_t at = unit.find('@');
+  const std::string credentials_dir =
+      at == std::string::npos ? "/etc/rostersync/credentials/" : "/etc/rostersync/" + unit.substr(at + 1) + "/credentials/";
   static const std::string kCredentials = "${CREDENTIALS_DIRECTORY}/";
   const std::string& spec = secret.spec().empty() ? secret.file() : secret.spec();
   std::string key = secret.where();
   if (const std::size_t colon = key.rfind(": "); colon != std::string::npos) key = key.substr(colon + 2);
   const std::string named = key.empty() ? spec : key + " (" + spec + ")";
   if (spec.rfind(kCredentials, 0) != 0) {
-    return "fix the file " + named + " names, then run `sudo systemctl reload rostersync`";
+    return "fix the file " + named + " names, then run `sudo systemctl reload " + unit + "`";
   }
   // The shipped unit's LoadCredential= lines: <id> is /etc/rostersync/credentials/<id>, and
   // <dir>_<file> a file of the directory credential <dir>.
@@ -1151,9 +1160,8 @@ std::string after_fixing(const Secret& secret) {
   for (const char* dir : {"service-keys_", "platform-keys_"}) {
     if (id.rfind(dir, 0) == 0) id = std::string(dir, std::strlen(dir) - 1) + "/" + id.substr(std::strlen(dir));
   }
-  return "fix " + named + " (under the shipped unit: /etc/rostersync/credentials/" + id +
-         "), then run `sudo systemctl restart rostersync`: systemd copies credentials only when the service starts, "
-         "and a reload would read the old copy";
+  return "fix " + named + " (under the shipped unit: " + credentials_dir + id + "), then run `sudo systemctl restart " +
+         unit + "`: systemd copies credentials only when the service starts, and a reload would read the old copy";
 }
 
 Config load_file(const std::string& path) {

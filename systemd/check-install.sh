@@ -11,7 +11,8 @@ for f in usr/bin/rostersync usr/lib/systemd/system/rostersync.service usr/lib/sy
          usr/share/doc/rostersync/rostersync.example.yaml usr/bin/rostersync-sim \
          usr/share/man/man8/rostersync.8 usr/share/man/man5/rostersync.yaml.5 usr/share/man/man1/rostersync-sim.1 \
          usr/share/bash-completion/completions/rostersync \
-         usr/share/rostersync/rostersync-alerts.yml usr/share/rostersync/rostersync-dashboard.json; do
+         usr/share/rostersync/rostersync-alerts.yml usr/share/rostersync/rostersync-dashboard.json \
+         usr/lib/systemd/system/rostersync@.service; do
   [ -e "$dest/$f" ] || { echo "check-install: missing $f" >&2; exit 1; }
 done
 grep -q "^ExecStart=$dest/usr/bin/rostersync " "$dest/usr/lib/systemd/system/rostersync.service" \

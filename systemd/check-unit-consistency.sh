@@ -26,4 +26,20 @@ tmp_mode=$(awk '$1 == "d" && $2 == "/etc/rostersync" { print $3 }' "$tmpfiles")
 # Owned by root (systemd never chowns ConfigurationDirectory=): the service
 # user needs r and x for "other".
 (( (8#$unit_mode & 8#005) == 8#005 )) || fail "mode $unit_mode keeps the service user out of /etc/rostersync"
+
+# The template unit (made from the unit at configure time): every path that
+# is a site's own carries the instance, nothing else differs in kind.
+template="${2:-}"
+if [ -n "$template" ]; then
+  for want in "ExecStart=/usr/bin/rostersync --config /etc/rostersync/%i/rostersync.yaml run" \
+              "StateDirectory=rostersync/%i" "RuntimeDirectory=rostersync/%i" "Environment=ROSTERSYNC_UNIT=%N" \
+              "LoadCredential=imses-password:/etc/rostersync/%i/credentials/imses-password"; do
+    grep -qxF "$want" "$template" || fail "the template unit lacks: $want"
+  done
+  if grep -E "^(ExecStart|ExecReload|LoadCredential)=" "$template" | grep -E "/etc/rostersync/(rostersync.yaml|credentials)"; then
+    fail "the template unit shares a path of the single-site unit"
+  fi
+  diff <(grep -E "^[A-Z]" "$unit" | sed 's/=.*//' ) <(grep -E "^[A-Z]" "$template" | sed 's/=.*//') >/dev/null \
+    || fail "the template unit's settings differ from the unit's in kind"
+fi
 echo "check-unit-consistency: ok"

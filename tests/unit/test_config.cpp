@@ -482,6 +482,12 @@ TEST(AfterFixing, ACredentialNeedsARestartAnyOtherFileAReload) {
   const std::string plain = after_fixing(Secret::reference("/etc/rostersync/courses.d/cps435.key", "c.yaml:2:1: service_key_file"));
   EXPECT_EQ(plain, "fix the file service_key_file (/etc/rostersync/courses.d/cps435.key) names, then run `sudo systemctl "
                    "reload rostersync`");
+  // An instance of the template unit (Environment=ROSTERSYNC_UNIT=%N): its own unit and credentials.
+  setenv("ROSTERSYNC_UNIT", "rostersync@north", 1);
+  const std::string site = after_fixing(Secret::reference("${CREDENTIALS_DIRECTORY}/imses-password", "r.yaml:9:20: targets.its.password_file"));
+  unsetenv("ROSTERSYNC_UNIT");
+  EXPECT_NE(site.find("/etc/rostersync/north/credentials/imses-password"), std::string::npos) << site;
+  EXPECT_NE(site.find("`sudo systemctl restart rostersync@north`"), std::string::npos) << site;
 }
 
 TEST_F(ConfigTest, AnInlineServiceKeyNeedsAFileOthersCannotRead) {
