@@ -127,6 +127,12 @@ asio::awaitable<void> listen(tcp::acceptor& acceptor, Simulator& sim, Latency la
 
 int main(int argc, char** argv) {
   CLI::App app{"rostersync-sim: LTIAAS memberships API, LTI platform NRPS with its token endpoint, and itslearning IMS-ES endpoint simulator"};
+  app.footer(
+      "Accepts by default: LTIAAS API key sim-api-key, IMS-ES user sim-user with password sim-password, service keys "
+      "course-<i>-key for the generated courses.\n"
+      "Control API on the same port: GET /_sim/state, GET /_sim/rosters, POST|DELETE /_sim/rosters/<key>/members[/<id>], "
+      "POST /_sim/rosters/<key>/members/<id>/roles, POST /_sim/memberships, DELETE /_sim/memberships/<id>, "
+      "POST /_sim/faults, POST /_sim/platform (rostersync-sim(1) describes each).");
   rostersync::sim::Options options;
   unsigned short port = 0;
   int latency_ms = 0;
