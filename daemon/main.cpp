@@ -115,9 +115,11 @@ int main(int argc, char** argv) {
   check->add_flag("--refused-courses-ok", refused_courses_ok,
                   "exit 0 despite refused course files (ExecReload=: the daemon keeps their last good definitions)");
   std::string credentials_dir;
-  check->add_option("--credentials-dir", credentials_dir,
+  for (auto* cmd : {check, sync, plan, forget}) {
+    cmd->add_option("--credentials-dir", credentials_dir,
                     "read the unit's credentials from this directory (e.g. /etc/rostersync/credentials), as the unit "
                     "would see them in ${CREDENTIALS_DIRECTORY}");
+  }
 
   // `status --check` is a monitoring plugin: whatever goes wrong before it
   // can judge (a usage error, thresholds that contradict each other) is
@@ -187,7 +189,14 @@ int main(int argc, char** argv) {
   const bool needs_secrets = sync->parsed() || run->parsed() || plan->parsed() || (forget->parsed() && delete_memberships);
   config::Config cfg;
   try {
-    cfg = needs_secrets ? config::load_file(config_path) : config::parse_file(config_path);
+    if (needs_secrets) {
+      cfg = config::parse_file(config_path);
+      config::ResolveOptions resolve_options;
+      resolve_options.credentials_dir = credentials_dir;
+      config::resolve(cfg, resolve_options);
+    } else {
+      cfg = config::parse_file(config_path);
+    }
   } catch (const config::ConfigError& e) {
     if (status->parsed() && report.check) {  // a monitoring plugin's own failure is UNKNOWN
       std::string line = std::string("ROSTERSYNC UNKNOWN - configuration error: ") + e.what();

@@ -223,7 +223,10 @@ ReportTable Reports::members(const JobRef& job) {
   // A skipped member has no membership: its state is why, not "pending".
   return query("SELECT r.user_id, r.person_key, r.status, r.outcome, m.membership_id, m.role_type, CASE WHEN "
                    "r.outcome <> 'eligible' THEN 'skipped: ' || r.outcome WHEN m.membership_id IS NULL THEN 'not planned' "
-                   "ELSE " + kDerivedState + " END AS state FROM roster_member r LEFT JOIN membership m ON m.target=?2 AND m.hierarchy_id=?3 AND "
+                   "ELSE " + kDerivedState + " END AS state FROM roster_member r LEFT JOIN membership m ON m.target=?2 AND "
+                   // A hierarchy_id template is filled in per roster: the group is the one the last run wrote to.
+                   "m.hierarchy_id=(CASE WHEN instr(?3, '{') > 0 THEN (SELECT hierarchy_id FROM run WHERE job=?1 AND "
+                   "hierarchy_id IS NOT NULL AND hierarchy_id <> '' ORDER BY run_id DESC LIMIT 1) ELSE ?3 END) AND "
                    "m.person_key=r.person_key WHERE r.job=?1 ORDER BY r.user_id",
                {job.name, job.target, job.hierarchy_id});
 }

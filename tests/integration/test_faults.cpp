@@ -282,3 +282,24 @@ TEST(Faults, AWrongApiKeyIsOneSourceHoldAndARestartAfterTheFixEndsIt) {
   EXPECT_EQ(daemon.wait(30s), 0);
   unsetenv("CREDENTIALS_DIRECTORY");
 }
+
+// From a shell, outside the unit: --credentials-dir stands for
+// ${CREDENTIALS_DIRECTORY}, for every command that reads secrets.
+TEST(Credentials, PlanAndSyncReadTheUnitsCredentialsFromADirectory) {
+  Simulator sim({"--contexts", "1", "--members", "5"});
+  Workspace ws;
+  ws.configure(sim, course_jobs(1));
+  std::string config = read_text(ws.config_path());
+  config.replace(config.find("api_key_file: secrets/api-key"), 29, "api_key_file: ${CREDENTIALS_DIRECTORY}/ltiaas-api-key");
+  ws.write("rostersync.yaml", config);
+  ws.write("creds/ltiaas-api-key", std::string(kApiKey) + "\n");
+  auto [no_dir_rc, no_dir] = ws.rostersync_output({"plan"}, true);
+  EXPECT_EQ(no_dir_rc, 2) << no_dir;
+  EXPECT_TRUE(has(no_dir, "CREDENTIALS_DIRECTORY")) << no_dir;
+  const std::string dir = (ws.dir() / "creds").string();
+  auto [plan_rc, plan] = ws.rostersync_output({"plan", "--credentials-dir", dir}, true);
+  EXPECT_EQ(plan_rc, 0) << plan;
+  auto [sync_rc, synced] = ws.rostersync_output({"sync", "--credentials-dir", dir}, true);
+  EXPECT_EQ(sync_rc, 0) << synced;
+  EXPECT_EQ(ws.count("SELECT count(*) FROM run WHERE outcome='ok'"), 1);
+}

@@ -77,6 +77,13 @@ TEST(Registry, CoursesAddedAndRemovedWhileTheDaemonRunsNeedNoRestart) {
   EXPECT_EQ(rows[0].at("last_outcome").as_string(), "ok");
   EXPECT_TRUE(has(std::string(rows[1].at("defined_in").as_string()), "course-3.yaml:1")) << listing;
 
+  // `members` of a course whose hierarchy_id is a template: the group its last run filled in.
+  auto [members_rc, members] = ws.rostersync_output({"members", "--job", "course-1", "--json"});
+  EXPECT_EQ(members_rc, 0) << members;
+  boost::json::array member_rows = boost::json::parse(members).as_array();
+  ASSERT_EQ(member_rows.size(), 10u) << members;
+  for (const auto& m : member_rows) EXPECT_EQ(m.at("state").as_string(), "created") << members;
+
   // The removed course's history stays until it is forgotten; a configured one cannot be.
   auto [history_rc, history] = ws.rostersync_output({"runs", "--job", "course-2", "--json"});
   EXPECT_EQ(history_rc, 0) << history;
