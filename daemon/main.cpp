@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
     cmd->add_option("--job", report.job, "only this job")->required(cmd == members);
   }
   runs->add_option("--limit", report.limit, "at most this many runs")->check(CLI::Range(1, 1000000));
+  status->add_flag("--all", report.all, "a row per job even when there are many (the summary comes first)");
   status->add_flag("--check", report.check,
                    "monitoring plugin: one line with perfdata; exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN");
   status->add_option("--warning", report.warning_intervals,

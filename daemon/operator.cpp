@@ -186,6 +186,55 @@ std::vector<std::size_t> fit_columns(std::vector<std::size_t> width, const std::
 
 store::JobRef job_ref(const config::Job& job) { return {job.name, job.target, job.hierarchy_id, job.source, job.origin}; }
 
+std::string summarize_status(const store::ReportTable& status) {
+  if (status.rows.empty()) return "";
+  auto column = [&](const std::string& name) -> std::optional<std::size_t> {
+    for (std::size_t i = 0; i < status.columns.size(); ++i) {
+      if (status.columns[i] == name) return i;
+    }
+    return std::nullopt;
+  };
+  auto text = [](const store::ReportTable::Cell& c) -> std::string {
+    if (const auto* s = std::get_if<std::string>(&c)) return *s;
+    if (const auto* n = std::get_if<std::int64_t>(&c)) return std::to_string(*n);
+    return "";
+  };
+  auto number = [](const store::ReportTable::Cell& c) -> std::int64_t {
+    const auto* n = std::get_if<std::int64_t>(&c);
+    return n ? *n : 0;
+  };
+  const auto outcome = column("last_outcome"), hold = column("hold"), removals = column("removals"),
+             parked = column("parked");
+  std::map<std::string, int> by_outcome;
+  std::map<std::string, int> holds;  // hold text without its job: one line per held target or source
+  int awaiting = 0, with_parked = 0;
+  for (const auto& row : status.rows) {
+    const std::string o = outcome ? text(row[*outcome]) : "";
+    ++by_outcome[o.empty() ? "never ran" : o];
+    if (hold && !text(row[*hold]).empty()) ++holds[text(row[*hold])];
+    if (removals && !text(row[*removals]).empty()) ++awaiting;
+    if (parked && number(row[*parked]) > 0) ++with_parked;
+  }
+  std::string out = std::to_string(status.rows.size()) + " job(s):";
+  bool first = true;
+  for (const char* o : {"ok", "partial", "failed", "interrupted", "running", "never ran"}) {
+    auto it = by_outcome.find(o);
+    if (it == by_outcome.end()) continue;
+    out += std::string(first ? " " : ", ") + std::to_string(it->second) + " " + o;
+    first = false;
+    by_outcome.erase(it);
+  }
+  for (const auto& [o, n] : by_outcome) out += std::string(first ? " " : ", ") + std::to_string(n) + " " + o;
+  int held = 0;
+  for (const auto& [h, n] : holds) held += n;
+  if (held > 0) out += "\n" + std::to_string(held) + " held:";
+  for (const auto& [h, n] : holds) out += "\n  " + h + " (" + std::to_string(n) + " job(s))";
+  if (awaiting > 0) out += "\n" + std::to_string(awaiting) + " with writes awaiting approval (rostersync status --job NAME)";
+  if (with_parked > 0) out += "\n" + std::to_string(with_parked) + " with parked items (rostersync failures)";
+  if (held == 0 && awaiting == 0 && with_parked == 0) out += "\nnothing held, awaiting approval or parked";
+  return out;
+}
+
 int cmd_status(const config::Config& cfg, const ReportOptions& options) {
   if (options.check) return check_health(cfg, options);
   if (!known_job(cfg, options.job)) return kExitConfig;
@@ -198,7 +247,17 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
       std::string pass = db.pass_line();
       if (!pass.empty()) std::cout << (options.utc ? pass : localize_times(pass, unix_now())) << "\n";
     }
-    print(db.status(jobs, writer_running(cfg.state_db)), options.json, options.wide, options.utc);
+    store::ReportTable table = db.status(jobs, writer_running(cfg.state_db));
+    if (!options.json && !options.job) {
+      // A district's hundreds of jobs: the summary first, a row each when few or asked for.
+      std::cout << summarize_status(table) << "\n";
+      if (table.rows.size() > kStatusRowsUpTo && !options.all) {
+        std::cout << "(a row per job: rostersync status --all; one job: --job NAME; for scripts: --json)\n";
+        return;
+      }
+      std::cout << "\n";
+    }
+    print(table, options.json, options.wide, options.utc);
     if (options.job && !options.json) {
       store::ReportTable held = db.held(*options.job);
       if (!held.rows.empty()) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "store/reports.hpp"
 
 namespace rostersync::daemon {
 
@@ -23,7 +24,17 @@ struct ReportOptions {
   bool check = false;
   double warning_intervals = 2;
   double critical_intervals = 4;
+  bool all = false;  // status: a row per job even when there are many
 };
+
+// `status` with many jobs: how many jobs, by their last outcome, and what
+// needs a person (holds, held writes, parked items), from the status table
+// (store::Reports::status). Pure. Empty for an empty table.
+std::string summarize_status(const store::ReportTable& status);
+
+// Up to this many jobs, `status` shows a row per job after the summary;
+// beyond it only with --all (or --job, --json).
+inline constexpr std::size_t kStatusRowsUpTo = 40;
 
 // Column widths for a table of `total` characters (2 between columns): the
 // widest column narrows first, none below its `minimum`. Pure.
