@@ -14,6 +14,7 @@
 
 #include "config/domain/text.hpp"
 #include "daemon/commands.hpp"
+#include "daemon/display_width.hpp"
 #include "daemon/journal.hpp"
 #include "daemon/progress.hpp"
 
@@ -36,8 +37,10 @@ struct StatusLine {
     if (!enabled || text.empty()) return;
     winsize size{};
     std::size_t columns = ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0 ? size.ws_col : 80;
-    // One screen line, or the next redraw would leave the rest behind.
-    std::fputs(("\r\033[K" + clip_for_message(text, columns > 1 ? columns - 1 : 1)).c_str(), stderr);
+    // One screen line, or the next redraw would leave the rest behind: at
+    // most columns - 1 display columns, the "..." of a cut included.
+    std::fputs(("\r\033[K" + fit_to_width(clip_for_message(text, text.size()), columns > 1 ? columns - 1 : 1)).c_str(),
+               stderr);
     std::fflush(stderr);
     shown = true;
   }

@@ -1,5 +1,6 @@
 #include "daemon/operator.hpp"
 
+#include "daemon/display_width.hpp"
 #include "daemon/health.hpp"
 #include "daemon/time_text.hpp"
 
@@ -48,6 +49,13 @@ std::string cell_text(const json::value& v) {
 
 std::string cell_text(const Table::Cell& cell) { return cell_text(to_json(cell)); }
 
+// A cell as a terminal may show it: roster text from the network gets no
+// control characters through, and never a split UTF-8 sequence.
+std::string shown_text(const Table::Cell& cell) {
+  const std::string text = cell_text(cell);
+  return clip_for_message(text, text.size());
+}
+
 // Columns of the terminal on stdout; else $COLUMNS; else 120.
 std::size_t terminal_width() {
   winsize size{};
@@ -67,9 +75,8 @@ void print_records(const Table& t, std::size_t total) {
   for (std::size_t r = 0; r < t.rows.size(); ++r) {
     if (r > 0) std::cout << "\n";
     for (std::size_t c = 0; c < t.columns.size(); ++c) {
-      std::string text = cell_text(t.rows[r][c]);
-      text = text.size() > room ? clip_for_message(text, room - 3) : clip_for_message(text, room);
-      std::cout << t.columns[c] << std::string(label - t.columns[c].size() + 2, ' ') << text << "\n";
+      std::cout << t.columns[c] << std::string(label - t.columns[c].size() + 2, ' ')
+                << fit_to_width(shown_text(t.rows[r][c]), room) << "\n";
     }
   }
   if (t.rows.empty()) std::cout << "(none)\n";
@@ -101,7 +108,7 @@ void print(const Table& shown, bool as_json, bool wide, bool utc) {
     minimum.push_back(std::max<std::size_t>(c.size(), 8));
   }
   for (const auto& row : t.rows) {
-    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], cell_text(row[c]).size());
+    for (std::size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], display_width(shown_text(row[c])));
   }
   if (!wide) {
     const std::size_t total = terminal_width();
@@ -113,18 +120,17 @@ void print(const Table& shown, bool as_json, bool wide, bool utc) {
   auto line = [&](const std::vector<std::string>& cells) {
     std::string s;
     for (std::size_t c = 0; c < cells.size(); ++c) {
-      // Cells hold roster text from the network: a terminal gets no control
-      // characters from them, and a cut never splits a UTF-8 sequence.
-      std::string text = cells[c].size() > width[c] ? clip_for_message(cells[c], width[c] - std::min<std::size_t>(3, width[c]))
-                                                    : clip_for_message(cells[c], width[c]);
-      s += text + std::string(c + 1 < cells.size() ? width[c] - std::min(width[c], text.size()) + 2 : 0, ' ');
+      // Measured in display columns: `2026-Français-Ærø` takes 17, not its 20 bytes.
+      const std::string text = fit_to_width(cells[c], width[c]);
+      const std::size_t used = display_width(text);
+      s += text + std::string(c + 1 < cells.size() ? width[c] - std::min(width[c], used) + 2 : 0, ' ');
     }
     std::cout << s << "\n";
   };
   line(t.columns);
   for (const auto& row : t.rows) {
     std::vector<std::string> cells;
-    for (const auto& v : row) cells.push_back(cell_text(v));
+    for (const auto& v : row) cells.push_back(shown_text(v));
     line(cells);
   }
   if (t.rows.empty()) std::cout << "(none)\n";

@@ -2,6 +2,7 @@
 // below its minimum.
 #include <gtest/gtest.h>
 
+#include "daemon/display_width.hpp"
 #include "daemon/operator.hpp"
 
 using rostersync::daemon::fit_columns;
@@ -46,4 +47,20 @@ TEST(StatusSummary, CountsJobsByOutcomeAndNamesEachHoldOnce) {
   calm.rows.push_back({std::string("a"), std::string("ok"), std::int64_t{0}, Cell{}, Cell{}});
   EXPECT_EQ(rostersync::daemon::summarize_status(calm), "1 job(s): 1 ok\nnothing held, awaiting approval or parked");
   EXPECT_EQ(rostersync::daemon::summarize_status({}), "");
+}
+
+// Tables and the progress line measure display columns, not bytes.
+TEST(DisplayWidth, CountsColumnsNotBytes) {
+  using rostersync::daemon::display_width;
+  using rostersync::daemon::fit_to_width;
+  EXPECT_EQ(display_width("2026-Français-Ærø"), 17u);  // 20 bytes
+  EXPECT_EQ(display_width("日本語"), 6u);              // wide: two columns each
+  EXPECT_EQ(display_width("e\xcc\x81"), 1u);           // e and a combining acute
+  EXPECT_EQ(display_width("a\xffz"), 3u);              // an invalid byte counts one
+  EXPECT_EQ(fit_to_width("2026-Français-Ærø", 17), "2026-Français-Ærø");
+  EXPECT_EQ(fit_to_width("2026-Français-Ærø", 16), "2026-Français...");
+  EXPECT_EQ(fit_to_width("2026-Français-Ærø", 12), "2026-Fran...");
+  EXPECT_EQ(display_width(fit_to_width("2026-Français-Ærø", 12)), 12u);
+  EXPECT_EQ(fit_to_width("日本語テキスト", 7), "日本...");  // never half a wide character
+  EXPECT_EQ(fit_to_width("abcdef", 2), "..");
 }
