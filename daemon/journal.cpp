@@ -2,10 +2,10 @@
 
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/sinks/base_sink.h>
+#include <systemd/sd-journal.h>
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -19,26 +19,14 @@ namespace rostersync::daemon {
 
 namespace {
 
-// Journald accepts big datagrams, but a log line this long is a bug's output;
-// clip it instead of implementing the memfd fallback for huge entries.
-constexpr std::size_t kMaxMessageBytes = 32 * 1024;
-
 class JournalSink final : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
  public:
-  explicit JournalSink(std::string path) : path_(std::move(path)) {
-    fd_ = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    addr_.sun_family = AF_UNIX;
-    std::snprintf(addr_.sun_path, sizeof addr_.sun_path, "%s", path_.c_str());
-  }
-  ~JournalSink() override {
-    if (fd_ >= 0) close(fd_);
-  }
+  explicit JournalSink(JournalWriter writer) : writer_(std::move(writer)) {}
 
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::string text(msg.payload.data(), msg.payload.size());
-    if (text.size() > kMaxMessageBytes) text.resize(kMaxMessageBytes);
-    std::vector<std::pair<std::string, std::string>> fields = {
+    JournalFields fields = {
         {"MESSAGE", text},
         {"PRIORITY", std::to_string(journal_priority(msg.level))},
         {"SYSLOG_IDENTIFIER", "rostersync"},
@@ -47,10 +35,7 @@ class JournalSink final : public spdlog::sinks::base_sink<spdlog::details::null_
     if (!run.job.empty()) fields.emplace_back("JOB", run.job);
     if (run.run_id != 0) fields.emplace_back("RUN_ID", std::to_string(run.run_id));
     for (const auto& field : sync::current_record_fields()) fields.push_back(field);
-    std::string entry = encode_journal_entry(fields);
-    bool sent = fd_ >= 0 && sendto(fd_, entry.data(), entry.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr_),
-                                   sizeof addr_) == static_cast<ssize_t>(entry.size());
-    if (!sent) {
+    if (!writer_(fields)) {
       // The journal is away: stderr is its stream, so the line is not lost.
       std::fprintf(stderr, "<%d>%s\n", journal_priority(msg.level), text.c_str());
     }
@@ -58,12 +43,21 @@ class JournalSink final : public spdlog::sinks::base_sink<spdlog::details::null_
   void flush_() override {}
 
  private:
-  std::string path_;
-  sockaddr_un addr_{};
-  int fd_ = -1;
+  JournalWriter writer_;
 };
 
 }  // namespace
+
+JournalWriter libsystemd_journal_writer() {
+  return [](const JournalFields& fields) {
+    std::vector<std::string> lines;
+    lines.reserve(fields.size());
+    for (const auto& [key, value] : fields) lines.push_back(key + "=" + value);
+    std::vector<iovec> iov(lines.size());
+    for (std::size_t i = 0; i < lines.size(); ++i) iov[i] = {lines[i].data(), lines[i].size()};
+    return sd_journal_sendv(iov.data(), static_cast<int>(iov.size())) >= 0;
+  };
+}
 
 bool stderr_is_journal() {
   const char* env = std::getenv("JOURNAL_STREAM");
@@ -85,23 +79,8 @@ int journal_priority(spdlog::level::level_enum level) {
   }
 }
 
-std::string encode_journal_entry(const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::string out;
-  for (const auto& [key, value] : fields) {
-    if (value.find('\n') == std::string::npos) {
-      out += key + "=" + value + "\n";
-      continue;
-    }
-    out += key + "\n";
-    std::uint64_t n = value.size();
-    for (int i = 0; i < 8; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
-    out += value + "\n";
-  }
-  return out;
-}
-
-std::shared_ptr<spdlog::sinks::sink> make_journal_sink(std::string socket_path) {
-  return std::make_shared<JournalSink>(std::move(socket_path));
+std::shared_ptr<spdlog::sinks::sink> make_journal_sink(JournalWriter writer) {
+  return std::make_shared<JournalSink>(std::move(writer));
 }
 
 }  // namespace rostersync::daemon

@@ -1,4 +1,4 @@
-// Where log records go: the journal (native protocol, with PRIORITY, JOB and
+// Where log records go: the journal (sd_journal_sendv, with PRIORITY, JOB and
 // RUN_ID fields) when stderr is the journal stream, else colored or plain stderr.
 #include <spdlog/details/null_mutex.h>
 #include <spdlog/sinks/base_sink.h>
@@ -88,8 +88,7 @@ void clear_status_line() {
 void setup_logging(const std::string& level) {
   std::shared_ptr<spdlog::logger> logger;
   if (stderr_is_journal()) {
-    const char* path = std::getenv("ROSTERSYNC_JOURNAL_SOCKET");
-    logger = std::make_shared<spdlog::logger>("rostersync", make_journal_sink(path && *path ? path : kJournalSocket));
+    logger = std::make_shared<spdlog::logger>("rostersync", make_journal_sink());
   } else {
     // Colored level names on a terminal, plain text when redirected.
     logger = std::make_shared<spdlog::logger>(

@@ -1,4 +1,4 @@
-// journald's native protocol encoding and the level mapping.
+// The journal sink (its writer replaced, as the seam allows) and the level mapping.
 #include <gtest/gtest.h>
 
 #include <spdlog/common.h>
@@ -8,23 +8,66 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <memory>
+
+#include <spdlog/logger.h>
 
 #include "daemon/journal.hpp"
 #include "sync/io/log_fields.hpp"
 
 using namespace rostersync::daemon;
 
-TEST(Journal, SimpleFieldsAreKeyValueLines) {
-  EXPECT_EQ(encode_journal_entry({{"MESSAGE", "job cps435 run 7 ok"}, {"PRIORITY", "6"}, {"JOB", "cps435"}}),
-            "MESSAGE=job cps435 run 7 ok\nPRIORITY=6\nJOB=cps435\n");
+namespace {
+
+// The sink with the writer replaced: what it would hand to sd_journal_sendv().
+struct Captured {
+  std::vector<JournalFields> entries;
+  bool accept = true;
+};
+
+std::shared_ptr<spdlog::logger> logger_into(Captured& c, const std::string& name = "rostersync") {
+  auto sink = make_journal_sink([&c](const JournalFields& f) {
+    c.entries.push_back(f);
+    return c.accept;
+  });
+  auto logger = std::make_shared<spdlog::logger>(name, sink);
+  logger->set_level(spdlog::level::trace);
+  return logger;
 }
 
-TEST(Journal, ValuesWithNewlinesUseTheLengthPrefixedForm) {
-  std::string entry = encode_journal_entry({{"MESSAGE", "two\nlines"}, {"PRIORITY", "3"}});
-  std::string expected = "MESSAGE\n";
-  expected += std::string("\x09\0\0\0\0\0\0\0", 8);  // 9 bytes, little-endian 64-bit
-  expected += "two\nlines\nPRIORITY=3\n";
-  EXPECT_EQ(entry, expected);
+std::map<std::string, std::string> as_map(const JournalFields& f) { return {f.begin(), f.end()}; }
+
+}  // namespace
+
+TEST(Journal, EachRecordIsOneEntryWithPriorityIdentifierAndTheRunsFields) {
+  Captured c;
+  logger_into(c)->info("rostersync starting");
+  logger_into(c, rostersync::sync::run_logger_name("cps435", 7))->warn("job cps435 run 7 partial");
+  ASSERT_EQ(c.entries.size(), 2u);
+  auto first = as_map(c.entries[0]);
+  EXPECT_EQ(first["MESSAGE"], "rostersync starting");
+  EXPECT_EQ(first["PRIORITY"], "6");
+  EXPECT_EQ(first["SYSLOG_IDENTIFIER"], "rostersync");
+  EXPECT_EQ(first.count("JOB"), 0u);
+  auto second = as_map(c.entries[1]);
+  EXPECT_EQ(second["PRIORITY"], "4");
+  EXPECT_EQ(second["JOB"], "cps435");
+  EXPECT_EQ(second["RUN_ID"], "7");
+}
+
+TEST(Journal, ABigRecordGoesWholeAndAnUnwrittenOneToStderr) {
+  Captured c;
+  const std::string big(100 * 1024, 'x');  // the old native-protocol sink cut at 32 KiB
+  logger_into(c)->error("{}", big);
+  ASSERT_EQ(c.entries.size(), 1u);
+  EXPECT_EQ(as_map(c.entries[0])["MESSAGE"].size(), big.size());
+  // The journal refuses: the line is not lost, stderr (its stream) gets it with the priority prefix.
+  c.accept = false;
+  ::testing::internal::CaptureStderr();
+  logger_into(c)->error("journald is away");
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(err, "<3>journald is away\n");
 }
 
 TEST(Journal, LevelsMapToSyslogPriorities) {
