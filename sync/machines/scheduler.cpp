@@ -168,11 +168,14 @@ std::optional<Scheduler::Clock::time_point> Scheduler::due(const std::string& jo
 }
 
 std::size_t Scheduler::waiting_count(Clock::time_point now) const {
+  Millis longest{0};
+  for (const auto& [name, entry] : jobs_) longest = std::max(longest, entry.timing.jitter);
   std::size_t n = 0;
   for (const auto& [source, queue] : queues_) {
     for (const auto& [due, order, name] : queue) {
-      if (due > now) break;
-      ++n;
+      if (due > now + longest) break;  // queues are ordered by due time
+      auto it = jobs_.find(name);
+      if (due <= now || (it != jobs_.end() && due <= now + it->second.timing.jitter)) ++n;
     }
   }
   return n;

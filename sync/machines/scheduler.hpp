@@ -101,8 +101,10 @@ class Scheduler {
   std::optional<Clock::time_point> due(const std::string& job) const;
   bool running(const std::string& job) const { return running_.count(job) > 0; }
   std::size_t running_count() const { return running_.size(); }
-  // Jobs due at `now` that have not started (waiting for a walk slot, or for
-  // the loop to start them). Linear in their number.
+  // Jobs that have not started and are due at `now`, or within their own
+  // jitter after it: jitter spreads one round of jobs over a minute or so,
+  // and a pass must not end (and a new one begin) in each gap between them.
+  // Linear in their number.
   std::size_t waiting_count(Clock::time_point now) const;
   std::size_t job_count() const { return jobs_.size(); }
 

@@ -204,6 +204,19 @@ TEST(Scheduler, AnAcceptedReloadRunsOnlyWhatChanged) {
   EXPECT_EQ(run_due(s, t0 + seconds(32)), (std::vector<std::string>{"new"}));
 }
 
+TEST(Scheduler, AJobDueWithinItsJitterStillWaitsForThePass) {
+  // Three jobs of one round, spread by a 1 min jitter; one a whole interval away.
+  Scheduler s = started({job("a", "lt", minutes(30), minutes(1)), job("b", "lt", minutes(30), minutes(1)),
+                         job("c", "lt", minutes(30), minutes(1)), job("d", "lt", minutes(30), milliseconds(0))});
+  EXPECT_EQ(run_due(s, t0), (std::vector<std::string>{"a", "b", "c", "d"}));  // all due at t0 (draw 0)
+  s.update({job("a", "lt", minutes(30), minutes(1)), job("b", "lt", minutes(30), minutes(1)),
+            job("c", "lt", minutes(30), minutes(1)), job("d", "lt", minutes(30), milliseconds(0))},
+           {"a", "b"}, t0 + minutes(1), fixed(0.5), {{"lt", 4}});  // a, b due within their jitter: +30 s
+  EXPECT_EQ(s.waiting_count(t0 + minutes(1)), 2u) << "due 30 s later, within their jitter: the pass waits for them";
+  EXPECT_EQ(s.waiting_count(t0 + minutes(1) + seconds(30)), 2u);
+  EXPECT_EQ(s.waiting_count(t0 + minutes(20)), 2u) << "c and d are due at +30 min: not within a jitter of +20 min";
+}
+
 TEST(Scheduler, AJobChangedWhileItRunsRunsSoonAfterThatRunNotAnIntervalLater) {
   Scheduler s = started(two_jobs());
   EXPECT_EQ(start_due(s, t0), (std::vector<std::string>{"a", "b"}));
