@@ -812,8 +812,16 @@ namespace {
 // not courses).
 std::vector<fs::path> registry_files(const std::string& path, std::error_code& ec) {
   std::vector<fs::path> files;
-  if (!fs::is_directory(path, ec)) {
-    if (!ec) files.emplace_back(path);
+  const fs::file_status st = fs::status(path, ec);
+  if (ec) return files;
+  // A registry that is not there (moved away, a mount that failed) is an
+  // unreadable registry, not a course file that cannot be read.
+  if (st.type() == fs::file_type::not_found) {
+    ec = std::make_error_code(std::errc::no_such_file_or_directory);
+    return files;
+  }
+  if (!fs::is_directory(st)) {
+    files.emplace_back(path);
     return files;
   }
   for (auto it = fs::directory_iterator(path, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {

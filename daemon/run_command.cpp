@@ -515,7 +515,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
             if (!decision.job.empty() && scheduler.running_count() == 0) {
               auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(decision.until - now);
               notify.status("idle; next sync " + decision.job + " at " + wall_clock_in(wait) + "; last run " + last_summary +
-                            approval_note());
+                            approval_note() + config_state.status_note());
             }
             wake.expires_at(until);
             co_await wake.async_wait(nothrow);

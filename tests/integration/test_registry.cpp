@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "harness.hpp"
@@ -127,7 +128,12 @@ TEST(Registry, ItNeverShrinksSilently) {
   Workspace ws;
   ws.configure_registry(sim, "  hierarchy_id: \"h-{name}\"\n  interval: 1h\n");
   for (const char* c : {"course-1", "course-2", "course-3"}) ws.write_course(c, std::string(c) + "-key");
+  // sd_notify blocks on a full socket: it is bound only while a STATUS= is awaited.
+  const std::string notify_path = (ws.dir() / "notify.sock").string();
+  std::optional<DatagramSocket> notify(std::in_place, notify_path);
+  setenv("NOTIFY_SOCKET", notify_path.c_str(), 1);
   rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  unsetenv("NOTIFY_SOCKET");
   for (const char* c : {"course-1", "course-2", "course-3"}) {
     ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE job='" + std::string(c) + "' AND outcome='ok'", 1, 30s));
   }
@@ -142,6 +148,9 @@ TEST(Registry, ItNeverShrinksSilently) {
   const std::string course_2 = (ws.dir() / "courses.d" / "course-2.yaml").string();
   ws.write("courses.d/course-2.yaml", "name: course-2\nservice_key_file: course-2.key\npage_limt: 5\n");
   ASSERT_TRUE(refused_seen("course-2.yaml"));
+  EXPECT_TRUE(notify->wait_for([](const std::string& m) { return has(m, "1 course file(s) refused (rostersync check-config)"); },
+                               30s)) << "STATUS= does not say a course file is refused";
+  notify.reset();
   auto [check_rc, check_out] = ws.rostersync_output({"check-config"}, true);
   EXPECT_EQ(check_rc, 2);
   EXPECT_TRUE(has(check_out, course_2 + ":3:1: page_limt: unknown key")) << check_out;
@@ -170,8 +179,12 @@ TEST(Registry, ItNeverShrinksSilently) {
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM meta WHERE key='registry_refused_files' AND value=''", 1, 30s));
 
   // The registry moved away: nothing stops, everything says so, until that change is confirmed.
+  notify.emplace(notify_path);
   std::filesystem::rename(ws.dir() / "courses.d", ws.dir() / "courses.moved");
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM meta WHERE key='registry_awaiting' AND value<>''", 1, 30s));
+  EXPECT_TRUE(notify->wait_for([](const std::string& m) { return has(m, "a registry change awaits confirmation"); }, 30s))
+      << "STATUS= does not say a registry change waits";
+  notify.reset();
   auto [gone_rc, gone_line] = ws.rostersync_output({"status", "--check"});
   EXPECT_EQ(gone_rc, 1) << gone_line;
   EXPECT_TRUE(has(gone_line, "cannot read the course registry")) << gone_line;
