@@ -1,7 +1,7 @@
 #include "config/config.hpp"
 
-#include "config/domain/names.hpp"
-#include "config/domain/text.hpp"
+#include "domain/names.hpp"
+#include "domain/text.hpp"
 #include "config/config_json.hpp"
 
 #include <yaml-cpp/yaml.h>

@@ -5,7 +5,7 @@
 #include <map>
 #include <set>
 
-#include "config/domain/digest.hpp"
+#include "domain/digest.hpp"
 
 namespace rostersync::config {
 

@@ -10,7 +10,7 @@
 #include <istream>
 
 #include "config/config.hpp"
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 namespace rostersync::daemon {
 namespace asio = boost::asio;

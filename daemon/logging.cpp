@@ -12,7 +12,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/display_width.hpp"
 #include "daemon/journal.hpp"

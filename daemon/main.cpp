@@ -12,9 +12,9 @@
 #include <sstream>
 
 #include "config/config.hpp"
-#include "config/domain/names.hpp"
-#include "config/domain/text.hpp"
-#include "config/domain/version.hpp"
+#include "domain/names.hpp"
+#include "domain/text.hpp"
+#include "domain/version.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/demo/demo.hpp"
 #include "daemon/health.hpp"

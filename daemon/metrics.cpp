@@ -1,6 +1,6 @@
 #include "daemon/metrics.hpp"
 
-#include "config/domain/version.hpp"
+#include "domain/version.hpp"
 
 #include <algorithm>
 #include <charconv>

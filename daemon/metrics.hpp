@@ -19,7 +19,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/domain/run.hpp"
+#include "domain/run.hpp"
 
 namespace rostersync::daemon {
 

@@ -17,7 +17,7 @@
 #include <map>
 
 #include "config/config_json.hpp"
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/writer_lock.hpp"
 #include "store/reports.hpp"

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "config/domain/run.hpp"
+#include "domain/run.hpp"
 #include "sync/io/engine.hpp"
 
 namespace rostersync::daemon {

@@ -18,7 +18,7 @@
 #include <set>
 
 #include "config/config_json.hpp"
-#include "config/domain/version.hpp"
+#include "domain/version.hpp"
 #include "daemon/commands.hpp"
 #include "daemon/control_server.hpp"
 #include "daemon/metrics.hpp"

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/imses/membership_id.hpp"
 #include "sync/ltiaas/error_body.hpp"
 #include "sync/ltiaas/pager.hpp"

@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 namespace rostersync::fuzz {
 

@@ -2,7 +2,7 @@
 
 #include "store/holds.hpp"
 
-#include "config/domain/run.hpp"
+#include "domain/run.hpp"
 #include "store/migrations.hpp"
 
 #include <filesystem>

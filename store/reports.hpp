@@ -14,7 +14,7 @@
 #include <variant>
 #include <vector>
 
-#include "config/domain/roster.hpp"
+#include "domain/roster.hpp"
 #include "store/sqlite.hpp"
 
 namespace rostersync::store {

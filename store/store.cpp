@@ -10,7 +10,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "config/domain/version.hpp"
+#include "domain/version.hpp"
 #include "store/migrations.hpp"
 
 namespace rostersync::store {

@@ -23,10 +23,10 @@
 #include <variant>
 #include <vector>
 
-#include "config/domain/digest.hpp"
-#include "config/domain/group.hpp"
-#include "config/domain/roster.hpp"
-#include "config/domain/run.hpp"
+#include "domain/digest.hpp"
+#include "domain/group.hpp"
+#include "domain/roster.hpp"
+#include "domain/run.hpp"
 #include "store/holds.hpp"
 #include "store/migrations.hpp"
 #include "store/sqlite.hpp"

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/domain/http_message.hpp"
+#include "domain/http_message.hpp"
 
 namespace rostersync::sync {
 

@@ -1,5 +1,5 @@
 #include "sync/imses/soap.hpp"
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/policy/retry_policy.hpp"
 
 #include <libxml/parser.h>

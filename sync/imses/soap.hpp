@@ -14,8 +14,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config/domain/result.hpp"
-#include "config/domain/group.hpp"
+#include "domain/result.hpp"
+#include "domain/group.hpp"
 
 namespace rostersync::sync::soap {
 

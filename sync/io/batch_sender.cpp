@@ -4,7 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/imses/request.hpp"
 #include "sync/imses/soap.hpp"
 

@@ -10,7 +10,7 @@
 #include <optional>
 #include <utility>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/io/batch_sender.hpp"
 #include "sync/io/engine_impl.hpp"
 #include "sync/io/job_run.hpp"

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "config/domain/run.hpp"
+#include "domain/run.hpp"
 #include "store/store.hpp"
 
 namespace rostersync::sync {

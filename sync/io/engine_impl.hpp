@@ -20,7 +20,7 @@
 #include <variant>
 #include <vector>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "store/store.hpp"
 #include "sync/io/budget.hpp"
 #include "sync/io/engine.hpp"

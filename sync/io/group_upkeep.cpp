@@ -6,7 +6,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/imses/request.hpp"
 #include "sync/imses/soap.hpp"
 #include "sync/io/batch_sender.hpp"

@@ -19,8 +19,8 @@
 #include <optional>
 #include <set>
 
-#include "config/domain/text.hpp"
-#include "config/domain/version.hpp"
+#include "domain/text.hpp"
+#include "domain/version.hpp"
 
 namespace rostersync::sync {
 namespace asio = boost::asio;

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "config/domain/http_message.hpp"
-#include "config/domain/result.hpp"
+#include "domain/http_message.hpp"
+#include "domain/result.hpp"
 
 namespace rostersync::sync {
 

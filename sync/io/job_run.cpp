@@ -6,7 +6,7 @@
 #include <utility>
 #include <variant>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/io/batch_sender.hpp"
 #include "sync/io/group_upkeep.hpp"
 #include "sync/io/log_fields.hpp"

@@ -3,7 +3,7 @@
 // fetched with retries, each driven through Engine::Impl::perform_attempts.
 #include <spdlog/spdlog.h>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/io/engine_impl.hpp"
 #include "sync/ltiaas/request.hpp"
 #include "sync/machines/token_fetch.hpp"

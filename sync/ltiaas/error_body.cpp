@@ -2,7 +2,7 @@
 
 #include <boost/json.hpp>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 namespace rostersync::sync {
 namespace json = boost::json;

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/domain/result.hpp"
+#include "domain/result.hpp"
 
 namespace rostersync::sync {
 

@@ -10,7 +10,7 @@
 
 #include <string>
 
-#include "config/domain/result.hpp"
+#include "domain/result.hpp"
 #include "sync/nrps/container.hpp"
 #include "sync/nrps/walk.hpp"
 

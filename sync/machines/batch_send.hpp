@@ -25,10 +25,10 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "config/domain/http_message.hpp"
-#include "config/domain/result.hpp"
-#include "config/domain/roster.hpp"
-#include "config/domain/run.hpp"
+#include "domain/http_message.hpp"
+#include "domain/result.hpp"
+#include "domain/roster.hpp"
+#include "domain/run.hpp"
 #include "sync/policy/retry_policy.hpp"
 
 namespace rostersync::sync {

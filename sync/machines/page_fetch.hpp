@@ -20,9 +20,9 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "config/domain/http_message.hpp"
-#include "config/domain/result.hpp"
-#include "config/domain/roster.hpp"
+#include "domain/http_message.hpp"
+#include "domain/result.hpp"
+#include "domain/roster.hpp"
 
 namespace rostersync::sync {
 

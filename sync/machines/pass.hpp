@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "config/domain/run.hpp"
+#include "domain/run.hpp"
 
 namespace rostersync::sync {
 

@@ -23,7 +23,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "config/domain/roster.hpp"
+#include "domain/roster.hpp"
 #include "sync/nrps/walk.hpp"
 #include "sync/planning/planner.hpp"
 

@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "config/domain/run.hpp"
+#include "domain/run.hpp"
 
 namespace rostersync::sync {
 

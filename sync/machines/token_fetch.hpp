@@ -17,8 +17,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "config/domain/http_message.hpp"
-#include "config/domain/result.hpp"
+#include "domain/http_message.hpp"
+#include "domain/result.hpp"
 #include "sync/platform/token.hpp"
 
 namespace rostersync::sync {

@@ -1,5 +1,5 @@
 #include "sync/nrps/container.hpp"
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 // basic_parser streams events without building a tree: on the no-change
 // pass parsing is most of the per-member work, and a tree costs about three

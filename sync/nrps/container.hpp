@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include "config/domain/result.hpp"
-#include "config/domain/roster.hpp"
+#include "domain/result.hpp"
+#include "domain/roster.hpp"
 
 namespace rostersync::sync {
 

@@ -1,6 +1,6 @@
 #include "sync/nrps/walk.hpp"
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 namespace rostersync::sync {
 

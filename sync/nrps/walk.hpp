@@ -11,7 +11,7 @@
 #include <set>
 #include <string>
 
-#include "config/domain/result.hpp"
+#include "domain/result.hpp"
 #include "sync/nrps/container.hpp"
 
 namespace rostersync::sync {

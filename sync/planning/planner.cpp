@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <unordered_set>
 
-#include "config/domain/digest.hpp"
-#include "config/domain/text.hpp"
+#include "domain/digest.hpp"
+#include "domain/text.hpp"
 #include "sync/imses/membership_id.hpp"
 #include "sync/planning/removals.hpp"
 #include "sync/planning/roles.hpp"

@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "config/domain/result.hpp"
-#include "config/domain/roster.hpp"
+#include "domain/result.hpp"
+#include "domain/roster.hpp"
 
 namespace rostersync::sync {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "config/domain/group.hpp"
+#include "domain/group.hpp"
 
 namespace rostersync::sync {
 

@@ -15,7 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "config/domain/group.hpp"
+#include "domain/group.hpp"
 
 namespace rostersync::sync {
 

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "config/domain/roster.hpp"
+#include "domain/roster.hpp"
 
 namespace rostersync::sync {
 

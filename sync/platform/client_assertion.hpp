@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/domain/result.hpp"
+#include "domain/result.hpp"
 
 namespace rostersync::sync {
 

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 namespace rostersync::sync {
 

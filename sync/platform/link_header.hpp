@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "config/domain/result.hpp"
+#include "domain/result.hpp"
 
 namespace rostersync::sync {
 

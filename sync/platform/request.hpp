@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "config/domain/http_message.hpp"
+#include "domain/http_message.hpp"
 
 namespace rostersync::sync {
 

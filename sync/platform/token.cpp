@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <set>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/policy/retry_policy.hpp"
 
 namespace rostersync::sync {

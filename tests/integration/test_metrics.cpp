@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "config/domain/version.hpp"
+#include "domain/version.hpp"
 #include "harness.hpp"
 #include "prometheus_format.hpp"
 #include "sync/io/http_client.hpp"

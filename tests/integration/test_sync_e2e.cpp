@@ -8,7 +8,7 @@
 #include <sstream>
 #include <thread>
 
-#include "config/domain/version.hpp"
+#include "domain/version.hpp"
 #include "harness.hpp"
 
 using namespace rostersync::testing;

@@ -3,7 +3,7 @@
 // product's parser before the streaming one replaced it for speed).
 #include "roster_page_oracle.hpp"
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 #include <boost/json.hpp>
 

@@ -3,8 +3,8 @@
 
 #include <string_view>
 
-#include "config/domain/result.hpp"
-#include "config/domain/roster.hpp"
+#include "domain/result.hpp"
+#include "domain/roster.hpp"
 
 namespace rostersync::testing {
 

@@ -2,7 +2,7 @@
 // line, column and key path; secrets come from files and never show.
 #include <gtest/gtest.h>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 #include <boost/json/serialize.hpp>
 

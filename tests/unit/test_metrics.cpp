@@ -12,7 +12,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "config/domain/version.hpp"
+#include "domain/version.hpp"
 #include "daemon/metrics.hpp"
 #include "daemon/metrics_exporter.hpp"
 #include "prometheus_format.hpp"

@@ -4,9 +4,9 @@
 #include <map>
 
 #include "sync/imses/membership_id.hpp"
-#include "config/domain/digest.hpp"
+#include "domain/digest.hpp"
 #include "sync/planning/planner.hpp"
-#include "config/domain/run.hpp"
+#include "domain/run.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;

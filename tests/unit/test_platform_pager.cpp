@@ -3,7 +3,7 @@
 // they are, and the origin rule that keeps the bearer token on the platform.
 #include <gtest/gtest.h>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 #include "sync/platform/pager.hpp"
 
 using namespace rostersync;

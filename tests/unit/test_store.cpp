@@ -11,7 +11,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "config/domain/version.hpp"
+#include "domain/version.hpp"
 #include "store/store.hpp"
 
 using namespace rostersync;

@@ -1,7 +1,7 @@
 // Secrets never reach logs through URLs.
 #include <gtest/gtest.h>
 
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 using namespace rostersync;
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "config/domain/roster.hpp"
+#include "domain/roster.hpp"
 
 namespace rostersync {
 

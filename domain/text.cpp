@@ -1,4 +1,4 @@
-#include "config/domain/text.hpp"
+#include "domain/text.hpp"
 
 #include <boost/url/encode.hpp>
 #include <boost/url/parse.hpp>

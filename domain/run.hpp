@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "config/domain/roster.hpp"
+#include "domain/roster.hpp"
 
 namespace rostersync {
 

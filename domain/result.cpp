@@ -1,4 +1,4 @@
-#include "config/domain/result.hpp"
+#include "domain/result.hpp"
 
 namespace rostersync {
 

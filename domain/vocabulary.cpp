@@ -1,8 +1,8 @@
-#include "config/domain/digest.hpp"
+#include "domain/digest.hpp"
 
 #include <cstring>
-#include "config/domain/roster.hpp"
-#include "config/domain/run.hpp"
+#include "domain/roster.hpp"
+#include "domain/run.hpp"
 
 namespace rostersync {
 
