@@ -46,8 +46,11 @@ enables=$(grep -c "deb-systemd-helper enable 'rostersync.service'" "$control/pos
 guarded=$(grep -A2 "was-enabled 'rostersync.service'" "$control/postinst" | grep -c "deb-systemd-helper enable" || true)
 [ "$enables" = "$guarded" ] || fail "postinst enables the service on a fresh install"
 grep -q "deb-systemd-invoke restart 'rostersync.service'\|_dh_action=restart" "$control/postinst" || fail "an upgrade does not restart a running service"
-grep -q 'rm -rf /var/lib/rostersync' "$control/postrm" || fail "postrm does not remove the state on purge"
-awk '/"\$1" = "purge"/,/fi/' "$control/postrm" | grep -q 'rm -rf /var/lib/rostersync' || fail "postrm removes the state outside purge"
+grep -q 'rm -rf "$root/var/lib/rostersync"' "$control/postrm" || fail "postrm does not remove the state on purge"
+awk '/"\$1" = "purge"/,/^fi/' "$control/postrm" | grep -q 'rm -rf "$root/var/lib/rostersync"' \
+  || fail "postrm removes the state outside purge"
+awk '/"\$1" = "purge"/,/^fi/' "$control/postrm" | grep -q '/var/backups/rostersync-' \
+  || fail "postrm purges the state database without backing it up"
 
 # Their effects, replayed in the scratch root.
 systemd-sysusers --root="$root" "$root/usr/lib/sysusers.d/rostersync.conf"
