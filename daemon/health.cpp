@@ -53,10 +53,7 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
     std::vector<Finding> mine;
     if (!facts.hold.empty()) {
       ++held;
-      // "blocked: target its: ..." (store::Reports::health): the scope follows the kind.
-      const std::size_t colon = facts.hold.find(": ");
-      const std::string scope = colon == std::string::npos ? "" : facts.hold.substr(colon + 2, 7);
-      if (scope == "target " || scope == "source ") ++shared_holds[facts.hold];
+      if (facts.hold_shared) ++shared_holds[facts.hold];
       else mine.push_back({HealthState::critical, facts.job, facts.hold});
     }
     if (!facts.first_run_unix) {
@@ -87,8 +84,8 @@ HealthCheck judge_health(const std::vector<JobHealthInput>& jobs, const HealthTh
     }
     // One finding per job in the text: its worst. A job a shared hold stops
     // is counted (perfdata) but not named again: the hold says why.
-    if (!facts.hold.empty() && shared_holds.count(facts.hold)) mine.clear();
-    if (!mine.empty() || (!facts.hold.empty() && shared_holds.count(facts.hold))) ++jobs_needing_attention;
+    if (facts.hold_shared) mine.clear();
+    if (!mine.empty() || facts.hold_shared) ++jobs_needing_attention;
     if (!mine.empty()) {
       std::stable_sort(mine.begin(), mine.end(), [](const Finding& a, const Finding& b) { return a.state > b.state; });
       findings.push_back(mine.front());

@@ -136,7 +136,7 @@ std::vector<JobHealth> Reports::health(const std::vector<JobRef>& jobs) {
       "SELECT (SELECT CAST(strftime('%s', ended_at) AS INTEGER) FROM run WHERE job=?1 AND outcome='ok' "
       "ORDER BY run_id DESC LIMIT 1), "
       "(SELECT CAST(strftime('%s', started_at) AS INTEGER) FROM run WHERE job=?1 ORDER BY run_id LIMIT 1), "
-      "(SELECT h.kind || '|' || CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ': ' || "
+      "(SELECT h.kind || '|' || h.scope || '|' || CASE h.kind WHEN 'breaker' THEN 'breaker open' ELSE 'blocked' END || ': ' || "
       "h.scope || ' ' || h.name || ': ' || h.reason FROM hold h "
       "WHERE ((h.scope='job' AND h.name=?1) OR (h.scope='target' AND h.name=?2) OR (h.scope='source' AND h.name=?3)) "
       "AND h.until > " + std::string(kSqlNow) + " ORDER BY h.scope LIMIT 1), "
@@ -154,9 +154,10 @@ std::vector<JobHealth> Reports::health(const std::vector<JobRef>& jobs) {
       if (st.type(1) != Stmt::Type::null) h.first_run_unix = st.integer(1);
       if (st.type(2) != Stmt::Type::null) {
         std::string hold = st.text(2);
-        const std::size_t bar = hold.find('|');
+        const std::size_t bar = hold.find('|'), scope_bar = hold.find('|', bar + 1);
         h.breaker = hold.substr(0, bar) == "breaker";
-        h.hold = hold.substr(bar + 1);
+        h.hold_shared = hold.substr(bar + 1, scope_bar - bar - 1) != "job";
+        h.hold = hold.substr(scope_bar + 1);
       }
       h.parked = static_cast<int>(st.integer(3));
       if (st.type(4) != Stmt::Type::null) h.awaiting_approval = static_cast<int>(st.integer(4));

@@ -42,6 +42,7 @@ struct JobHealth {
   std::optional<std::int64_t> first_run_unix;  // start of its oldest run on record
   std::string hold;       // a hold in force on the job, its source or target: "blocked ..." / "breaker open ..."; "" = none
   bool breaker = false;   // that hold is an open circuit breaker
+  bool hold_shared = false;  // the hold is on the job's source or target (it stops every job of it), not the job
   int parked = 0;         // items refused too often (rostersync retry)
   int awaiting_approval = 0;  // deletions a removal guard held
 };

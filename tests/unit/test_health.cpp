@@ -67,12 +67,14 @@ TEST(HealthCheck, AJobThatNeverRanWarns) {
 TEST(HealthCheck, AHoldOrAnOpenBreakerIsCriticalEvenWhenTheLastSuccessIsRecent) {
   JobHealthInput held = job("a", 60);
   held.facts.hold = "blocked: source lms: invalid_client: unknown kid";
+  held.facts.hold_shared = true;
   HealthCheck c = judge({held, job("b", 60)});
   EXPECT_EQ(c.state, HealthState::critical);
   EXPECT_TRUE(has(c.line, "1 of 2 job(s) need attention: blocked: source lms: invalid_client: unknown kid (1 job(s) "
                           "wait for it)")) << c.line;
   JobHealthInput breaker = job("c", 60);
   breaker.facts.hold = "breaker open: target its: 12 of 20 items failed";
+  breaker.facts.hold_shared = true;
   breaker.facts.breaker = true;
   EXPECT_EQ(judge({breaker}).state, HealthState::critical);
 }
@@ -100,6 +102,7 @@ TEST(HealthCheck, TheWorstComesFirstAndTheLineStaysOneLine) {
   }
   JobHealthInput held = job("held", 60);
   held.facts.hold = "blocked: target its: SOAP Fault | InvalidSecurity\nsecond line";
+  held.facts.hold_shared = true;
   jobs.push_back(held);
   HealthCheck c = judge(jobs);
   EXPECT_EQ(c.state, HealthState::critical);
@@ -131,6 +134,7 @@ TEST(HealthCheck, ARegistryThatShrankOrBrokeIsNeverOk) {
   EXPECT_NE(refused.line.find("warning=0;;;0"), std::string::npos) << "counted apart from the jobs: " << refused.line;
   JobHealthInput held = job("b", 60);
   held.facts.hold = "blocked: target its: credentials refused";
+  held.facts.hold_shared = true;
   HealthCheck both = judge_health({job("a", 60), held}, {}, kNow, {"registry change awaiting confirmation: ..."});
   EXPECT_EQ(both.state, HealthState::critical);
   EXPECT_NE(both.line.find("1 of 2 job(s) need attention, 1 configuration problem(s): blocked: target its: credentials "
@@ -144,6 +148,7 @@ TEST(HealthCheck, OneLinePerHeldTargetOrSourceNotOnePerJob) {
   for (int i = 0; i < 50; ++i) {
     JobHealthInput j = job("course-" + std::to_string(i), 60);
     j.facts.hold = "blocked: target its: SOAP Fault: InvalidSecurity";
+    j.facts.hold_shared = true;
     jobs.push_back(j);
   }
   JobHealthInput own = job("lonely", 60);

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "domain/version.hpp"
+#include "store/reports.hpp"
 #include "store/store.hpp"
 
 using namespace rostersync;
@@ -196,6 +197,40 @@ TEST_F(StoreTest, ASourceHoldIsKeptApartFromAJobOrTargetOfTheSameName) {
   std::vector<Hold> lifted = s.clear_holds();
   ASSERT_EQ(lifted.size(), 2u);
   EXPECT_EQ(lifted[0].scope, HoldScope::source);
+}
+
+// status --check counts a hold on a source or target once, with the jobs it
+// stops: it learns which holds are shared from the hold's scope, not its text.
+TEST_F(StoreTest, HealthSaysWhetherAJobsHoldIsItsOwnOrItsTargetsOrSources) {
+  {
+    store::Store s(path_);
+    s.begin_run("a");
+    Hold h;
+    h.scope = HoldScope::target;
+    h.name = "its";
+    h.reason = "job its: looks like a job";  // the text would fool a parser
+    s.set_hold(h, std::chrono::seconds(3600));
+    h.scope = HoldScope::job;
+    h.name = "b";
+    h.reason = "target x: looks like a target";
+    s.set_hold(h, std::chrono::seconds(3600));
+    h.scope = HoldScope::source;
+    h.name = "lms";
+    h.reason = "invalid_client";
+    s.set_hold(h, std::chrono::seconds(3600));
+  }
+  store::Reports r(path_);
+  std::vector<store::JobHealth> facts = r.health({{"a", "its", "g1", "ltiaas", ""},
+                                                 {"b", "other", "g2", "ltiaas", ""},
+                                                 {"c", "other", "g3", "lms", ""},
+                                                 {"d", "other", "g4", "ltiaas", ""}});
+  ASSERT_EQ(facts.size(), 4u);
+  EXPECT_TRUE(facts[0].hold_shared) << facts[0].hold;
+  EXPECT_FALSE(facts[1].hold_shared) << facts[1].hold;
+  EXPECT_NE(facts[1].hold.find("looks like a target"), std::string::npos) << facts[1].hold;
+  EXPECT_TRUE(facts[2].hold_shared) << facts[2].hold;
+  EXPECT_TRUE(facts[3].hold.empty());
+  EXPECT_FALSE(facts[3].hold_shared);
 }
 
 TEST_F(StoreTest, SamePairCannotGetASecondId) {
