@@ -34,10 +34,20 @@ void ConfigState::guard(const config::Config* running, config::Config& fresh) {
     std::string refused = fresh.registry_unreadable;
     for (const std::string& f : fresh.refused_files) refused += (refused.empty() ? "" : "\n") + f;
     db_.set_meta("registry_refused_files", refused);
+    std::string errors;
+    for (const std::string& e : fresh.registry_errors) errors += (errors.empty() ? "" : "\n") + e;
+    db_.set_meta("registry_errors", errors);
     db_.set_meta("registry_awaiting", awaiting_);
     db_.set_meta("registry_change_id", change_id_);
   } catch (const std::exception& e) {
     spdlog::warn("registry: its state not recorded: {}", e.what());
+  }
+  try {  // what `status --check` judges, without reading the registry itself
+    std::vector<store::DaemonJob> jobs;
+    for (const config::Job& j : fresh.jobs) jobs.push_back({{j.name, j.target, j.hierarchy_id, j.source, j.origin}, j.interval});
+    db_.record_daemon_jobs(jobs);
+  } catch (const std::exception& e) {
+    spdlog::warn("the daemon's job list not recorded for status --check: {}", e.what());
   }
 }
 

@@ -20,7 +20,8 @@ class ConfigState {
 
   // Lets `fresh` run only the registry courses the guard allows against
   // the registry courses of `running` (none at start); logs what is kept
-  // or waits, and records it.
+  // or waits, and records it with the jobs `fresh` now runs (what
+  // `status --check` judges).
   void guard(const config::Config* running, config::Config& fresh);
   // A reload was refused (the running configuration stays), or applied.
   void reload_refused() { reload_ok_ = false; }

@@ -249,6 +249,16 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
     for (const auto& job : cfg.jobs) {
       if (!options.job || job.name == *options.job) jobs.push_back(job_ref(job));
     }
+    // A registry this user may not read (the monitoring group's): the
+    // courses the daemon recorded it runs.
+    if (!cfg.registry_unreadable.empty()) {
+      if (std::optional<std::vector<store::DaemonJob>> recorded = db.daemon_jobs()) {
+        jobs.clear();
+        for (const auto& j : *recorded) {
+          if (!options.job || j.ref.name == *options.job) jobs.push_back(j.ref);
+        }
+      }
+    }
     if (!options.json && !options.job) {
       std::string pass = db.pass_line();
       if (!pass.empty()) std::cout << (options.utc ? pass : localize_times(pass, unix_now())) << "\n";
@@ -282,27 +292,45 @@ int check_health(const config::Config& cfg, const ReportOptions& options) {
     std::cout << line << "\n";
     return static_cast<int>(HealthState::unknown);
   };
-  if (options.job && !cfg.find_job(*options.job)) return unknown("no job named '" + *options.job + "' in " + cfg.path);
   try {
     store::Reports db(cfg.state_db);
-    std::vector<store::JobRef> refs;
-    std::vector<std::chrono::milliseconds> intervals;
-    for (const auto& job : cfg.jobs) {
-      if (options.job && job.name != *options.job) continue;
-      refs.push_back(job_ref(job));
-      intervals.push_back(job.interval);
+    // What the daemon runs, as it recorded it: the registry's files (which
+    // may hold service keys) need not be readable by the monitoring user,
+    // and a course the daemon keeps from a refused file is judged too.
+    // Without a record (only `sync` ever ran), the configuration on disk.
+    std::vector<store::DaemonJob> jobs;
+    std::vector<std::string> config_warnings;
+    if (std::optional<std::vector<store::DaemonJob>> recorded = db.daemon_jobs()) {
+      jobs = std::move(*recorded);
+      // As the daemon recorded its last read of the registry (ConfigState).
+      const std::string refused = db.meta("registry_refused_files"), errors = db.meta("registry_errors");
+      const std::string first_error = errors.substr(0, errors.find('\n'));
+      if (!refused.empty() && refused == first_error) {  // the registry itself could not be read
+        config_warnings.push_back(refused);
+      } else if (!refused.empty()) {
+        const auto files = std::count(refused.begin(), refused.end(), '\n') + 1;
+        config_warnings.push_back(std::to_string(files) + " course file(s) refused (" +
+                                  (first_error.empty() ? refused.substr(0, refused.find('\n')) : first_error) +
+                                  "; rostersync check-config lists all)");
+      }
+    } else {
+      for (const auto& job : cfg.jobs) jobs.push_back({job_ref(job), job.interval});
+      if (!cfg.registry_unreadable.empty()) {
+        config_warnings.push_back(cfg.registry_unreadable);
+      } else if (!cfg.refused_files.empty()) {
+        config_warnings.push_back(std::to_string(cfg.refused_files.size()) + " course file(s) refused (" +
+                                  cfg.registry_errors.front() + "; rostersync check-config lists all)");
+      }
     }
+    if (options.job) {
+      std::erase_if(jobs, [&](const store::DaemonJob& j) { return j.ref.name != *options.job; });
+      if (jobs.empty()) return unknown("no job named '" + *options.job + "' in " + cfg.path + " or run by the daemon");
+    }
+    std::vector<store::JobRef> refs;
+    for (const auto& j : jobs) refs.push_back(j.ref);
     std::vector<store::JobHealth> facts = db.health(refs);
     std::vector<JobHealthInput> inputs;
-    for (std::size_t i = 0; i < facts.size(); ++i) inputs.push_back({std::move(facts[i]), intervals[i]});
-    // The registry as it is on disk now, and what the daemon holds back of it.
-    std::vector<std::string> config_warnings;
-    if (!cfg.registry_unreadable.empty()) {
-      config_warnings.push_back(cfg.registry_unreadable);
-    } else if (!cfg.refused_files.empty()) {
-      config_warnings.push_back(std::to_string(cfg.refused_files.size()) + " course file(s) refused (" +
-                                cfg.registry_errors.front() + "; rostersync check-config lists all)");
-    }
+    for (std::size_t i = 0; i < facts.size(); ++i) inputs.push_back({std::move(facts[i]), jobs[i].interval});
     if (std::string awaiting = db.meta("registry_awaiting"); !awaiting.empty()) {
       config_warnings.push_back("registry change awaiting confirmation: " + awaiting);
     }

@@ -306,6 +306,18 @@ CREATE TABLE decision (
   reason       TEXT               -- --reason, if given
 );
 )sql",
+    // 9 -> 10: the jobs the daemon runs now, for a status --check that
+    // needs neither the registry's files nor the secrets.
+    R"sql(
+CREATE TABLE daemon_job (
+  name         TEXT PRIMARY KEY,
+  source       TEXT NOT NULL,
+  target       TEXT NOT NULL,
+  hierarchy_id TEXT NOT NULL,     -- as configured (may be a template)
+  interval_ms  INTEGER NOT NULL,
+  origin       TEXT NOT NULL      -- "" for the configuration file, else the registry entry's file:line
+) WITHOUT ROWID;
+)sql",
 };
 
 }  // namespace

@@ -8,7 +8,7 @@
 
 namespace rostersync::store {
 
-inline constexpr int kSchemaVersion = 9;
+inline constexpr int kSchemaVersion = 10;
 
 // PRAGMA user_version of the open database. Throws StoreError.
 int schema_version(Connection& db);

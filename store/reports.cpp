@@ -40,7 +40,8 @@ const std::string& existing(const std::string& path) {
   if (!err && there && ::access(path.c_str(), R_OK) != 0) err = errno;
   if (err) {
     throw StoreError(path + ": cannot read the state database: " + std::strerror(err) +
-                     " (run it as root or as the service's user, e.g. `sudo -u rostersync rostersync status`)");
+                     " (run it as root, as the service's user (`sudo -u rostersync rostersync status`), or as a member of "
+                     "group rostersync-monitor: README \"Monitoring without sudo\")");
   }
   if (!there) {
     throw StoreError(path + ": no state database yet (nothing has synced): start the service or run `rostersync sync`");
@@ -166,6 +167,23 @@ std::vector<JobHealth> Reports::health(const std::vector<JobRef>& jobs) {
   }
   st.reset();
   return out;
+}
+
+std::optional<std::vector<DaemonJob>> Reports::daemon_jobs() {
+  if (meta("daemon_jobs_at").empty()) return std::nullopt;
+  Stmt st(db_, "SELECT name, source, target, hierarchy_id, interval_ms, origin FROM daemon_job ORDER BY name");
+  std::vector<DaemonJob> jobs;
+  while (st.step()) {
+    DaemonJob j;
+    j.ref.name = st.text(0);
+    j.ref.source = st.text(1);
+    j.ref.target = st.text(2);
+    j.ref.hierarchy_id = st.text(3);
+    j.interval = std::chrono::milliseconds(st.integer(4));
+    j.ref.origin = st.text(5);
+    jobs.push_back(std::move(j));
+  }
+  return jobs;
 }
 
 ReportTable Reports::courses(const std::vector<JobRef>& jobs) {

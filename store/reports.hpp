@@ -7,6 +7,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -33,6 +34,12 @@ struct JobRef {
   std::string hierarchy_id;  // may be a template
   std::string source;
   std::string origin;        // "" for the configuration file, else the registry entry's file:line
+};
+
+// A job a running daemon took on, as it recorded it (Store::record_daemon_jobs).
+struct DaemonJob {
+  JobRef ref;
+  std::chrono::milliseconds interval{0};
 };
 
 // What `rostersync status --check` judges of one job.
@@ -82,6 +89,9 @@ class Reports {
 
   // Totals of every run after `after_run`.
   PassTotals totals_since(std::int64_t after_run);
+  // The jobs the daemon last recorded it runs, in name order; none when no
+  // daemon ever recorded them (a database only `sync` wrote, or older).
+  std::optional<std::vector<DaemonJob>> daemon_jobs();
   // One entry per job, in order, for the health check.
   std::vector<JobHealth> health(const std::vector<JobRef>& jobs);
   // The newest run id, 0 when there is none.

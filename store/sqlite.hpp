@@ -47,7 +47,7 @@ class Connection {
   void exec(const std::string& sql);
   int changes() const;
   std::int64_t last_insert_rowid() const;
-  sqlite3* raw() const { return db_; }  // for Stmt only
+  sqlite3* raw() const { return db_; }  // for Stmt, and file controls of the store
   // Throws the StoreError for SQLite result `rc` ("<path>: <what>: <SQLite's message>");
   // a corrupt-class error is also remembered in unusable().
   [[noreturn]] void fail(int rc, const std::string& what, const std::string& sqlite_message = "");

@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -176,6 +177,14 @@ Store::Store(const std::string& path, std::chrono::milliseconds busy_timeout, Pr
 
 void Store::open_for_writing() {
   db_.exec("PRAGMA journal_mode=WAL");
+  // The -wal and -shm stay when the last writer closes: a reader that may
+  // not create files in the state directory (the monitoring group's
+  // `status --check`, README "Monitoring without sudo") can still open the
+  // database while neither the daemon nor a sync runs.
+  // The kept -wal is cut back to this size whenever it restarts from its beginning.
+  int persist = 1;
+  sqlite3_file_control(db_.raw(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+  db_.exec("PRAGMA journal_size_limit=16777216");
   durable(true);
   upgraded_from_ = migrate(db_);
   Transaction tx(db_);
@@ -639,6 +648,26 @@ void Store::set_meta(const std::string& key, const std::string& value) {
       .bind(1, key)
       .bind(2, value)
       .run();
+}
+
+void Store::record_daemon_jobs(const std::vector<DaemonJob>& jobs) {
+  Transaction tx(db_);
+  cached("DELETE FROM daemon_job").run();
+  Stmt& put = cached(
+      "INSERT INTO daemon_job (name, source, target, hierarchy_id, interval_ms, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+  for (const DaemonJob& j : jobs) {
+    put.bind(1, j.ref.name)
+        .bind(2, j.ref.source)
+        .bind(3, j.ref.target)
+        .bind(4, j.ref.hierarchy_id)
+        .bind(5, static_cast<std::int64_t>(j.interval.count()))
+        .bind(6, j.ref.origin)
+        .run();
+  }
+  cached(std::string("INSERT INTO meta (key, value) VALUES ('daemon_jobs_at', ") + kSqlNow +
+         ") ON CONFLICT (key) DO UPDATE SET value=excluded.value")
+      .run();
+  tx.commit();
 }
 
 void Store::record_pass(const PassProgress& p) {

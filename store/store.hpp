@@ -29,6 +29,7 @@
 #include "domain/run.hpp"
 #include "store/holds.hpp"
 #include "store/migrations.hpp"
+#include "store/reports.hpp"
 #include "store/sqlite.hpp"
 
 namespace rostersync::store {
@@ -151,12 +152,18 @@ class Store {
   void record_pass(const PassProgress& pass);
 
   // A value of the `meta` table ("" when unset), and setting one. Keys the
-  // daemon and the CLI share: registry_refused_files (one per line),
+  // daemon and the CLI share: registry_refused_files (one per line; or why
+  // the registry could not be read), registry_errors (one per line),
   // registry_awaiting, registry_change_id (a
   // registry change waiting for confirm-registry), registry_confirmed_id
   // (and _by, _at: who confirmed which change).
   std::string meta(const std::string& key);
   void set_meta(const std::string& key, const std::string& value);
+
+  // What the daemon runs now (its configuration's jobs and the registry
+  // courses the guard lets run), replacing the last record, with meta
+  // daemon_jobs_at: `status --check` judges these, from the database alone.
+  void record_daemon_jobs(const std::vector<DaemonJob>& jobs);
 
   // Deletes runs that ended more than `retention` ago, but never a job's
   // newest run (status still shows its last outcome). Returns how many.

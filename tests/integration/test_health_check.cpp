@@ -5,6 +5,7 @@
 
 #include <sqlite3.h>
 
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,4 +125,68 @@ TEST(HealthCheckCommand, SaysUnknownOkWarningAndCriticalWithTheMatchingExitCode)
   auto [bad_rc, bad] = ws.rostersync_output({"status", "--check"});
   EXPECT_EQ(bad_rc, 3) << bad;
   EXPECT_EQ(one_line(bad).rfind("ROSTERSYNC UNKNOWN - configuration error: ", 0), 0u) << bad;
+}
+
+// README "Monitoring without sudo": a member of the monitoring group may
+// read the state database (what the package's ACL grants group
+// rostersync-monitor) but neither the course registry nor the secrets.
+// `status --check` judges the jobs the daemon recorded it runs, while the
+// daemon runs and after it has stopped (no -wal or -shm to create).
+TEST(HealthCheckCommand, AMonitoringGroupMemberChecksWithoutTheRegistryOrTheSecrets) {
+  if (::geteuid() != 0 || std::system("command -v setpriv >/dev/null") != 0) GTEST_SKIP() << "needs root and setpriv";
+  namespace fs = std::filesystem;
+  using namespace std::chrono_literals;
+  Simulator sim({"--contexts", "2", "--members", "10"});
+  Workspace ws;
+  ws.configure_registry(sim, "  hierarchy_id: \"{context.label}-2026\"\n  interval: 1h\n");
+  ws.write_course("course-1", "course-1-key");
+  ws.write_course("course-2", "course-2-key");
+  rostersync::daemon::ChildProcess daemon({ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 2, 30s));
+
+  constexpr int kMonitorGid = 4242;  // rostersync-monitor's gid, as far as this test goes
+  const fs::perms rx = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                       fs::perms::others_read | fs::perms::others_exec;
+  fs::permissions(ws.dir(), rx);
+  fs::permissions(ws.config_path(), fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
+  fs::permissions(ws.dir() / "courses.d", fs::perms::owner_all);  // service keys: root (the service) only
+  fs::permissions(ws.dir() / "secrets", fs::perms::owner_all);
+  auto share_database = [&] {
+    for (const std::string suffix : {"", "-wal", "-shm"}) {
+      const std::string file = ws.db() + suffix;
+      if (!fs::exists(file)) continue;
+      ASSERT_EQ(::chown(file.c_str(), 0, kMonitorGid), 0) << file;
+      fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    }
+  };
+  auto as = [&](const std::string& groups, const std::string& args) {
+    const std::string cmd = "setpriv --reuid=65533 --regid=65533 " + groups + " " + std::string(ROSTERSYNC_BIN) +
+                            " --config " + ws.config_path() + " " + args + " 2>&1";
+    FILE* p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[512];
+    while (p && std::fgets(buf, sizeof buf, p)) out += buf;
+    const int status = p ? pclose(p) : -1;
+    return std::pair<int, std::string>{WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  };
+  const std::string member = "--groups=" + std::to_string(kMonitorGid);
+  share_database();
+
+  auto [running_rc, running] = as(member, "status --check");
+  EXPECT_EQ(running_rc, 0) << running;
+  EXPECT_EQ(one_line(running).rfind("ROSTERSYNC OK - 2 job(s) synced", 0), 0u) << running;
+  auto [listed_rc, listed] = as(member, "status");
+  EXPECT_EQ(listed_rc, 0) << listed;
+  EXPECT_TRUE(has(listed, "course-1") && has(listed, "course-2")) << listed;
+  auto [outsider_rc, outsider] = as("--clear-groups", "status --check");
+  EXPECT_EQ(outsider_rc, 3) << outsider;
+  EXPECT_TRUE(has(outsider, "cannot read the state database: Permission denied")) << outsider;
+  EXPECT_TRUE(has(outsider, "rostersync-monitor")) << "the message names the group: " << outsider;
+
+  daemon.signal(SIGTERM);
+  ASSERT_EQ(daemon.wait(30s), 0);
+  share_database();
+  auto [stopped_rc, stopped] = as(member, "status --check");
+  EXPECT_EQ(stopped_rc, 0) << stopped;
+  EXPECT_EQ(one_line(stopped).rfind("ROSTERSYNC OK - 2 job(s) synced", 0), 0u) << stopped;
 }

@@ -233,6 +233,44 @@ TEST_F(StoreTest, HealthSaysWhetherAJobsHoldIsItsOwnOrItsTargetsOrSources) {
   EXPECT_FALSE(facts[3].hold_shared);
 }
 
+// status --check judges what the daemon runs, from the database alone.
+TEST_F(StoreTest, TheDaemonsJobListReplacesTheLastAndIsAbsentUntilRecorded) {
+  { store::Store s(path_); }
+  EXPECT_FALSE(store::Reports(path_).daemon_jobs()) << "only sync ever ran: no record, not an empty one";
+  {
+    store::Store s(path_);
+    s.record_daemon_jobs({{{"b", "its", "{context.label}", "ltiaas", "courses.d/b.yaml:1"}, std::chrono::minutes(30)},
+                          {{"a", "its", "g-a", "ltiaas", ""}, std::chrono::hours(1)}});
+  }
+  auto jobs = store::Reports(path_).daemon_jobs();
+  ASSERT_TRUE(jobs);
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].ref.name, "a");
+  EXPECT_EQ((*jobs)[0].interval, std::chrono::hours(1));
+  EXPECT_EQ((*jobs)[1].ref.hierarchy_id, "{context.label}");
+  EXPECT_EQ((*jobs)[1].ref.origin, "courses.d/b.yaml:1");
+  EXPECT_EQ((*jobs)[1].interval, std::chrono::minutes(30));
+  {
+    store::Store s(path_);
+    s.record_daemon_jobs({});  // a registry emptied and confirmed: nothing runs, and that is recorded
+  }
+  jobs = store::Reports(path_).daemon_jobs();
+  ASSERT_TRUE(jobs);
+  EXPECT_TRUE(jobs->empty());
+}
+
+// A reader that may not create files beside the database (the monitoring
+// group) needs the -wal and -shm to outlive the last writer.
+TEST_F(StoreTest, TheWalAndShmStayWhenTheWriterCloses) {
+  {
+    store::Store s(path_);
+    s.begin_run("j");
+  }
+  EXPECT_TRUE(fs::exists(path_ + "-wal"));
+  EXPECT_TRUE(fs::exists(path_ + "-shm"));
+  EXPECT_EQ(store::Reports(path_).latest_run_id(), 1);
+}
+
 TEST_F(StoreTest, SamePairCannotGetASecondId) {
   store::Store s(path_);
   auto run = s.begin_run("j");
@@ -366,7 +404,7 @@ TEST_F(StoreTest, AVersion5DatabaseKeepsItsMembershipsThroughTheRebuild) {
        "last_error, queued_run, created_at, updated_at, refusals, next_attempt_at FROM membership");
   text("DROP TABLE membership");
   text("ALTER TABLE m5 RENAME TO membership");
-  for (const char* t : {"write_hold", "decision", "listing", "group_read", "meta"}) text(std::string("DROP TABLE ") + t);
+  for (const char* t : {"write_hold", "decision", "listing", "group_read", "meta", "daemon_job"}) text(std::string("DROP TABLE ") + t);
   text("PRAGMA user_version=5");
   text("CREATE TABLE run_v5 AS SELECT run_id, job, started_at, ended_at, outcome, pages, members_seen, new_members, "
        "already_present, creates_planned, created, failed, pending, skipped_inactive, skipped_test_user, "
@@ -551,6 +589,7 @@ TEST_F(StoreTest, ACorruptFileMakesTheStoreUnusableNotJustOneCallFail) {
     auto run = s.begin_run("j");
     for (int i = 0; i < 40; ++i) s.commit_page(run, "j", "t", "h", plan({{"u" + std::to_string(i), "p" + std::to_string(i)}}));
   }
+  text("PRAGMA wal_checkpoint(TRUNCATE)");  // the pages in the main file only (the -wal outlives its writer)
   store::Store s(path_);
   EXPECT_EQ(s.unusable(), "");
   // Garbage over every page but the first, as a failing disk or a stray write leaves it.
