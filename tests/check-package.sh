@@ -56,10 +56,24 @@ awk '/"\$1" = "purge"/,/^fi/' "$control/postrm" | grep -q '/var/backups/rostersy
 systemd-sysusers --root="$root" "$root/usr/lib/sysusers.d/rostersync.conf"
 grep -q '^rostersync:x:[0-9]*:[0-9]*:rostersync roster synchronization:/var/lib/rostersync:' "$root/etc/passwd" \
   || fail "no rostersync system user: $(grep rostersync "$root/etc/passwd" || true)"
-systemd-tmpfiles --create --root="$root" "$root/usr/lib/tmpfiles.d/rostersync.conf"
+service_uid=$(awk -F: '$1 == "rostersync" { print $3 }' "$root/etc/passwd")
+group_id=$(awk -F: '$1 == "rostersync" { print $3 }' "$root/etc/group")
+monitor_gid=$(awk -F: '$1 == "rostersync-monitor" { print $3 }' "$root/etc/group")
+[ -n "$monitor_gid" ] || fail "no group rostersync-monitor (README \"Monitoring without sudo\")"
+# An existing installation's state, as systemd's StateDirectory= made it
+# before the monitoring group existed (an upgrade): 0700, a 0600 database.
+mkdir -p "$root/var/lib/rostersync"
+chmod 0700 "$root/var/lib/rostersync"
+install -m 0600 /dev/null "$root/var/lib/rostersync/old.db"
+chown -R "$service_uid:$group_id" "$root/var/lib/rostersync"
+# systemd-tmpfiles resolves the names in ACLs with this machine's NSS, which
+# knows nothing of the scratch root's users: their numbers stand in here.
+sed -e "s/group:rostersync-monitor:/group:$monitor_gid:/g" -e "s/u:rostersync:/u:$service_uid:/g" \
+  "$root/usr/lib/tmpfiles.d/rostersync.conf" >"$control/tmpfiles.conf"
+[ "$(grep -c "group:$monitor_gid:" "$control/tmpfiles.conf")" = 2 ] || fail "the tmpfiles ACL lines for rostersync-monitor changed"
+systemd-tmpfiles --create --root="$root" "$control/tmpfiles.conf"
 perm() { stat -c '%a %U %G' "$1"; }
 uid_gid() { stat -c '%a %u %g' "$1"; }
-group_id=$(awk -F: '$1 == "rostersync" { print $3 }' "$root/etc/group")
 [ "$(perm "$root/etc/rostersync")" = "755 root root" ] || fail "/etc/rostersync: $(perm "$root/etc/rostersync")"
 [ "$(perm "$root/etc/rostersync/credentials")" = "700 root root" ] || fail "credentials/: $(perm "$root/etc/rostersync/credentials")"
 for d in service-keys platform-keys; do
@@ -75,4 +89,26 @@ done
 "$root/usr/bin/rostersync" demo --courses 1 --members 20 --dir "$root/demo" >"$root/demo.out" 2>&1 \
   || fail "rostersync demo does not run from the package: $(tail -5 "$root/demo.out")"
 grep -q "nothing to do" "$root/demo.out" || fail "the demo's second pass was not a no-op: $(cat "$root/demo.out")"
+# README "Monitoring without sudo": the service user syncs (umask 077, as
+# under the unit); a member of rostersync-monitor, and nobody else, reads
+# the state database, also the one from before the upgrade.
+[ "$(uid_gid "$root/var/lib/rostersync")" = "750 $service_uid $group_id" ] \
+  || fail "/var/lib/rostersync: $(uid_gid "$root/var/lib/rostersync")"
+chmod 0755 "$root"
+state="$root/var/lib/rostersync/demo"
+setpriv --reuid="$service_uid" --regid="$group_id" --clear-groups bash -c \
+  "umask 077 && mkdir '$state' && '$root/usr/bin/rostersync' demo --courses 2 --members 20 --dir '$state'" \
+  >"$root/monitor-demo.out" 2>&1 || fail "the demo as the service user: $(tail -5 "$root/monitor-demo.out")"
+chmod 0644 "$state/rostersync.yaml"  # as /etc/rostersync/rostersync.yaml is; the demo writes its own 0600
+check_as() { setpriv --reuid=65533 --regid=65533 "$@" "$root/usr/bin/rostersync" --config "$state/rostersync.yaml" status --check; }
+verdict=$(check_as --groups="$monitor_gid") || fail "status --check as a member of rostersync-monitor: $verdict"
+grep -q '^ROSTERSYNC OK - 2 job(s) synced' <<<"$verdict" || fail "status --check as a monitor: $verdict"
+if verdict=$(check_as --clear-groups); then fail "a user outside rostersync-monitor read the state database: $verdict"; fi
+grep -q 'Permission denied' <<<"$verdict" || fail "an outsider's status --check: $verdict"
+setpriv --reuid=65533 --regid=65533 --groups="$monitor_gid" head -c 0 "$root/var/lib/rostersync/old.db" \
+  || fail "a database from before the upgrade is not readable by rostersync-monitor"
+if setpriv --reuid=65533 --regid=65533 --groups="$group_id" head -c 0 "$state/state.db" 2>/dev/null; then
+  fail "the service's group (which registry writers may join) reads the state database"
+fi
+
 echo "check-package: ok ($deb)"
