@@ -42,6 +42,40 @@ std::string some_names(const std::vector<std::string>& names) {
 
 }  // namespace
 
+namespace {
+
+bool too_many_removed(int removed, int before, const RegistrySettings& limits) {
+  return removed > limits.max_removed_courses &&
+         static_cast<long long>(removed) * 100 > static_cast<long long>(limits.max_removed_percent) * before;
+}
+
+}  // namespace
+
+AbsentSinceStart absent_since_start(const std::vector<std::string>& last_run, const Config& fresh,
+                                    const std::string& confirmed_id) {
+  AbsentSinceStart out;
+  std::set<std::string> now;
+  for (const Job& j : fresh.jobs) {
+    if (!j.origin.empty()) now.insert(j.name);
+  }
+  for (const std::string& name : last_run) {
+    if (!now.count(name)) out.absent.push_back(name);
+  }
+  std::sort(out.absent.begin(), out.absent.end());
+  out.absent.erase(std::unique(out.absent.begin(), out.absent.end()), out.absent.end());
+  const bool unreadable = !fresh.registry_unreadable.empty();
+  const int before = static_cast<int>(last_run.size()), removed = static_cast<int>(out.absent.size());
+  if (removed == 0 || !(unreadable || now.empty() || too_many_removed(removed, before, fresh.registry))) return out;
+  out.change_id = id_of(out.absent, unreadable);
+  if (confirmed_id == out.change_id) return out;
+  out.awaiting = (unreadable ? fresh.registry_unreadable + ": " : std::string("the registry lacks ")) +
+                 std::to_string(removed) + " of the " + std::to_string(before) +
+                 " courses the daemon ran before this start (" + some_names(out.absent) +
+                 "); they cannot run (a start keeps no course definitions) until their files are back, or until "
+                 "`rostersync confirm-registry --id " + out.change_id + "` confirms their removal";
+  return out;
+}
+
 RegistryMerge merge_registry(const std::vector<Job>& running, const Config& fresh, const std::string& confirmed_id) {
   RegistryMerge out;
   const bool unreadable = !fresh.registry_unreadable.empty();
@@ -76,8 +110,7 @@ RegistryMerge merge_registry(const std::vector<Job>& running, const Config& fres
   out.removed = static_cast<int>(removed.size());
   const int before = static_cast<int>(running.size());
   const RegistrySettings& limits = fresh.registry;
-  const bool too_many = out.removed > limits.max_removed_courses &&
-                        static_cast<long long>(out.removed) * 100 > static_cast<long long>(limits.max_removed_percent) * before;
+  const bool too_many = too_many_removed(out.removed, before, limits);
   const bool waits = before > 0 && (unreadable || proposed.empty() || too_many);
   if (waits) {
     out.change_id = id_of(removed, unreadable);

@@ -36,6 +36,24 @@ struct RegistryMerge {
 // ("" = none).
 RegistryMerge merge_registry(const std::vector<Job>& running, const Config& fresh, const std::string& confirmed_id);
 
+// A start has no course definitions to keep (they live in memory only):
+// what it finds missing of the registry courses the last daemon ran (a
+// mount that failed at boot, a file refused meanwhile) cannot keep running.
+// A loss the running guard would hold for a person (the registry
+// unreadable or empty, or more than the limits at once) is not silent:
+// it waits for `confirm-registry` like any other, and the absent courses
+// stay in the daemon's recorded job list (so `status --check` keeps judging
+// them) until their files are back or the change is confirmed.
+struct AbsentSinceStart {
+  std::vector<std::string> absent;  // sorted: last run, not run now
+  std::string awaiting;             // "" = nothing waits (none absent, within the limits, or confirmed)
+  std::string change_id;            // names exactly this loss for confirm-registry
+};
+// `last_run`: the registry course names the last daemon recorded;
+// `fresh`: the configuration as the guard lets it run now.
+AbsentSinceStart absent_since_start(const std::vector<std::string>& last_run, const Config& fresh,
+                                    const std::string& confirmed_id);
+
 // The registry courses of a configuration (those with an origin).
 std::vector<Job> registry_courses(const Config& config);
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "store/store.hpp"
@@ -46,6 +47,15 @@ class ConfigState {
   int refused_ = 0;
   std::string awaiting_;
   std::string change_id_;
+  // The registry courses the last daemon recorded it ran, while a start
+  // lacks some of them in a way that waits for a person
+  // (config::absent_since_start); empty once back or confirmed.
+  std::vector<store::DaemonJob> last_run_;
+  std::string start_change_id_;
+
+  // Returns the absent courses to keep in the recorded job list.
+  std::vector<store::DaemonJob> check_since_start(bool starting, const config::Config& fresh,
+                                                  const std::string& confirmed);
 };
 
 }  // namespace rostersync::daemon

@@ -169,9 +169,8 @@ std::vector<JobHealth> Reports::health(const std::vector<JobRef>& jobs) {
   return out;
 }
 
-std::optional<std::vector<DaemonJob>> Reports::daemon_jobs() {
-  if (meta("daemon_jobs_at").empty()) return std::nullopt;
-  Stmt st(db_, "SELECT name, source, target, hierarchy_id, interval_ms, origin FROM daemon_job ORDER BY name");
+std::vector<DaemonJob> daemon_job_rows(Connection& db) {
+  Stmt st(db, "SELECT name, source, target, hierarchy_id, interval_ms, origin FROM daemon_job ORDER BY name");
   std::vector<DaemonJob> jobs;
   while (st.step()) {
     DaemonJob j;
@@ -184,6 +183,11 @@ std::optional<std::vector<DaemonJob>> Reports::daemon_jobs() {
     jobs.push_back(std::move(j));
   }
   return jobs;
+}
+
+std::optional<std::vector<DaemonJob>> Reports::daemon_jobs() {
+  if (meta("daemon_jobs_at").empty()) return std::nullopt;
+  return daemon_job_rows(db_);
 }
 
 ReportTable Reports::courses(const std::vector<JobRef>& jobs) {

@@ -42,6 +42,9 @@ struct DaemonJob {
   std::chrono::milliseconds interval{0};
 };
 
+// The daemon_job table's rows, in name order (Reports and Store both read it).
+std::vector<DaemonJob> daemon_job_rows(Connection& db);
+
 // What `rostersync status --check` judges of one job.
 struct JobHealth {
   std::string job;

@@ -670,6 +670,8 @@ void Store::record_daemon_jobs(const std::vector<DaemonJob>& jobs) {
   tx.commit();
 }
 
+std::vector<DaemonJob> Store::recorded_daemon_jobs() { return daemon_job_rows(db_); }
+
 void Store::record_pass(const PassProgress& p) {
   Stmt& s = cached(
       "INSERT INTO pass (id, active, started_at, ended_at, updated_at, courses_done, courses_total, running, members, "

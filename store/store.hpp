@@ -164,6 +164,8 @@ class Store {
   // courses the guard lets run), replacing the last record, with meta
   // daemon_jobs_at: `status --check` judges these, from the database alone.
   void record_daemon_jobs(const std::vector<DaemonJob>& jobs);
+  // The last record (none when never recorded), in name order.
+  std::vector<DaemonJob> recorded_daemon_jobs();
 
   // Deletes runs that ended more than `retention` ago, but never a job's
   // newest run (status still shows its last outcome). Returns how many.

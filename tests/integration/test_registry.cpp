@@ -278,3 +278,65 @@ TEST(SyncEndToEnd, TheNoChangePassStaysExactWhenAMemberLeaves) {
   ASSERT_EQ(ws.rostersync({"sync"}), 0);
   EXPECT_EQ(ws.rows("SELECT already_present FROM run WHERE run_id=5")[0][0], "59");
 }
+
+// A start keeps no course definitions: a registry that a failed mount hides
+// at boot cannot keep its courses running, but the loss is not silent. It
+// waits for confirm-registry, and status --check keeps judging the courses
+// the last daemon ran until their files are back or the loss is confirmed.
+TEST(Registry, ARestartThatLacksTheRegistryWaitsAndKeepsJudgingItsCourses) {
+  Simulator sim({"--contexts", "3", "--members", "10"});
+  Workspace ws;
+  ws.configure_registry(sim, "  hierarchy_id: \"{context.label}-2026\"\n  interval: 1h\n");
+  for (int c = 1; c <= 3; ++c) ws.write_course("course-" + std::to_string(c), "course-" + std::to_string(c) + "-key");
+  auto start = [&] {
+    return std::make_unique<rostersync::daemon::ChildProcess>(
+        std::vector<std::string>{ROSTERSYNC_BIN, "--config", ws.config_path(), "run"}, false);
+  };
+  auto stop = [](std::unique_ptr<rostersync::daemon::ChildProcess>& d) {
+    d->signal(SIGTERM);
+    ASSERT_EQ(d->wait(30s), 0);
+    d.reset();
+  };
+  auto check_until = [&](const std::string& part) {
+    std::string last;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      last = ws.rostersync_output({"status", "--check"}).second;
+      if (has(last, part)) return last;
+      std::this_thread::sleep_for(50ms);  // polling the verdict a person would read; no event to await here
+    }
+    ADD_FAILURE() << "status --check never said '" << part << "': " << last;
+    return last;
+  };
+  auto daemon = start();
+  ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 3, 30s));
+  stop(daemon);
+
+  // The mount failed at boot.
+  std::filesystem::rename(ws.dir() / "courses.d", ws.dir() / "courses.away");
+  daemon = start();
+  std::string waiting = check_until("registry change awaiting confirmation");
+  EXPECT_TRUE(has(waiting, "ROSTERSYNC WARNING")) << waiting;
+  EXPECT_TRUE(has(waiting, "3 of the 3 courses the daemon ran before this start (course-1, course-2, course-3)"))
+      << waiting;
+  EXPECT_TRUE(has(waiting, "jobs=3;")) << "the absent courses are still judged: " << waiting;
+  // The mount comes back: the courses run again and nothing waits.
+  std::filesystem::rename(ws.dir() / "courses.away", ws.dir() / "courses.d");
+  std::string back = check_until("ROSTERSYNC OK");
+  EXPECT_TRUE(has(back, "jobs=3;")) << back;
+  stop(daemon);
+
+  // Gone for good, and confirmed: then they leave the list.
+  std::filesystem::rename(ws.dir() / "courses.d", ws.dir() / "courses.away");
+  daemon = start();
+  check_until("registry change awaiting confirmation");
+  auto [shown_rc, shown] = ws.rostersync_output({"confirm-registry"}, true);
+  const std::size_t at = shown.find("--id ");
+  ASSERT_NE(at, std::string::npos) << shown;
+  const std::string id = shown.substr(at + 5, 12);
+  EXPECT_EQ(ws.rostersync({"confirm-registry", "--id", id}), 0);
+  std::string confirmed = check_until("jobs=0;");
+  EXPECT_FALSE(has(confirmed, "awaiting confirmation")) << confirmed;
+  EXPECT_TRUE(has(confirmed, "cannot read the course registry")) << "the registry itself is still unreadable: " << confirmed;
+  stop(daemon);
+}

@@ -148,3 +148,41 @@ TEST(RegistryGuard, ACourseMovedToAnotherFileIsNoRemoval) {
   ASSERT_EQ(m.courses.size(), 1u);
   EXPECT_EQ(origin_file(m.courses[0]), "/reg/new.yaml");
 }
+
+// A start: the last daemon ran a..l (12 courses); the definitions are gone.
+TEST(RegistryGuard, AStartMissingWhatTheLastDaemonRanWaitsWhenTheRunningGuardWould) {
+  std::vector<std::string> last;
+  std::vector<Job> all;
+  for (char c = 'a'; c <= 'l'; ++c) {
+    last.push_back(std::string(1, c));
+    all.push_back(course(std::string(1, c), std::string(1, c) + ".yaml"));
+  }
+  // Everything is back: nothing absent, nothing waits.
+  AbsentSinceStart same = absent_since_start(last, read(all), "");
+  EXPECT_TRUE(same.absent.empty());
+  EXPECT_TRUE(same.awaiting.empty());
+  // A mount that failed at boot: every course absent, and it waits, naming them.
+  AbsentSinceStart unmounted = absent_since_start(last, read({}, {}, "/reg: cannot read the course registry: No such file"), "");
+  EXPECT_EQ(unmounted.absent.size(), 12u);
+  EXPECT_NE(unmounted.awaiting.find("/reg: cannot read the course registry: No such file: 12 of the 12 courses the "
+                                    "daemon ran before this start (a, b, c, d, e and 7 more)"), std::string::npos)
+      << unmounted.awaiting;
+  EXPECT_NE(unmounted.awaiting.find("confirm-registry --id " + unmounted.change_id), std::string::npos);
+  // An emptied registry waits too.
+  EXPECT_FALSE(absent_since_start(last, read({}), "").awaiting.empty());
+  // One refused file (within the limits): absent, said by the refused file itself, nothing waits.
+  std::vector<Job> but_one(all.begin() + 1, all.end());
+  AbsentSinceStart one = absent_since_start(last, read(but_one, {"a.yaml"}), "");
+  EXPECT_EQ(one.absent, std::vector<std::string>{"a"});
+  EXPECT_TRUE(one.awaiting.empty());
+  // Six of twelve (more than 5 and 20 %): waits; confirmed with its own id: done; another id: still waits.
+  std::vector<Job> half(all.begin() + 6, all.end());
+  AbsentSinceStart six = absent_since_start(last, read(half), "");
+  EXPECT_EQ(six.absent, (std::vector<std::string>{"a", "b", "c", "d", "e", "f"}));
+  ASSERT_FALSE(six.awaiting.empty());
+  EXPECT_NE(six.awaiting.find("the registry lacks 6 of the 12 courses"), std::string::npos) << six.awaiting;
+  EXPECT_TRUE(absent_since_start(last, read(half), six.change_id).awaiting.empty());
+  EXPECT_FALSE(absent_since_start(last, read(half), unmounted.change_id).awaiting.empty());
+  // Nothing ran before (a first start): nothing is absent.
+  EXPECT_TRUE(absent_since_start({}, read({}), "").awaiting.empty());
+}
