@@ -38,6 +38,11 @@ struct HeldWrite {
   std::string membership_id, person_key, role_type, reason, since;
 };
 
+// A write_hold row: `"SELECT " + kHoldColumns + " WHERE ..."` read by read_write_hold().
+inline constexpr const char* kHoldColumns =
+    "job, kind, target, hierarchy_id, planned, base, reason, run_id, since, accepted FROM write_hold";
+WriteHold read_write_hold(Stmt& s);
+
 // Holds awaiting a person (accepted empty rosters are not), of one job or all, with their ids.
 std::vector<WriteHold> read_write_holds(Connection& db, const std::optional<std::string>& job);
 // The writes a group's hold of `kind` holds, by membership id.

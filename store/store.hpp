@@ -2,7 +2,8 @@
 // memberships rostersync created (or is creating) with their ids, run
 // history, holds and the schedule. SQLite in WAL mode; membership ids are on
 // disk (fsynced) before any request carries them, the rest commits without
-// an fsync of its own (see durable() in store.cpp).
+// an fsync of its own (see durable() in store.cpp). One .cpp per section
+// of the class below, named in each section's marker.
 //
 // Storage only: every decision (what to create, when to retry, when to park
 // an item or hold a target) is made by the caller and recorded here. Every
@@ -57,6 +58,8 @@ class Store {
   // Rolled back if `body` throws.
   void transaction(const std::function<void()>& body);
 
+  // --- runs and pages (runs.cpp) ---
+
   // Runs still marked running belong to a process that died: mark them interrupted.
   int close_abandoned_runs();
 
@@ -64,16 +67,6 @@ class Store {
   // The hierarchy a run writes to, once a template is filled in.
   void set_run_hierarchy(std::int64_t run_id, const std::string& hierarchy_id);
   void finish_run(std::int64_t run_id, const RunStats& stats, RunOutcome outcome, const std::string& error);
-
-  // `job`: the job asking; other_roles holds what the other jobs of the group list.
-  std::optional<StoredMembership> find_membership(const std::string& target, const std::string& hierarchy_id,
-                                                  const std::string& person_key, const std::string& job = "");
-  // The same for many person keys at once (one query per few hundred keys);
-  // the answer is in the order of `person_keys`.
-  std::vector<std::optional<StoredMembership>> find_memberships(const std::string& target,
-                                                                const std::string& hierarchy_id,
-                                                                const std::vector<std::string>& person_keys,
-                                                                const std::string& job = "");
 
   // Records one planned page: snapshot rows, the job's listings in the group
   // (each member with a person key, with its role), new pending memberships (their ids
@@ -99,6 +92,21 @@ class Store {
   // The set of user ids in the job's snapshot, as a digest (one scan).
   MemberSetDigest snapshot_digest(const std::string& job);
 
+  // After a complete walk: drop snapshot rows of members no longer in the roster.
+  int prune_snapshot(const std::string& job, std::int64_t run_id);
+
+  // --- memberships (memberships.cpp) ---
+
+  // `job`: the job asking; other_roles holds what the other jobs of the group list.
+  std::optional<StoredMembership> find_membership(const std::string& target, const std::string& hierarchy_id,
+                                                  const std::string& person_key, const std::string& job = "");
+  // The same for many person keys at once (one query per few hundred keys);
+  // the answer is in the order of `person_keys`.
+  std::vector<std::optional<StoredMembership>> find_memberships(const std::string& target,
+                                                                const std::string& hierarchy_id,
+                                                                const std::vector<std::string>& person_keys,
+                                                                const std::string& job = "");
+
   // Counts one more send attempt for these ids. Called before every send:
   // it is also the durability barrier for ids committed since the last one.
   void mark_attempt(const std::string& target, const std::vector<std::string>& ids);
@@ -112,6 +120,19 @@ class Store {
   // (refusal count reset). Filters are optional. Returns how many changed.
   int requeue_parked(const std::optional<std::string>& job, const std::optional<std::string>& membership_id);
 
+  // For metrics: each job's memberships by state as an operator counts them
+  // (created; pending: sent at the next run; waiting: refused, retried
+  // later; parked: refused too often), and (runs.cpp) each job's last run
+  // that ended ok (unix seconds).
+  struct MembershipCount {
+    std::string job, state;
+    long long count = 0;
+  };
+  std::vector<MembershipCount> membership_counts();
+  std::map<std::string, std::int64_t> last_ok_runs();
+
+  // --- holds and schedule (schedule.cpp) ---
+
   // Holds: set (or extend) for `duration` from now, look up, lift.
   void set_hold(const Hold& hold, std::chrono::seconds duration);
   std::optional<Hold> find_hold(HoldScope scope, const std::string& name);
@@ -120,17 +141,6 @@ class Store {
   std::vector<Hold> clear_holds();
   // Holds still in force (until in the future).
   std::vector<Hold> active_holds();
-
-  // For metrics: each job's memberships by state as an operator counts them
-  // (created; pending: sent at the next run; waiting: refused, retried
-  // later; parked: refused too often), and each job's last run that ended
-  // ok (unix seconds).
-  struct MembershipCount {
-    std::string job, state;
-    long long count = 0;
-  };
-  std::vector<MembershipCount> membership_counts();
-  std::map<std::string, std::int64_t> last_ok_runs();
 
   // Records when `rostersync run` will next start this job.
   void set_next_run(const std::string& job, std::int64_t seconds_from_now);
@@ -145,8 +155,7 @@ class Store {
   };
   std::map<std::string, PlannedRun> planned_runs();
 
-  // After a complete walk: drop snapshot rows of members no longer in the roster.
-  int prune_snapshot(const std::string& job, std::int64_t run_id);
+  // --- the file's own facts and retention (store.cpp) ---
 
   // The daemon's pass as a whole (one row, replaced each time).
   void record_pass(const PassProgress& pass);
@@ -171,7 +180,7 @@ class Store {
   // newest run (status still shows its last outcome). Returns how many.
   int prune_runs(std::chrono::seconds retention);
 
-  // --- keeping memberships right over time (see sync/planning/removals.hpp, reconcile.hpp) ---
+  // --- keeping memberships right over time (upkeep.cpp; see sync/planning/removals.hpp, reconcile.hpp) ---
 
   // Every membership stored for a group, of every job.
   std::vector<GroupRow> group_rows(const std::string& target, const std::string& hierarchy_id);
