@@ -11,6 +11,11 @@
 // for operators. Both steps throw ConfigError whose message names the file,
 // line, column and key path, and what was expected. Secrets are read from
 // files only and live in Secret, which has no way to be formatted or logged.
+//
+// Where each part lives: config.cpp (the file's schema), jobs.cpp (one
+// job's keys, shared with the registry's course files), registry.cpp (the
+// course registry), resolve.cpp (secrets and other I/O); reader.hpp is the
+// YAML reader they share, registry_guard.hpp what a running daemon applies.
 #pragma once
 
 #include <chrono>
