@@ -76,7 +76,7 @@ std::string with_thousands(long long n);
 // policy); the state database only records it.
 struct ItemResult {
   enum class Fate {
-    created,  // itslearning confirmed it
+    confirmed,  // itslearning confirmed the write (a create, an update or a delete)
     waiting,  // refused: sent again once `wait` has passed
     parked,   // refused too often: not sent again until `rostersync retry`
     unknown,  // no usable answer: stays pending, resent with the same id

@@ -108,7 +108,7 @@ void Store::record_results(const std::string& target, const std::vector<ItemResu
              kSqlNow + " WHERE target=? AND membership_id=?");
   for (const auto& r : results) {
     switch (r.fate) {
-      case ItemResult::Fate::created:
+      case ItemResult::Fate::confirmed:
         created.bind(1, target).bind(2, r.membership_id).run();
         break;
       case ItemResult::Fate::waiting:

@@ -159,13 +159,13 @@ std::string_view operation_name(MembershipOp op) {
 }
 
 std::string build_membership_request(MembershipOp op, const Credentials& credentials, std::string_view message_id,
-                                     std::span<const CreateItem> items) {
+                                     std::span<const WriteItem> items) {
   std::string x;
   x.reserve(1024 + items.size() * 600);
   open_envelope(x, credentials, message_id);
   if (op == MembershipOp::remove) {
     x += "<mms:deleteMembershipsRequest><mms:sourcedIdSet>";
-    for (const CreateItem& item : items) identifier(x, item.membership_id);
+    for (const WriteItem& item : items) identifier(x, item.membership_id);
     x += "</mms:sourcedIdSet></mms:deleteMembershipsRequest>";
     close_envelope(x);
     return x;
@@ -174,7 +174,7 @@ std::string build_membership_request(MembershipOp op, const Credentials& credent
   x += "<mms:";
   x += request;
   x += "><mms:membershipIdPairSet>";
-  for (const CreateItem& item : items) {
+  for (const WriteItem& item : items) {
     x += "<mms:membershipIdPair><mms:sourcedId>";
     identifier(x, item.membership_id);
     x += "</mms:sourcedId><mms:membership><mmd:groupSourcedId>";
@@ -193,7 +193,7 @@ std::string build_membership_request(MembershipOp op, const Credentials& credent
 }
 
 std::string build_create_memberships(const Credentials& credentials, std::string_view message_id,
-                                     std::span<const CreateItem> items) {
+                                     std::span<const WriteItem> items) {
   return build_membership_request(MembershipOp::create, credentials, message_id, items);
 }
 
@@ -280,7 +280,7 @@ BatchOutcome interpret_response(int http_status, std::string_view body, std::siz
   out.kind = BatchOutcome::Kind::per_item;
   for (const StatusInfo& s : r.statuses) {
     if (s.code_major == "success") {
-      out.items.push_back(ItemOutcome::created);
+      out.items.push_back(ItemOutcome::confirmed);
       out.item_errors.emplace_back();
     } else if (s.code_major == "failure" || s.code_major == "unsupported") {
       out.items.push_back(ItemOutcome::failed);
@@ -310,7 +310,7 @@ GroupReadOutcome interpret_group_read(int http_status, std::string_view body) {
   out.kind = status.kind;
   out.failure = status.failure;
   if (status.kind != BatchOutcome::Kind::per_item) return out;
-  if (status.items[0] != ItemOutcome::created) {
+  if (status.items[0] != ItemOutcome::confirmed) {
     out.kind = status.items[0] == ItemOutcome::failed ? BatchOutcome::Kind::rejected : BatchOutcome::Kind::unknown;
     out.failure = fail(FailureKind::soap_fault, "readMembershipsForGroup answered with a failure status", http_status,
                        status.item_errors[0]);

@@ -34,7 +34,8 @@ inline constexpr std::string_view kNsMms = "http://www.imsglobal.org/services/mm
 inline constexpr std::string_view kNsMmd = "http://www.imsglobal.org/services/mms/xsd/imsMemberManDataSchema_v1p0";
 inline constexpr std::string_view kNsCommon = "http://www.imsglobal.org/services/common/imsCommonSchema_v1p0";
 
-struct CreateItem {
+// One membership a write carries (create, update or delete: deletes use the id alone).
+struct WriteItem {
   std::string membership_id;
   std::string group_id;   // hierarchy sync id
   std::string person_id;  // person sync key
@@ -54,9 +55,9 @@ std::string_view operation_name(MembershipOp op);  // "createMemberships", ...
 // The request for a batch of one kind of write. create and update send the
 // whole membershipIdPair; delete sends only the ids (sourcedIdSet).
 std::string build_membership_request(MembershipOp op, const Credentials& credentials, std::string_view message_id,
-                                     std::span<const CreateItem> items);
+                                     std::span<const WriteItem> items);
 std::string build_create_memberships(const Credentials& credentials, std::string_view message_id,
-                                     std::span<const CreateItem> items);
+                                     std::span<const WriteItem> items);
 std::string build_read_memberships_for_group(const Credentials& credentials, std::string_view message_id,
                                              std::string_view group_id);
 
@@ -81,7 +82,7 @@ struct Response {
 Result<Response> parse_response(std::string_view body);
 
 // What one requested item turned into.
-enum class ItemOutcome { created, failed, unknown };
+enum class ItemOutcome { confirmed, failed, unknown };  // confirmed: itslearning did what was asked (create, update or delete)
 
 struct BatchOutcome {
   enum class Kind {

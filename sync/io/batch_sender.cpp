@@ -112,7 +112,7 @@ asio::awaitable<void> BatchSender::send_with_retries(const std::vector<PlannedWr
   const config::Target& target = *run_.target.config;
   const config::Job& job = run_.job;
   const MembershipOp op = batch.front().op;  // a batch holds one operation (BatchQueue)
-  std::vector<soap::CreateItem> items;
+  std::vector<soap::WriteItem> items;
   std::vector<BatchItem> tracked;
   std::vector<std::string> ids;
   for (const auto& c : batch) {
@@ -145,12 +145,12 @@ asio::awaitable<void> BatchSender::send_with_retries(const std::vector<PlannedWr
   }
   run_.store.record_results(target.name, result.items);
   (op == MembershipOp::update ? run_.stats.updated : op == MembershipOp::remove ? run_.stats.deleted : run_.stats.created) +=
-      result.created;
+      result.confirmed;
   run_.stats.failed += result.refused;
   if (result.answered) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
     run_.log->debug("job {} {} batch {}: {} items, {} confirmed, {} refused, {} unknown in {} ms", job.name,
-                    soap::operation_name(op), message_id, items.size(), result.created, result.refused, result.unknown,
+                    soap::operation_name(op), message_id, items.size(), result.confirmed, result.refused, result.unknown,
                     ms);
   } else if (!result.gave_up) {
     run_.log->warn("job {}: {} batch of {} items left pending: {}", job.name, soap::operation_name(op), items.size(),

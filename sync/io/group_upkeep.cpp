@@ -106,7 +106,7 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
     run.hold_target(*result.hold);
     co_return run.target_error;
   }
-  if (result.items.empty() || result.items[0].fate != ItemResult::Fate::created) {
+  if (result.items.empty() || result.items[0].fate != ItemResult::Fate::confirmed) {
     std::string why = result.items.empty() || result.items[0].error.empty() ? result.error : result.items[0].error;
     co_return "readMembershipsForGroup of '" + job.hierarchy_id + "' at " + redact_url(target.endpoint) + " failed: " +
         (why.empty() ? std::string("no answer") : why);

@@ -69,7 +69,7 @@ BatchSendAction BatchSendMachine::resume(const Responded& event) {
   }
   std::vector<ItemResult::Fate> fates;
   for (auto item : outcome.items) {
-    fates.push_back(item == soap::ItemOutcome::created  ? ItemResult::Fate::created
+    fates.push_back(item == soap::ItemOutcome::confirmed  ? ItemResult::Fate::confirmed
                     : item == soap::ItemOutcome::failed ? ItemResult::Fate::waiting
                                                         : ItemResult::Fate::unknown);
   }
@@ -115,7 +115,7 @@ void BatchSendMachine::answered(const std::vector<ItemResult::Fate>& fates, cons
   result_.answered = true;
   result_.error.clear();
   for (std::size_t i = 0; i < items_.size(); ++i) {
-    ItemResult r{items_[i].membership_id, fates[i], fates[i] == ItemResult::Fate::created ? "" : errors[i]};
+    ItemResult r{items_[i].membership_id, fates[i], fates[i] == ItemResult::Fate::confirmed ? "" : errors[i]};
     if (r.fate == ItemResult::Fate::waiting) {  // refused: the item retry policy decides its next try
       r.refusals = items_[i].refusals + 1;
       ItemVerdict verdict = item_verdict(item_retry_, r.refusals);
@@ -125,8 +125,8 @@ void BatchSendMachine::answered(const std::vector<ItemResult::Fate>& fates, cons
       }
       r.wait = std::chrono::duration_cast<std::chrono::seconds>(verdict.wait);
       ++result_.refused;
-    } else if (r.fate == ItemResult::Fate::created) {
-      ++result_.created;
+    } else if (r.fate == ItemResult::Fate::confirmed) {
+      ++result_.confirmed;
     } else {
       ++result_.unknown;
     }

@@ -86,7 +86,7 @@ struct HoldRequest {
 struct BatchResult {
   std::vector<ItemResult> items;  // one per item, to record
   bool answered = false;          // a per-item answer came back
-  int created = 0, refused = 0, parked = 0, unknown = 0;
+  int confirmed = 0, refused = 0, parked = 0, unknown = 0;  // items by fate (confirmed: itslearning did the write)
   std::string error;              // no per-item answer: the last failure
   bool gave_up = false;           // stopped on purpose (stop, target stopped, rejected), not for failing
   std::optional<HoldRequest> hold;             // rejected: hold the target

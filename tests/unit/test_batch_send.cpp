@@ -141,12 +141,12 @@ TEST(BatchSend, PerItemAnswerDecidesEveryItemsFate) {
   const BatchResult& r = m.result();
   EXPECT_TRUE(r.answered);
   ASSERT_EQ(r.items.size(), 3u);
-  EXPECT_EQ(r.items[0].fate, Fate::created);
+  EXPECT_EQ(r.items[0].fate, Fate::confirmed);
   EXPECT_EQ(r.items[1].fate, Fate::parked) << "third refusal with max_failures 3";
   EXPECT_EQ(r.items[1].refusals, 3);
   EXPECT_EQ(r.items[1].error, "failure/error: PersonNotFound");
   EXPECT_EQ(r.items[2].fate, Fate::unknown);
-  EXPECT_EQ(r.created, 1);
+  EXPECT_EQ(r.confirmed, 1);
   EXPECT_EQ(r.refused, 1);
   EXPECT_EQ(r.parked, 1);
   ASSERT_TRUE(r.breaker_sample);
@@ -200,7 +200,7 @@ TEST_P(BatchSendTransient, FailureAtEveryAttemptThenAnswerOrPending) {
     EXPECT_EQ(a.attempt, attempt + 1);
   }
   ASSERT_EQ(respond(m, answer({"success", "success"})).kind, Kind::finish);
-  EXPECT_EQ(m.result().created, 2);
+  EXPECT_EQ(m.result().confirmed, 2);
   EXPECT_TRUE(m.result().error.empty());
 }
 

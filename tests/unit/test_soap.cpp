@@ -15,7 +15,7 @@ const rostersync::testing::ImsesSchemas& schemas() {
   return s;
 }
 
-std::vector<CreateItem> tricky_items() {
+std::vector<WriteItem> tricky_items() {
   return {
       {"rs:5:sis-1:course&<1>", "course&<1>", "sis-1", "Learner"},
       {"rs:22:O'Brien \"Ødegård\" & co:g", "g", "O'Brien \"Ødegård\" & co", "Instructor"},
@@ -50,7 +50,7 @@ TEST(SoapBuilder, RequestBodyValidatesAgainstTheWsdlSchemas) {
 
 TEST(SoapBuilder, SchemaValidationRejectsABadRoleType) {
   // Proves the validation above can fail: an out-of-enumeration roleType.
-  std::vector<CreateItem> items = {{"id", "g", "p", "Student"}};
+  std::vector<WriteItem> items = {{"id", "g", "p", "Student"}};
   std::string xml = build_create_memberships({"u", "p"}, "m", items);
   EXPECT_NE(schemas().validate_element(xml, std::string(kNsMms), "createMembershipsRequest"), "");
 }
@@ -95,7 +95,7 @@ TEST(SoapBuilder, ItemsKeepRequestOrder) {
 TEST(SoapParser, SuccessForEveryItem) {
   auto out = interpret_response(200, response(kOk + kOk + kOk), 3);
   ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
-  EXPECT_EQ(out.items, (std::vector<ItemOutcome>{ItemOutcome::created, ItemOutcome::created, ItemOutcome::created}));
+  EXPECT_EQ(out.items, (std::vector<ItemOutcome>{ItemOutcome::confirmed, ItemOutcome::confirmed, ItemOutcome::confirmed}));
 }
 
 TEST(SoapParser, ResponseShapeValidatesAgainstTheMessageBindingSchema) {
@@ -105,16 +105,16 @@ TEST(SoapParser, ResponseShapeValidatesAgainstTheMessageBindingSchema) {
 TEST(SoapParser, PartialFailureIsMatchedByPosition) {
   auto out = interpret_response(200, response(kOk + kFail + kOk), 3);
   ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
-  EXPECT_EQ(out.items[0], ItemOutcome::created);
+  EXPECT_EQ(out.items[0], ItemOutcome::confirmed);
   EXPECT_EQ(out.items[1], ItemOutcome::failed);
-  EXPECT_EQ(out.items[2], ItemOutcome::created);
+  EXPECT_EQ(out.items[2], ItemOutcome::confirmed);
   EXPECT_EQ(out.item_errors[1], "failure/error PersonNotFound=sis-2: Person does not exist.");
 }
 
 TEST(SoapParser, SuccessWithWarningIsCreated) {
   auto out = interpret_response(200, response(kWarn), 1);
   ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
-  EXPECT_EQ(out.items[0], ItemOutcome::created);
+  EXPECT_EQ(out.items[0], ItemOutcome::confirmed);
 }
 
 TEST(SoapParser, ProcessingIsNotFinal) {
@@ -148,7 +148,7 @@ TEST(SoapParser, SingleStatusInfoAnswersASingleOperation) {
                      "</syncResponseHeaderInfo></s:Header><s:Body/></s:Envelope>";
   auto out = interpret_response(200, body, 1);
   ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
-  EXPECT_EQ(out.items[0], ItemOutcome::created);
+  EXPECT_EQ(out.items[0], ItemOutcome::confirmed);
 }
 
 TEST(SoapParser, PrefixesDoNotMatterOnlyNamespaces) {
@@ -161,7 +161,7 @@ TEST(SoapParser, PrefixesDoNotMatterOnlyNamespaces) {
   auto out = interpret_response(200, body, 2);
   ASSERT_EQ(out.kind, BatchOutcome::Kind::per_item);
   EXPECT_EQ(out.items[0], ItemOutcome::failed);
-  EXPECT_EQ(out.items[1], ItemOutcome::created);
+  EXPECT_EQ(out.items[1], ItemOutcome::confirmed);
 }
 
 TEST(SoapParser, InvalidSecurityFaultIsARejection) {

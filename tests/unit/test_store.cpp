@@ -93,7 +93,7 @@ TEST_F(StoreTest, CommitPageStoresPendingIdsAndCountsNewMembers) {
   EXPECT_EQ(found->queued_run, run1);
   EXPECT_FALSE(s.find_membership("t", "other-hierarchy", "p1"));
 
-  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""},
+  s.record_results("t", {{"id-p1", ItemResult::Fate::confirmed, ""},
                          {"id-p2", ItemResult::Fate::waiting, "PersonNotFound", 1, std::chrono::seconds(60)}});
   EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::created);
   EXPECT_EQ(text("SELECT last_error FROM membership WHERE membership_id='id-p2'"), "PersonNotFound");
@@ -397,7 +397,7 @@ TEST_F(StoreTest, AVersion5DatabaseKeepsItsMembershipsThroughTheRebuild) {
     store::Store s(path_);
     auto run = s.begin_run("j");
     s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}));
-    s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+    s.record_results("t", {{"id-p1", ItemResult::Fate::confirmed, ""}});
   }
   // Back to version 5's membership table, as an older rostersync left it.
   text("CREATE TABLE m5 AS SELECT target, membership_id, hierarchy_id, person_key, role_type, job, state, attempts, "
@@ -428,7 +428,7 @@ TEST_F(StoreTest, ARoleChangeKeepsTheOldRoleAndADeleteEndsDeleted) {
   store::Store s(path_);
   auto run1 = s.begin_run("j");
   s.commit_page(run1, "j", "t", "h", plan({{"u1", "p1"}}));
-  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  s.record_results("t", {{"id-p1", ItemResult::Fate::confirmed, ""}});
   auto run2 = s.begin_run("j");
   PagePlan update = plan({{"u1", "p1"}});
   update.writes = {{"id-p1", "p1", "Instructor", false, 0, MembershipOp::update, "Learner"}};
@@ -438,7 +438,7 @@ TEST_F(StoreTest, ARoleChangeKeepsTheOldRoleAndADeleteEndsDeleted) {
   EXPECT_EQ(pending->op, MembershipOp::update);
   EXPECT_EQ(text("SELECT role_type || ' was ' || previous_role || ' ' || (role_changed_at IS NOT NULL) FROM membership"),
             "Instructor was Learner 1");
-  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  s.record_results("t", {{"id-p1", ItemResult::Fate::confirmed, ""}});
   EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::created);
 
   PlannedWrite removal{"id-p1", "p1", "Instructor", false, 0, MembershipOp::remove, "", "departed"};
@@ -447,7 +447,7 @@ TEST_F(StoreTest, ARoleChangeKeepsTheOldRoleAndADeleteEndsDeleted) {
   EXPECT_EQ(s.find_membership("t", "h", "p1")->op, MembershipOp::remove);
   s.mark_attempt("t", {"id-p1"});
   EXPECT_TRUE(s.deletes_in_doubt("t", "h"));
-  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  s.record_results("t", {{"id-p1", ItemResult::Fate::confirmed, ""}});
   EXPECT_EQ(s.find_membership("t", "h", "p1")->state, MembershipState::deleted);
   EXPECT_FALSE(s.deletes_in_doubt("t", "h"));
 }
@@ -456,8 +456,8 @@ TEST_F(StoreTest, ApproveAppliesExactlyTheListedSetAndRecordsWhoDecided) {
   store::Store s(path_);
   auto run = s.begin_run("j");
   s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}, {"u3", "p3"}}));
-  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}, {"id-p2", ItemResult::Fate::created, ""},
-                         {"id-p3", ItemResult::Fate::created, ""}});
+  s.record_results("t", {{"id-p1", ItemResult::Fate::confirmed, ""}, {"id-p2", ItemResult::Fate::confirmed, ""},
+                         {"id-p3", ItemResult::Fate::confirmed, ""}});
   EXPECT_TRUE(s.write_holds("j").empty());
   PlannedWrite r1{"id-p1", "p1", "Learner", false, 0, MembershipOp::remove, "", "departed"};
   s.record_group_decision("t", {}, {}, {r1});
@@ -539,7 +539,7 @@ TEST_F(StoreTest, AGroupReadAdoptsRestoresAndForgetsTheSettledPages) {
   store::Store s(path_);
   auto run = s.begin_run("j");
   s.commit_page(run, "j", "t", "h", plan({{"u1", "p1"}, {"u2", "p2"}}), 1, 42);
-  s.record_results("t", {{"id-p1", ItemResult::Fate::created, ""}});
+  s.record_results("t", {{"id-p1", ItemResult::Fate::confirmed, ""}});
   EXPECT_FALSE(s.group_read_age("t", "h"));
   ReconcilePlan p;
   p.adopt.push_back({{"itsla-9", "h", "p2", "Learner"}, std::string("id-p2")});  // theirs replaces our unconfirmed id
