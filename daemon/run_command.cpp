@@ -28,7 +28,7 @@
 #include "daemon/process.hpp"
 #include "store/migrations.hpp"
 #include "sync/io/engine.hpp"
-#include "sync/machines/pass.hpp"
+#include "daemon/pass.hpp"
 #include "sync/machines/scheduler.hpp"
 
 namespace rostersync::daemon {
@@ -182,7 +182,7 @@ int run_daemon(const config::Config& initial, const std::string& config_path) {
     std::mt19937_64 rng(std::random_device{}());
     sync::Scheduler::Draw draw = [&rng] { return std::uniform_real_distribution<double>(0.0, 1.0)(rng); };
     sync::Scheduler scheduler(walk_limits(*cfg));
-    sync::PassTracker pass;
+    PassTracker pass;
     std::string last_summary = "no run yet";
     std::set<std::string> running_jobs;
 

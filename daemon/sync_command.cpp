@@ -24,7 +24,7 @@
 #include "daemon/process.hpp"
 #include "daemon/progress.hpp"
 #include "sync/io/engine.hpp"
-#include "sync/machines/pass.hpp"
+#include "daemon/pass.hpp"
 #include "sync/machines/scheduler.hpp"
 
 namespace rostersync::daemon {
@@ -97,7 +97,7 @@ int sync_once(const config::Config& cfg, const std::optional<std::string>& job_n
     sync::Engine engine(ioc.get_executor(), cfg, db, sync::EngineOptions{plan_output.dry_run});
     std::vector<sync::JobReport> reports;
     sync::Scheduler scheduler(walk_limits(cfg), sync::Scheduler::Mode::once);
-    sync::PassTracker pass;
+    PassTracker pass;
     // The terminal's status line: at most five redraws a second, however
     // many pages and batches a second go by.
     std::optional<sync::Progress> current;

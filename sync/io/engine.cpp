@@ -15,7 +15,7 @@
 #include "sync/io/engine_impl.hpp"
 #include "sync/io/job_run.hpp"
 #include "sync/io/log_fields.hpp"
-#include "sync/machines/run_outcome.hpp"
+#include "sync/policy/run_outcome.hpp"
 #include "store/store.hpp"
 
 namespace rostersync::sync {

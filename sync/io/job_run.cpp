@@ -13,7 +13,7 @@
 #include "sync/ltiaas/pager.hpp"
 #include "sync/ltiaas/request.hpp"
 #include "sync/machines/run.hpp"
-#include "sync/machines/run_outcome.hpp"
+#include "sync/policy/run_outcome.hpp"
 #include "sync/platform/pager.hpp"
 #include "sync/planning/planner.hpp"
 #include "sync/planning/removals.hpp"

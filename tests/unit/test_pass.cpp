@@ -1,10 +1,10 @@
 // The pass as a whole, from synthetic job starts and ends.
 #include <gtest/gtest.h>
 
-#include "sync/machines/pass.hpp"
+#include "daemon/pass.hpp"
 
 using namespace rostersync;
-using namespace rostersync::sync;
+using namespace rostersync::daemon;
 
 namespace {
 RunStats stats(int members, int created, int failed = 0) {

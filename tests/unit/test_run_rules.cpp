@@ -2,7 +2,7 @@
 // how every combination of walk, target and stop ends a run.
 #include <gtest/gtest.h>
 
-#include "sync/machines/run_outcome.hpp"
+#include "sync/policy/run_outcome.hpp"
 
 using namespace rostersync;
 using namespace rostersync::sync;

@@ -7,7 +7,7 @@
 
 #include "domain/run.hpp"
 
-namespace rostersync::sync {
+namespace rostersync::daemon {
 
 class PassTracker {
  public:
@@ -29,4 +29,4 @@ class PassTracker {
   PassProgress pass_;
 };
 
-}  // namespace rostersync::sync
+}  // namespace rostersync::daemon

@@ -1,8 +1,8 @@
-#include "sync/machines/pass.hpp"
+#include "daemon/pass.hpp"
 
 #include <algorithm>
 
-namespace rostersync::sync {
+namespace rostersync::daemon {
 
 void PassTracker::recount(std::size_t running, std::size_t waiting) {
   pass_.running = static_cast<int>(running);
@@ -37,4 +37,4 @@ void PassTracker::waiting_changed(std::size_t running, std::size_t waiting) {
   if (pass_.active) recount(running, waiting);
 }
 
-}  // namespace rostersync::sync
+}  // namespace rostersync::daemon

@@ -1,4 +1,4 @@
-#include "sync/machines/run_outcome.hpp"
+#include "sync/policy/run_outcome.hpp"
 
 namespace rostersync::sync {
 
