@@ -12,6 +12,8 @@ const char* to_string(FailureKind kind) {
     case FailureKind::protocol: return "protocol";
     case FailureKind::config: return "config";
     case FailureKind::certificate: return "certificate";
+    case FailureKind::store: return "store";
+    case FailureKind::store_busy: return "store_busy";
   }
   return "unknown";
 }

@@ -24,6 +24,8 @@ enum class FailureKind {
   protocol,      // the peer broke a protocol rule (e.g. a `next` loop)
   config,        // local configuration makes the request impossible
   certificate,   // the peer's TLS certificate was refused (host, expiry, trust): fix the configuration
+  store,         // the local state database failed (our text: the file and what was asked; SQLite's apart)
+  store_busy,    // the same, worth trying again soon: another process held it, or its disk is full
 };
 
 const char* to_string(FailureKind kind);
@@ -37,6 +39,9 @@ struct Failure {
   // "message: peer text", or the message alone.
   std::string describe() const { return peer_text.empty() ? message : message + ": " + peer_text; }
 };
+
+// What a Result carries when the only news is that it worked.
+struct Done {};
 
 template <typename T>
 class [[nodiscard]] Result {

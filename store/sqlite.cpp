@@ -28,10 +28,11 @@ Connection::~Connection() { sqlite3_close(db_); }
 void Connection::fail(int rc, const std::string& what, const std::string& sqlite_message) {
   const int primary = rc & 0xff;
   const bool corrupt = primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB || primary == SQLITE_IOERR;
-  std::string msg = path_ + ": " + (what.empty() ? "" : what + ": ") +
-                    (sqlite_message.empty() ? std::string(sqlite3_errmsg(db_)) : sqlite_message);
-  if (corrupt && unusable_.empty()) unusable_ = msg;
-  throw StoreError(msg, corrupt, primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL);
+  const std::string ours = path_ + (what.empty() ? "" : ": " + what);
+  const std::string theirs = sqlite_message.empty() ? std::string(sqlite3_errmsg(db_)) : sqlite_message;
+  StoreError error(ours, theirs, corrupt, primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL);
+  if (corrupt && unusable_.empty()) unusable_ = error.what();
+  throw error;
 }
 
 void Connection::exec(const std::string& sql) {
@@ -115,7 +116,7 @@ Transaction::Transaction(Connection& db) : db_(db) {
   try {
     db_.exec("BEGIN IMMEDIATE");
   } catch (const StoreError& e) {
-    throw StoreError(std::string(e.what()) + " (BEGIN IMMEDIATE)", e.unusable(), e.busy());
+    throw StoreError(e.ours() + " (BEGIN IMMEDIATE)", e.sqlite_text(), e.unusable(), e.busy());
   }
 }
 

@@ -21,13 +21,20 @@ namespace rostersync::store {
 class StoreError : public std::runtime_error {
  public:
   explicit StoreError(const std::string& what, bool unusable = false, bool busy = false)
-      : std::runtime_error(what), unusable_(unusable), busy_(busy) {}
+      : std::runtime_error(what), ours_(what), unusable_(unusable), busy_(busy) {}
+  // Our text (the file, what was asked) and SQLite's own, kept apart.
+  StoreError(const std::string& ours, const std::string& sqlite_text, bool unusable, bool busy)
+      : std::runtime_error(sqlite_text.empty() ? ours : ours + ": " + sqlite_text), ours_(ours),
+        sqlite_text_(sqlite_text), unusable_(unusable), busy_(busy) {}
+  const std::string& ours() const { return ours_; }
+  const std::string& sqlite_text() const { return sqlite_text_; }
   bool unusable() const { return unusable_; }
   // Worth trying again soon: another process held the database longer than
   // the busy timeout (SQLITE_BUSY, SQLITE_LOCKED), or the disk is full (SQLITE_FULL).
   bool busy() const { return busy_; }
 
  private:
+  std::string ours_, sqlite_text_;
   bool unusable_ = false;
   bool busy_ = false;
 };

@@ -8,8 +8,10 @@
 // Storage only: every decision (what to create, when to retry, when to park
 // an item or hold a target) is made by the caller and recorded here. Every
 // method that changes state is one transaction, so the file is consistent
-// after a crash at any point. Every method throws StoreError (path and
-// SQLite's message) on failure; callers end the run as failed.
+// after a crash at any point. Every method throws StoreError (our text: the
+// file and what was asked; SQLite's message apart) on failure; the sync side
+// calls it through store::attempt (attempt.hpp), which makes that failure a
+// value the run and batch machines handle (the run ends as failed).
 #pragma once
 
 #include <chrono>

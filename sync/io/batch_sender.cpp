@@ -1,5 +1,7 @@
 #include "sync/io/batch_sender.hpp"
 
+#include "store/attempt.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 
 #include <spdlog/spdlog.h>
@@ -80,10 +82,7 @@ asio::awaitable<void> BatchSender::send_batch(std::vector<PlannedWrite> batch, i
     co_await send_with_retries(batch, sequence, [&] {
       if (std::exchange(acquired, false)) run_.target.budget->release(n);
     });
-  } catch (const std::exception& e) {  // StoreError: the database failed under us
-    run_.note_store_error(e);
-    run_.stop_target(e.what());
-  } catch (...) {
+  } catch (...) {  // a bug, not the store (its failures are values): end this target's sending visibly
     run_.stop_target("unexpected error while sending a batch");
   }
   if (acquired) run_.target.budget->release(n);
@@ -93,12 +92,22 @@ asio::awaitable<void> BatchSender::send_batch(std::vector<PlannedWrite> batch, i
   changed_.notify_all();
 }
 
+// The database failed under a batch (marking its attempt, recording its
+// answer, lifting the breaker's hold): the target takes no more writes in
+// this run, and what was not recorded stays pending, resent with the same ids.
+void BatchSender::stop_for_store(const Failure& failure) {
+  run_.note_store_failure(failure);
+  run_.stop_target(failure.describe());
+}
+
 void BatchSender::judge(const BreakerSample& sample) {
   const config::Target& target = *run_.target.config;
   BreakerVerdict verdict = judge_batch(*run_.target.breaker, target.breaker, run_.probing, run_.target_stopped, sample);
   if (verdict.kind == BreakerVerdict::Kind::close) {
     run_.probing = false;
-    run_.store.clear_hold(HoldScope::target, target.name);
+    if (Result<Done> lifted = store::attempt([&] { run_.store.clear_hold(HoldScope::target, target.name); }); !lifted) {
+      return stop_for_store(lifted.failure());
+    }
     run_.log->info("job {}: probe batch to target {} succeeded; circuit breaker closed", run_.job.name, target.name);
     pump();
   } else if (verdict.kind == BreakerVerdict::Kind::trip) {
@@ -130,7 +139,8 @@ asio::awaitable<void> BatchSender::send_with_retries(const std::vector<PlannedWr
   co_await drive_batch(run_, machine, what, [&](int attempt) -> asio::awaitable<Result<HttpResponse>> {
     message_id = job.name + "-" + std::to_string(run_.run_id) + "-" + std::to_string(sequence) + "-" +
                  std::to_string(attempt);
-    run_.store.mark_attempt(target.name, ids);
+    Result<Done> marked = store::attempt([&] { run_.store.mark_attempt(target.name, ids); });
+    if (!marked) co_return marked.failure();  // the machine gives the batch up (BatchResult::store_failure)
     HttpRequest request = soap_request(target.endpoint, soap::soap_action(op),
                                        soap::build_membership_request(op, credentials, message_id, items));
     started = Clock::now();
@@ -139,11 +149,18 @@ asio::awaitable<void> BatchSender::send_with_retries(const std::vector<PlannedWr
   });
   answered();
   const BatchResult& result = machine.result();
+  if (result.store_failure) {
+    stop_for_store(*result.store_failure);
+    co_return;
+  }
   if (result.hold) {
     run_.hold_target(*result.hold);
     run_.log->error("job {}: {}", job.name, run_.target_error);
   }
-  run_.store.record_results(target.name, result.items);
+  if (Result<Done> recorded = store::attempt([&] { run_.store.record_results(target.name, result.items); }); !recorded) {
+    stop_for_store(recorded.failure());
+    co_return;
+  }
   (op == MembershipOp::update ? run_.stats.updated : op == MembershipOp::remove ? run_.stats.deleted : run_.stats.created) +=
       result.confirmed;
   run_.stats.failed += result.refused;

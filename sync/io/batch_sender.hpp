@@ -40,6 +40,7 @@ class BatchSender {
   asio::awaitable<void> send_batch(std::vector<PlannedWrite> batch, int sequence);
   // Applies the breaker's verdict on one batch.
   void judge(const BreakerSample& sample);
+  void stop_for_store(const Failure& failure);
   asio::awaitable<void> send_with_retries(const std::vector<PlannedWrite>& batch, int sequence,
                                           const std::function<void()>& answered);
 

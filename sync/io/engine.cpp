@@ -16,6 +16,7 @@
 #include "sync/io/job_run.hpp"
 #include "sync/io/log_fields.hpp"
 #include "sync/policy/run_outcome.hpp"
+#include "store/attempt.hpp"
 #include "store/store.hpp"
 
 namespace rostersync::sync {
@@ -72,15 +73,15 @@ void Engine::Impl::index_jobs(const config::Config& cfg) {
 }
 
 void Engine::Impl::record_unrecorded_runs() {
-  try {
-    while (!unrecorded_runs.empty()) {
-      const UnrecordedRun& r = unrecorded_runs.back();
-      store.finish_run(r.run_id, r.stats, RunOutcome::failed, r.error);
-      spdlog::info("run {}: its end is recorded now (failed: {})", r.run_id, r.error);
-      unrecorded_runs.pop_back();
+  while (!unrecorded_runs.empty()) {
+    const UnrecordedRun& r = unrecorded_runs.back();
+    Result<Done> recorded = store::attempt([&] { store.finish_run(r.run_id, r.stats, RunOutcome::failed, r.error); });
+    if (!recorded) {  // the store still fails: the next run tries again
+      spdlog::warn("{} run end(s) still not recorded: {}", unrecorded_runs.size(), recorded.failure().describe());
+      return;
     }
-  } catch (const std::exception& e) {  // the store still fails: the next run tries again
-    spdlog::warn("{} run end(s) still not recorded: {}", unrecorded_runs.size(), e.what());
+    spdlog::info("run {}: its end is recorded now (failed: {})", r.run_id, r.error);
+    unrecorded_runs.pop_back();
   }
 }
 
@@ -124,43 +125,44 @@ asio::awaitable<JobReport> Engine::Impl::run_job(config::Job job, std::function<
   // busy timeout, disk full): that ends this run as failed, visibly, and the
   // caller schedules the next one.
   const config::Target& target = *targets.at(job.target).config;
-  RunStart start;
-  try {
+  Result<RunStart> start = store::attempt([&] {
     std::optional<Hold> job_hold = store.find_hold(HoldScope::job, job.name);
     std::optional<Hold> target_hold = store.find_hold(HoldScope::target, target.name);
     std::optional<Hold> source_hold = store.find_hold(HoldScope::source, job.source);
-    start = decide_start(job_hold, target_hold, source_hold);
-    if (start.run) {
+    RunStart decided = decide_start(job_hold, target_hold, source_hold);
+    if (decided.run) {
       report.run_id = store.begin_run(job.name, config::is_hierarchy_template(job.hierarchy_id) ? "" : job.hierarchy_id);
     }
-    record_unrecorded_runs();
-  } catch (const std::exception& e) {
+    return decided;
+  });
+  if (start) record_unrecorded_runs();
+  if (!start) {
     report.outcome = RunOutcome::failed;
-    report.error = std::string("cannot start a run: ") + e.what();
+    report.error = "cannot start a run: " + start.failure().describe();
     report.seconds = std::chrono::duration<double>(Clock::now() - started).count();
     log->error("job {}: {}", job.name, report.error);
-    if (const auto* se = dynamic_cast<const store::StoreError*>(&e); se && se->busy()) {
+    if (start.failure().kind == FailureKind::store_busy) {
       report.retry_in = target.retry.max_retry_delay;  // another process held the database: soon again
       log->warn("job {}: the state database was busy (another process held it) or its disk full; the run is "
                 "retried in {} s", job.name, std::chrono::duration_cast<std::chrono::seconds>(*report.retry_in).count());
     }
     co_return report;
   }
-  if (!start.run) {
+  if (!start->run) {
     report.held = true;
-    report.error = start.held_because;
-    report.retry_in = start.retry_in;
+    report.error = start->held_because;
+    report.retry_in = start->retry_in;
     log->warn("job {}: not run, {} (next try in {} s)", job.name, report.error,
-              std::chrono::duration_cast<std::chrono::seconds>(start.retry_in).count());
+              std::chrono::duration_cast<std::chrono::seconds>(start->retry_in).count());
     co_return report;
   }
 
   log = spdlog::default_logger()->clone(run_logger_name(job.name, report.run_id));
-  if (start.probing) {
+  if (start->probing) {
     log->info("job {}: circuit breaker for target {} half-open: one probe batch first", job.name, target.name);
   }
   log->debug("job {}: run {} started", job.name, report.run_id);
-  co_await io::perform_run(*this, job, report, log, start.probing, [&] { walk_end(); }, started);
+  co_await io::perform_run(*this, job, report, log, start->probing, [&] { walk_end(); }, started);
   co_return report;
 }
 
@@ -183,19 +185,24 @@ asio::awaitable<JobReport> Engine::remove_memberships(std::string job_name, std:
   auto log = spdlog::default_logger()->clone(run_logger_name(job_name, 0));
   RunState run(job, target, impl.store, impl, 0, log);
   run.progress.job = job_name;
-  try {
-    if (std::optional<Hold> hold = impl.store.find_hold(HoldScope::target, target_name); hold && hold->active()) {
-      report.held = true;
-      report.error = describe(*hold);
-      co_return report;
-    }
+  Result<std::optional<Hold>> held = store::attempt([&]() -> std::optional<Hold> {
+    std::optional<Hold> hold = impl.store.find_hold(HoldScope::target, target_name);
+    if (hold && hold->active()) return hold;
     impl.store.queue_removals(target_name, 0, removals);
+    return std::nullopt;
+  });
+  if (held && *held) {
+    report.held = true;
+    report.error = describe(**held);
+    co_return report;
+  }
+  if (held) {
     run.stats.deletes_planned = static_cast<int>(removals.size());
     BatchSender sender(impl.executor, run);
     for (auto& w : removals) sender.enqueue(std::move(w));
     co_await sender.finish();
-  } catch (const std::exception& e) {
-    run.stop_target(e.what());
+  } else {
+    run.stop_target(held.failure().describe());
   }
   run.stats.pending = run.stats.deletes_planned - run.stats.deleted - run.stats.failed;
   report.stats = run.stats;

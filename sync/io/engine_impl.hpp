@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "domain/text.hpp"
+#include "store/attempt.hpp"
 #include "store/store.hpp"
 #include "sync/io/budget.hpp"
 #include "sync/io/engine.hpp"
@@ -192,8 +193,8 @@ struct RunState {
   bool store_busy = false;  // another process held the database: the run is retried soon
 
   // A store failure under the run: remembered when it was another process's lock.
-  void note_store_error(const std::exception& e) {
-    if (const auto* se = dynamic_cast<const store::StoreError*>(&e); se && se->busy()) store_busy = true;
+  void note_store_failure(const Failure& f) {
+    if (f.kind == FailureKind::store_busy) store_busy = true;
   }
 
   void report() {
@@ -216,9 +217,14 @@ struct RunState {
       reason += "; if the password is what it refused: " + config::after_fixing(target.config->password);
     }
     Hold hold = make_hold(HoldScope::target, target.config->name, request.kind, reason);
-    store.set_hold(hold, whole_seconds(request.duration));
+    Result<Done> recorded = store::attempt([&] { store.set_hold(hold, whole_seconds(request.duration)); });
     hold_set_for = request.duration;
-    stop_target(describe(hold) + " (next try in " + std::to_string(whole_seconds(request.duration).count()) + " s)");
+    std::string why = describe(hold) + " (next try in " + std::to_string(whole_seconds(request.duration).count()) + " s)";
+    if (!recorded) {  // this run stops sending all the same; the next one meets the cause again
+      note_store_failure(recorded.failure());
+      why += "; the hold could not be recorded: " + recorded.failure().describe();
+    }
+    stop_target(std::move(why));
   }
 };
 

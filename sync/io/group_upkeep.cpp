@@ -1,5 +1,7 @@
 #include "sync/io/group_upkeep.hpp"
 
+#include "store/attempt.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -69,15 +71,31 @@ std::vector<FeedingJob> feeding_jobs(RunState& run, const config::Job& job) {
   return out;
 }
 
-asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job& job) {
+namespace {
+
+// Why the group is read now ("" = it is not): adoption before the first
+// create, a reconcile that is due, or deletions in doubt.
+std::string group_read_due(RunState& run, const config::Job& job) {
   const config::Target& target = *run.target.config;
   std::optional<std::chrono::milliseconds> age = run.store.group_read_age(target.name, job.hierarchy_id);
   const bool reconcile_due = job.reconcile_interval.count() > 0 && (!age || *age >= job.reconcile_interval);
-  const bool adopt_due = job.adopt_existing && !age;
+  if (job.adopt_existing && !age) return "adoption";
+  if (reconcile_due) return "reconcile";
   // A delete sent but not confirmed may have happened: a read tells, where
   // resending it could only be refused (the membership is gone).
-  const bool doubt_due = !reconcile_due && !adopt_due && run.store.deletes_in_doubt(target.name, job.hierarchy_id);
-  if (!reconcile_due && !adopt_due && !doubt_due) co_return "";
+  if (run.store.deletes_in_doubt(target.name, job.hierarchy_id)) return "deletions in doubt";
+  return "";
+}
+
+void apply_group_read(RunState& run, const config::Job& job, const soap::GroupReadOutcome& read, const std::string& why);
+
+}  // namespace
+
+asio::awaitable<Result<std::string>> read_group_if_due(RunState& run, const config::Job& job) {
+  const config::Target& target = *run.target.config;
+  Result<std::string> why = store::attempt([&] { return group_read_due(run, job); });
+  if (!why) co_return why.failure();
+  if (why->empty()) co_return std::string();
 
   // The read goes through the same machine as a batch of one: the same
   // retries and back-off, and a rejected call (credentials) holds the target.
@@ -116,6 +134,16 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
     co_return "readMembershipsForGroup of '" + job.hierarchy_id + "' at " + redact_url(target.endpoint) +
         " failed: " + read.failure.describe();
   }
+  Result<Done> applied = store::attempt([&] { apply_group_read(run, job, read, *why); });
+  if (!applied) co_return applied.failure();
+  co_return std::string();
+}
+
+namespace {
+
+// What the read found, applied: adoption, restores (or their hold), and the log line.
+void apply_group_read(RunState& run, const config::Job& job, const soap::GroupReadOutcome& read, const std::string& why) {
+  const config::Target& target = *run.target.config;
   std::vector<GroupRow> rows = run.store.group_rows(target.name, job.hierarchy_id);
   const std::vector<FeedingJob> jobs = feeding_jobs(run, job);
   const GroupPolicy policy = group_policy(jobs);
@@ -161,14 +189,15 @@ asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job&
   run.stats.restored += static_cast<int>(plan.restore.size());
   run.stats.foreign += foreign;
   run.log->info("job {}: group '{}' read ({}): {} memberships, {} adopted, {} to restore, {} not rostersync's{}",
-                job.name, job.hierarchy_id, adopt_due ? "adoption" : doubt_due ? "deletions in doubt" : "reconcile", read.memberships.size(),
+                job.name, job.hierarchy_id, why, read.memberships.size(),
                 plan.adopt.size(), plan.restore.size(), foreign,
                 plan.duplicates.empty() ? std::string()
                                         : "; " + std::to_string(plan.duplicates.size()) +
                                               " person(s) hold a second membership (kept, never deleted), e.g. '" +
                                               clip_for_message(plan.duplicates.front().membership_id, 80) + "'");
-  co_return "";
 }
+
+}  // namespace
 
 std::vector<PlannedWrite> settle_group(RunState& run, const config::Job& job, const RunMachine& walk,
                                        JobReport& report, bool& walk_not_counted) {

@@ -23,8 +23,9 @@ std::vector<FeedingJob> feeding_jobs(RunState& run, const config::Job& job);
 // Reads the group (readMembershipsForGroup) when adoption or reconcile is
 // due, and applies what it finds. Returns "" or why the walk must stop: a
 // create into a group that could not be read might give someone a second
-// membership, so nothing is planned before the read succeeds.
-asio::awaitable<std::string> read_group_if_due(RunState& run, const config::Job& job);
+// membership, so nothing is planned before the read succeeds; or the state
+// database's failure, as a value.
+asio::awaitable<Result<std::string>> read_group_if_due(RunState& run, const config::Job& job);
 
 // After a complete walk: whether it counts (an empty roster is held, a
 // roster that moved under the walk counts for nobody), the job's listings,

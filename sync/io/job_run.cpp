@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "domain/text.hpp"
+#include "store/attempt.hpp"
 #include "sync/io/batch_sender.hpp"
 #include "sync/io/group_upkeep.hpp"
 #include "sync/io/log_fields.hpp"
@@ -64,17 +65,15 @@ class JobRun {
     RunAction action = machine_.resume({engine_.stopping, run_.target_stopped});
     while (action.kind != RunAction::Kind::finish) {
       if (action.walk_read) walk_end();
-      RunMachine::Event ev;
-      try {
-        ev = co_await perform(action);
-      } catch (const std::exception& e) {  // StoreError
-        run_.note_store_error(e);
-        action = machine_.fail(e.what());
+      Result<RunMachine::Event> ev = co_await perform(action);
+      if (!ev) {  // the state database failed: the machine ends the run as failed
+        run_.note_store_failure(ev.failure());
+        action = machine_.fail(ev.failure().describe());
         continue;
       }
-      ev.stopping = engine_.stopping;
-      ev.target_stopped = run_.target_stopped;
-      action = machine_.resume(std::move(ev));
+      ev->stopping = engine_.stopping;
+      ev->target_stopped = run_.target_stopped;
+      action = machine_.resume(std::move(*ev));
     }
   }
 
@@ -93,39 +92,56 @@ class JobRun {
                                                        job_.page_limit, job_.max_pages, job_.max_members});
   }
 
-  asio::awaitable<RunMachine::Event> perform(const RunAction& action) {
+  // Every store call goes through store::attempt: a failure comes back as a value.
+  asio::awaitable<Result<RunMachine::Event>> perform(const RunAction& action) {
     RunMachine::Event ev;
     switch (action.kind) {
       case RunAction::Kind::get_token: co_return co_await get_token();
       case RunAction::Kind::fetch_page: co_return co_await fetch_page(action);
-      case RunAction::Kind::hold_job: ev.error = hold(action); break;
-      case RunAction::Kind::use_hierarchy:
+      case RunAction::Kind::hold_job: {
+        Result<std::string> held = store::attempt([&] { return hold(action); });
+        if (!held) co_return held.failure();
+        ev.error = *held;
+        break;
+      }
+      case RunAction::Kind::use_hierarchy: {
         log_->debug("job {}: hierarchy_id '{}' is '{}' for this roster", job_.name, job_.hierarchy_id,
                     action.hierarchy_id);
         job_.hierarchy_id = action.hierarchy_id;
         plan_opts_.hierarchy_id = job_.hierarchy_id;
-        engine_.store.set_run_hierarchy(report_.run_id, job_.hierarchy_id);
+        Result<Done> noted = store::attempt([&] { engine_.store.set_run_hierarchy(report_.run_id, job_.hierarchy_id); });
+        if (!noted) co_return noted.failure();
         break;
+      }
       case RunAction::Kind::read_group: {
         // Adopted memberships are rostersync's only while every job of the group says own_adopted.
-        const std::vector<FeedingJob> jobs = feeding_jobs(run_, job_);
-        const GroupPolicy policy = group_policy(jobs);
+        Result<std::vector<FeedingJob>> jobs = store::attempt([&] { return feeding_jobs(run_, job_); });
+        if (!jobs) co_return jobs.failure();
+        const GroupPolicy policy = group_policy(*jobs);
         plan_opts_.own_adopted = policy.own_adopted;
         // What the walk saw matters to a group with removals on, or fed by several jobs
         // (one job's absence must not hide another's role); else it costs memory for nothing.
-        machine_.track_presence(job_.remove_departed || policy.remove || jobs.size() > 1);
+        machine_.track_presence(job_.remove_departed || policy.remove || jobs->size() > 1);
         options_digest_ = sync::options_digest(plan_opts_, target_.config->name);
-        ev.error = co_await read_group_if_due(run_, job_);
+        Result<std::string> read = co_await read_group_if_due(run_, job_);
+        if (!read) co_return read.failure();
+        ev.error = *read;
         break;
       }
-      case RunAction::Kind::plan_page: plan_roster_page(action.page_number); break;
+      case RunAction::Kind::plan_page: {
+        Result<Done> planned = store::attempt([&] { plan_roster_page(action.page_number); });
+        if (!planned) co_return planned.failure();
+        break;
+      }
       case RunAction::Kind::wait_for_room: co_await sender_.wait_for_room(); break;
       case RunAction::Kind::drain: co_await sender_.finish(); break;
       case RunAction::Kind::settle_group: {
-        std::vector<PlannedWrite> removals = settle_group(run_, job_, machine_, report_, walk_not_counted_);
+        Result<std::vector<PlannedWrite>> removals =
+            store::attempt([&] { return settle_group(run_, job_, machine_, report_, walk_not_counted_); });
+        if (!removals) co_return removals.failure();
         // Deletions are sent only while the target still takes writes.
         if (!run_.target_stopped) {
-          for (auto& w : removals) sender_.enqueue(std::move(w));
+          for (auto& w : *removals) sender_.enqueue(std::move(w));
         }
         break;
       }
@@ -177,11 +193,13 @@ class JobRun {
     return error;
   }
 
-  asio::awaitable<RunMachine::Event> get_token() {
+  asio::awaitable<Result<RunMachine::Event>> get_token() {
     RunMachine::Event ev;
     auto token = co_await engine_.bearer_token(source_, "", *log_);
     if (auto* trouble = std::get_if<TokenTrouble>(&token)) {
-      ev.error = token_failed(*trouble);
+      Result<std::string> error = store::attempt([&] { return token_failed(*trouble); });
+      if (!error) co_return error.failure();
+      ev.error = *error;
       ev.stopped = trouble->stopped;
     } else {
       auth_.token = std::get<std::string>(token);
@@ -189,21 +207,23 @@ class JobRun {
     co_return ev;
   }
 
-  asio::awaitable<RunMachine::Event> fetch_page(const RunAction& action) {
+  asio::awaitable<Result<RunMachine::Event>> fetch_page(const RunAction& action) {
     RunMachine::Event ev;
     if (platform_) {
       // A long walk outlives a token: the cache hands out the one in use
       // until shortly before it expires, then a new one is fetched here,
       // before a page is refused with it (a 401 stays the fallback).
-      RunMachine::Event renewed = co_await get_token();
-      if (!renewed.error.empty() || renewed.stopped) co_return renewed;
+      Result<RunMachine::Event> renewed = co_await get_token();
+      if (!renewed || !renewed->error.empty() || renewed->stopped) co_return renewed;
     }
     auto page_started = Clock::now();
     PageFetchMachine fetch(source_.config->retry, redact_url(action.url), PagePaging{platform_, platform_, action.url});
     std::optional<TokenTrouble> trouble;
     co_await engine_.fetch_page(source_, action.url, auth_, fetch, trouble, *log_);
     if (trouble) {
-      ev.error = token_failed(*trouble);
+      Result<std::string> error = store::attempt([&] { return token_failed(*trouble); });
+      if (!error) co_return error.failure();
+      ev.error = *error;
       ev.stopped = trouble->stopped || ev.error.empty();
     } else if (fetch.stopped()) {
       ev.stopped = true;
@@ -283,7 +303,7 @@ void JobRun::close(std::chrono::steady_clock::time_point started) {
   stats.pending = engine_.dry_run ? 0 : stats.writes_planned() - stats.writes_confirmed() - stats.failed;
   RunVerdict verdict = decide_outcome({machine_.walk_complete(), machine_.walk_error(), run_.target_error,
                                        engine_.stopping, stats.pending, stats.failed});
-  try {
+  Result<Done> recorded = store::attempt([&] {
     store.transaction([&] {
       store.settle_pages(job_.name, report_.run_id,
                          verdict.outcome == RunOutcome::ok && stats.pending == 0 && stats.failed == 0 &&
@@ -302,13 +322,14 @@ void JobRun::close(std::chrono::steady_clock::time_point started) {
       }
       store.finish_run(report_.run_id, stats, verdict.outcome, verdict.error);
     });
-  } catch (const std::exception& e) {
+  });
+  if (!recorded) {
     verdict.outcome = RunOutcome::failed;
-    verdict.error = e.what();
+    verdict.error = recorded.failure().describe();
     // The end record could not be written: it is written once the store works
     // again, so that the run does not stay `running` for the daemon's lifetime.
     engine_.unrecorded_runs.push_back({report_.run_id, stats, verdict.error});
-    run_.note_store_error(e);
+    run_.note_store_failure(recorded.failure());
   }
 
   report_.outcome = verdict.outcome;

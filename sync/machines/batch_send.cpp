@@ -49,6 +49,11 @@ BatchSendAction BatchSendMachine::resume(const Responded& event) {
   unit_random_ = event.unit_random;
   retry_after_.reset();
   const Result<HttpResponse>& response = event.response;
+  if (!response && (response.failure().kind == FailureKind::store || response.failure().kind == FailureKind::store_busy)) {
+    result_.store_failure = response.failure();  // nothing went out: the caller stops the target
+    result_.error = response.failure().describe();
+    return give_up();
+  }
   if (!response) {
     result_.error = response.failure().message;  // sent or not, resending the same ids is safe
     if (response.failure().kind == FailureKind::certificate) {  // the configuration's to fix: hold the target

@@ -91,11 +91,16 @@ struct BatchResult {
   bool gave_up = false;           // stopped on purpose (stop, target stopped, rejected), not for failing
   std::optional<HoldRequest> hold;             // rejected: hold the target
   std::optional<BreakerSample> breaker_sample;  // what the breaker judges, if anything
+  // The state database failed before the send (its attempt not marked):
+  // nothing was sent, every item stays pending, and the caller stops the
+  // target for this run. Never retried here, never a breaker sample.
+  std::optional<Failure> store_failure;
 };
 
 struct BatchSendAction {
   enum class Kind {
-    send,    // mark the attempt, POST the batch, then resume(Responded)
+    send,    // mark the attempt, POST the batch, then resume(Responded); a store failure
+             // marking it is resumed as the Responded failure (kind store/store_busy)
     wait,    // sleep `delay`, then resume(Waited)
     finish,  // result() is final
   };

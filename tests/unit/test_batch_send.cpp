@@ -308,3 +308,30 @@ TEST(JudgeBatch, ATargetAlreadyStoppedIsNotHeldTwice) {
   Breaker breaker(settings);
   EXPECT_EQ(judge_batch(breaker, settings, false, true, {10, 10, true}).kind, BreakerVerdict::Kind::none);
 }
+
+// The state database failing to mark an attempt reaches the machine as a
+// value: nothing was sent, so nothing is retried, no breaker sample is
+// taken (itslearning did nothing wrong), and every item stays pending.
+TEST(BatchSendMachine, AStoreFailureBeforeTheSendGivesTheBatchUpWithoutARetry) {
+  for (FailureKind kind : {FailureKind::store, FailureKind::store_busy}) {
+    BatchSendMachine m(target(5), "https://its/x", items(3));
+    ASSERT_EQ(m.resume(BatchSendMachine::Start{}).kind, Kind::send);
+    Result<HttpResponse> failed = Failure{kind, "/var/lib/rostersync/state.db: mark_attempt", 0, "database is locked"};
+    EXPECT_EQ(respond(m, failed).kind, Kind::finish) << "not retried: " << to_string(kind);
+    const BatchResult& r = m.result();
+    ASSERT_TRUE(r.store_failure);
+    EXPECT_EQ(r.store_failure->kind, kind);
+    EXPECT_EQ(r.store_failure->peer_text, "database is locked") << "SQLite's text kept apart from ours";
+    EXPECT_EQ(r.error, "/var/lib/rostersync/state.db: mark_attempt: database is locked");
+    EXPECT_TRUE(r.gave_up);
+    EXPECT_FALSE(r.breaker_sample);
+    EXPECT_FALSE(r.hold);
+    EXPECT_EQ(r.unknown, 3);
+    for (const ItemResult& item : r.items) EXPECT_EQ(item.fate, Fate::unknown);
+  }
+  // A network failure at the same step is retried, as before.
+  BatchSendMachine net(target(5), "https://its/x", items(1));
+  net.resume(BatchSendMachine::Start{});
+  EXPECT_EQ(respond(net, network_error()).kind, Kind::wait);
+  EXPECT_FALSE(net.result().store_failure);
+}

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "domain/version.hpp"
+#include "store/attempt.hpp"
 #include "store/reports.hpp"
 #include "store/store.hpp"
 
@@ -269,6 +270,36 @@ TEST_F(StoreTest, TheWalAndShmStayWhenTheWriterCloses) {
   EXPECT_TRUE(fs::exists(path_ + "-wal"));
   EXPECT_TRUE(fs::exists(path_ + "-shm"));
   EXPECT_EQ(store::Reports(path_).latest_run_id(), 1);
+}
+
+// The sync side's boundary: a store failure is a value with our text (the
+// file, what was asked) apart from SQLite's, and says when it is worth
+// trying again soon (another process holds the database).
+TEST_F(StoreTest, AttemptTurnsAStoreFailureIntoAValueKeepingSqlitesTextApart) {
+  store::Store s(path_, std::chrono::milliseconds(50));
+  Result<std::int64_t> run = store::attempt([&] { return s.begin_run("j"); });
+  ASSERT_TRUE(run);
+  EXPECT_EQ(*run, 1);
+  Result<Done> done = store::attempt([&] { s.set_next_run("j", 60); });
+  EXPECT_TRUE(done);
+
+  sqlite3* blocker = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &blocker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  Result<std::int64_t> busy = store::attempt([&] { return s.begin_run("j"); });
+  sqlite3_exec(blocker, "ROLLBACK", nullptr, nullptr, nullptr);
+  sqlite3_close(blocker);
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.failure().kind, FailureKind::store_busy);
+  EXPECT_EQ(busy.failure().message.rfind(path_, 0), 0u) << "ours names the file: " << busy.failure().message;
+  EXPECT_EQ(busy.failure().message.find("locked"), std::string::npos) << "SQLite's words are not ours";
+  EXPECT_EQ(busy.failure().peer_text, "database is locked");
+
+  // Anything else the store refuses is a plain store failure.
+  Result<Done> refused = store::attempt([&] { throw store::StoreError("x.db: ours", "theirs", false, false); });
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.failure().kind, FailureKind::store);
+  EXPECT_EQ(refused.failure().describe(), "x.db: ours: theirs");
 }
 
 TEST_F(StoreTest, SamePairCannotGetASecondId) {
