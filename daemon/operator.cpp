@@ -285,6 +285,19 @@ int cmd_status(const config::Config& cfg, const ReportOptions& options) {
   });
 }
 
+namespace {
+
+// The one warning a registry gives status --check: why it could not be read,
+// or how many course files are refused, with the first error.
+std::optional<std::string> registry_warning(const std::string& unreadable, std::size_t refused_files,
+                                            const std::string& first_error) {
+  if (!unreadable.empty()) return unreadable;
+  if (refused_files == 0) return std::nullopt;
+  return std::to_string(refused_files) + " course file(s) refused (" + first_error + "; rostersync check-config lists all)";
+}
+
+}  // namespace
+
 int check_health(const config::Config& cfg, const ReportOptions& options) {
   auto unknown = [](const std::string& why) {
     std::string line = "ROSTERSYNC UNKNOWN - " + why;
@@ -302,24 +315,18 @@ int check_health(const config::Config& cfg, const ReportOptions& options) {
     std::vector<std::string> config_warnings;
     if (std::optional<std::vector<store::DaemonJob>> recorded = db.daemon_jobs()) {
       jobs = std::move(*recorded);
-      // As the daemon recorded its last read of the registry (ConfigState).
+      // As the daemon recorded its last read of the registry (ConfigState):
+      // the refused files one per line, or why the registry could not be read.
       const std::string refused = db.meta("registry_refused_files"), errors = db.meta("registry_errors");
       const std::string first_error = errors.substr(0, errors.find('\n'));
-      if (!refused.empty() && refused == first_error) {  // the registry itself could not be read
-        config_warnings.push_back(refused);
-      } else if (!refused.empty()) {
-        const auto files = std::count(refused.begin(), refused.end(), '\n') + 1;
-        config_warnings.push_back(std::to_string(files) + " course file(s) refused (" +
-                                  (first_error.empty() ? refused.substr(0, refused.find('\n')) : first_error) +
-                                  "; rostersync check-config lists all)");
-      }
+      const bool unreadable = !refused.empty() && refused == first_error;
+      const auto files = refused.empty() ? 0 : static_cast<std::size_t>(std::count(refused.begin(), refused.end(), '\n') + 1);
+      if (auto w = registry_warning(unreadable ? refused : "", files, first_error)) config_warnings.push_back(*w);
     } else {
       for (const auto& job : cfg.jobs) jobs.push_back({job_ref(job), job.interval});
-      if (!cfg.registry_unreadable.empty()) {
-        config_warnings.push_back(cfg.registry_unreadable);
-      } else if (!cfg.refused_files.empty()) {
-        config_warnings.push_back(std::to_string(cfg.refused_files.size()) + " course file(s) refused (" +
-                                  cfg.registry_errors.front() + "; rostersync check-config lists all)");
+      const std::string first_error = cfg.registry_errors.empty() ? "" : cfg.registry_errors.front();
+      if (auto w = registry_warning(cfg.registry_unreadable, cfg.refused_files.size(), first_error)) {
+        config_warnings.push_back(*w);
       }
     }
     if (options.job) {
