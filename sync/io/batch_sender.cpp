@@ -82,7 +82,9 @@ asio::awaitable<void> BatchSender::send_batch(std::vector<PlannedWrite> batch, i
     co_await send_with_retries(batch, sequence, [&] {
       if (std::exchange(acquired, false)) run_.target.budget->release(n);
     });
-  } catch (...) {  // a bug, not the store (its failures are values): end this target's sending visibly
+  } catch (const std::exception& e) {  // a bug, not the store (its failures are values): stop sending visibly
+    run_.stop_target(std::string("unexpected error while sending a batch: ") + e.what());
+  } catch (...) {
     run_.stop_target("unexpected error while sending a batch");
   }
   if (acquired) run_.target.budget->release(n);

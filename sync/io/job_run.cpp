@@ -65,7 +65,18 @@ class JobRun {
     RunAction action = machine_.resume({engine_.stopping, run_.target_stopped});
     while (action.kind != RunAction::Kind::finish) {
       if (action.walk_read) walk_end();
-      Result<RunMachine::Event> ev = co_await perform(action);
+      std::optional<Result<RunMachine::Event>> performed;
+      try {
+        performed = co_await perform(action);
+      } catch (const std::exception& e) {
+        // A bug, not the store or a peer (their failures are values): this
+        // run fails loudly and the daemon goes on with every other course,
+        // rather than one course's data stopping them all.
+        log_->error("job {}: unexpected error: {}", job_.name, e.what());
+        action = machine_.fail(std::string("unexpected error: ") + e.what());
+        continue;
+      }
+      Result<RunMachine::Event>& ev = *performed;
       if (!ev) {  // the state database failed: the machine ends the run as failed
         run_.note_store_failure(ev.failure());
         action = machine_.fail(ev.failure().describe());
