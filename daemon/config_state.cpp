@@ -22,11 +22,7 @@ void ConfigState::guard(const config::Config* running, config::Config& fresh) {
     spdlog::error("registry: {}", merge.awaiting);
   } else if (merge.awaiting.empty() && !merge.change_id.empty()) {
     spdlog::warn("registry: the confirmed change {} is applied: {} course(s) removed", merge.change_id, merge.removed);
-    try {  // a confirmation is used once: the same change months later needs its own
-      db_.set_meta("registry_confirmed_id", "");
-    } catch (const std::exception& e) {
-      spdlog::warn("registry: the used confirmation not cleared: {}", e.what());
-    }
+    confirmation_used();
   }
   config::use_registry_courses(fresh, std::move(merge.courses));
   refused_ = static_cast<int>(fresh.refused_files.size()) + (fresh.registry_unreadable.empty() ? 0 : 1);
@@ -73,11 +69,7 @@ std::vector<store::DaemonJob> ConfigState::check_since_start(bool starting, cons
     if (!check.change_id.empty()) {
       spdlog::warn("registry: the confirmed change {} is applied: {} course(s) the daemon ran before its start are "
                    "removed", check.change_id, check.absent.size());
-      try {
-        db_.set_meta("registry_confirmed_id", "");
-      } catch (const std::exception& e) {
-        spdlog::warn("registry: the used confirmation not cleared: {}", e.what());
-      }
+      confirmation_used();
     } else if (starting && !check.absent.empty()) {
       std::string list;
       for (const std::string& n : check.absent) list += (list.empty() ? "" : ", ") + n;
@@ -98,6 +90,15 @@ std::vector<store::DaemonJob> ConfigState::check_since_start(bool starting, cons
     if (std::binary_search(check.absent.begin(), check.absent.end(), j.ref.name)) absent.push_back(j);
   }
   return absent;
+}
+
+// A confirmation is used once: the same change months later needs its own.
+void ConfigState::confirmation_used() {
+  try {
+    db_.set_meta("registry_confirmed_id", "");
+  } catch (const std::exception& e) {
+    spdlog::warn("registry: the used confirmation not cleared: {}", e.what());
+  }
 }
 
 bool ConfigState::confirmation_waiting() {

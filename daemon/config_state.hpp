@@ -53,6 +53,7 @@ class ConfigState {
   std::vector<store::DaemonJob> last_run_;
   std::string start_change_id_;
 
+  void confirmation_used();
   // Returns the absent courses to keep in the recorded job list.
   std::vector<store::DaemonJob> check_since_start(bool starting, const config::Config& fresh,
                                                   const std::string& confirmed);
