@@ -297,17 +297,12 @@ TEST(Registry, ARestartThatLacksTheRegistryWaitsAndKeepsJudgingItsCourses) {
     ASSERT_EQ(d->wait(30s), 0);
     d.reset();
   };
-  auto check_until = [&](const std::string& part) {
-    std::string last;
-    const auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      last = ws.rostersync_output({"status", "--check"}).second;
-      if (has(last, part)) return last;
-      std::this_thread::sleep_for(50ms);  // polling the verdict a person would read; no event to await here
-    }
-    ADD_FAILURE() << "status --check never said '" << part << "': " << last;
-    return last;
+  // The verdict once the daemon has recorded what `sql` counts (the harness's database wait).
+  auto check_once = [&](const std::string& sql, long long n) {
+    EXPECT_TRUE(wait_for_count(ws, sql, n, 30s)) << "never: " << sql;
+    return ws.rostersync_output({"status", "--check"}).second;
   };
+  const std::string awaiting = "SELECT count(*) FROM meta WHERE key='registry_awaiting' AND value<>''";
   auto daemon = start();
   ASSERT_TRUE(wait_for_count(ws, "SELECT count(*) FROM run WHERE outcome='ok'", 3, 30s));
   stop(daemon);
@@ -315,27 +310,32 @@ TEST(Registry, ARestartThatLacksTheRegistryWaitsAndKeepsJudgingItsCourses) {
   // The mount failed at boot.
   std::filesystem::rename(ws.dir() / "courses.d", ws.dir() / "courses.away");
   daemon = start();
-  std::string waiting = check_until("registry change awaiting confirmation");
+  std::string waiting = check_once(awaiting, 1);
+  EXPECT_TRUE(has(waiting, "registry change awaiting confirmation")) << waiting;
   EXPECT_TRUE(has(waiting, "ROSTERSYNC WARNING")) << waiting;
   EXPECT_TRUE(has(waiting, "3 of the 3 courses the daemon ran before this start (course-1, course-2, course-3)"))
       << waiting;
   EXPECT_TRUE(has(waiting, "jobs=3;")) << "the absent courses are still judged: " << waiting;
   // The mount comes back: the courses run again and nothing waits.
   std::filesystem::rename(ws.dir() / "courses.away", ws.dir() / "courses.d");
-  std::string back = check_until("ROSTERSYNC OK");
+  std::string back = check_once("SELECT count(*) FROM meta WHERE key='registry_awaiting' AND value='' AND "
+                                "(SELECT count(*) FROM run WHERE outcome='ok') >= 6", 1);
+  EXPECT_TRUE(has(back, "ROSTERSYNC OK")) << back;
   EXPECT_TRUE(has(back, "jobs=3;")) << back;
   stop(daemon);
 
   // Gone for good, and confirmed: then they leave the list.
   std::filesystem::rename(ws.dir() / "courses.d", ws.dir() / "courses.away");
   daemon = start();
-  check_until("registry change awaiting confirmation");
+  ASSERT_TRUE(wait_for_count(ws, awaiting, 1, 30s));
   auto [shown_rc, shown] = ws.rostersync_output({"confirm-registry"}, true);
   const std::size_t at = shown.find("--id ");
   ASSERT_NE(at, std::string::npos) << shown;
   const std::string id = shown.substr(at + 5, 12);
   EXPECT_EQ(ws.rostersync({"confirm-registry", "--id", id}), 0);
-  std::string confirmed = check_until("jobs=0;");
+  std::string confirmed = check_once("SELECT count(*) FROM meta WHERE key='registry_awaiting' AND value='' AND "
+                                     "NOT EXISTS (SELECT 1 FROM daemon_job)", 1);
+  EXPECT_TRUE(has(confirmed, "jobs=0;")) << confirmed;
   EXPECT_FALSE(has(confirmed, "awaiting confirmation")) << confirmed;
   EXPECT_TRUE(has(confirmed, "cannot read the course registry")) << "the registry itself is still unreadable: " << confirmed;
   stop(daemon);
